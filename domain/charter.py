@@ -1,0 +1,178 @@
+"""The channel charter: tiers, calendar, routing, weights and conflict types, validated at load."""
+
+from __future__ import annotations
+
+import hashlib
+import tomllib
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from domain.calendar import BusinessCalendar, CalendarSpec
+from domain.durations import parse_duration
+from domain.model import ConflictType
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class CalendarSection(_Section):
+    kind: Literal["business", "24x7"] = "business"
+    timezone: str = "UTC"
+    working_days: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri")
+    start: str = "09:00"
+    end: str = "17:00"
+    holidays: tuple[str, ...] = ()
+
+    def spec(self) -> CalendarSpec:
+        return CalendarSpec(**self.model_dump())
+
+
+class TierSection(_Section):
+    sla: str
+    reminders: tuple[float, ...] | None = None  # fractions of the SLA; the charter default otherwise
+
+
+class ExecutiveTier(TierSection):
+    breach_repeats: int = Field(default=3, ge=0, le=20)  # reminders after the breach, one per SLA
+
+
+class Tiers(_Section):
+    reminders: tuple[float, ...] = (0.5, 0.9)
+    appeal_window: str = "1d"
+    frontline: TierSection
+    mediation: TierSection
+    executive: ExecutiveTier
+
+    @field_validator("reminders")
+    @classmethod
+    def _fractions(cls, value: tuple[float, ...]) -> tuple[float, ...]:
+        if any(not 0 < f < 1 for f in value):
+            raise ValueError("reminder fractions must lie strictly between 0 and 1")
+        return tuple(sorted(value))
+
+
+class AutoApproval(_Section):
+    max_share_pct: int = Field(default=70, ge=50, le=100)  # the larger share of the credit split
+    allow_discount_cap: bool = False
+
+
+class MediatorRoute(_Section):
+    region: str = "*"
+    segment: str = "*"
+    mediator: str
+
+
+class Routing(_Section):
+    mediators: tuple[MediatorRoute, ...] = ()
+    default_mediator: str
+    executive: str
+    backup_executive: str | None = None
+    priority_accounts: tuple[str, ...] = ()
+    priority_tier: int = Field(default=2, ge=2, le=3)
+    mediation_over: float | None = None  # deal value that skips frontline
+    executive_over: float | None = None  # deal value that goes straight to the executive
+
+    def mediator_for(self, region: str, segment: str | None) -> str:
+        for route in self.mediators:
+            if route.region in ("*", region) and route.segment in ("*", segment or "*"):
+                return route.mediator
+        return self.default_mediator
+
+    def start_tier(self, account: str, deal_value: float) -> int:
+        tier = 1
+        if self.mediation_over is not None and deal_value > self.mediation_over:
+            tier = 2
+        if account.casefold() in {a.casefold() for a in self.priority_accounts}:
+            tier = max(tier, self.priority_tier)
+        if self.executive_over is not None and deal_value > self.executive_over:
+            tier = 3
+        return tier
+
+
+class Weights(_Section):
+    win_probability: float = Field(default=0.5, ge=0)
+    lifetime_value: float = Field(default=0.3, ge=0)
+    strategic_fit: float = Field(default=0.2, ge=0)
+    co_sell_margin: float = Field(default=0.05, ge=0, le=1)  # scores closer than this -> co-sell
+
+    @model_validator(mode="after")
+    def _positive(self) -> Weights:
+        if self.win_probability + self.lifetime_value + self.strategic_fit <= 0:
+            raise ValueError("at least one criteria weight must be positive")
+        return self
+
+
+class ConflictTypeRules(_Section):
+    requires: tuple[Literal["opportunity_ref", "registration_ref", "partner_org", "segment"], ...] = ()
+    description: str = ""
+
+
+class Notifications(_Section):
+    channel: str = "#channel-conflicts"
+    dm_on: tuple[str, ...] = ("action_required", "reminder", "escalated", "resolved")
+
+
+class Charter(_Section):
+    name: str
+    version: str = Field(min_length=1, max_length=40)
+    calendar: CalendarSection = CalendarSection()
+    tiers: Tiers
+    auto_approval: AutoApproval = AutoApproval()
+    routing: Routing
+    weights: Weights = Weights()
+    conflict_types: dict[ConflictType, ConflictTypeRules] = Field(
+        default_factory=lambda: {t: ConflictTypeRules() for t in ConflictType}
+    )
+    notifications: Notifications = Notifications()
+    sha256: str = ""  # filled by parse_charter from the file's bytes
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Charter:
+        calendar = BusinessCalendar(self.calendar.spec())  # raises on a bad calendar
+        for name in ("appeal_window",):
+            parse_duration(getattr(self.tiers, name), calendar.day_seconds)
+        for tier in (self.tiers.frontline, self.tiers.mediation, self.tiers.executive):
+            parse_duration(tier.sla, calendar.day_seconds)
+        return self
+
+    @property
+    def version_id(self) -> str:
+        """What every dispute and audit event records: the declared version and the content hash."""
+        return f"{self.version}+{self.sha256[:8]}"
+
+    def business_calendar(self) -> BusinessCalendar:
+        return BusinessCalendar(self.calendar.spec())
+
+    def seconds(self, text: str) -> float:
+        return parse_duration(text, self.business_calendar().day_seconds)
+
+    def tier_rules(self, tier: int) -> TierSection:
+        return (self.tiers.frontline, self.tiers.mediation, self.tiers.executive)[tier - 1]
+
+    def reminder_fractions(self, tier: int) -> tuple[float, ...]:
+        own = self.tier_rules(tier).reminders
+        return tuple(sorted(own)) if own is not None else self.tiers.reminders
+
+
+class CharterError(ValueError):
+    pass
+
+
+def parse_charter(text: str) -> Charter:
+    """Parse and validate a charter; errors name the offending key."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise CharterError(f"charter is not valid TOML: {exc}") from exc
+    data["sha256"] = hashlib.sha256(text.encode()).hexdigest()
+    try:
+        return Charter.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or 'charter'}: {err['msg']}" for err in exc.errors()
+        )
+        raise CharterError(f"invalid charter: {problems}") from exc
+    except ValueError as exc:
+        raise CharterError(f"invalid charter: {exc}") from exc

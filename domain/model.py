@@ -1,0 +1,350 @@
+"""The values that cross Temporal and the HTTP API: filings, actions, outcomes, the dispute view.
+
+Pydantic models validate at the edge (the API answers 422 naming the field) and travel through
+Temporal with the pydantic data converter.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+MAX_MONEY = 1e11  # a hundred billion: anything larger is a typo
+Email = Annotated[str, Field(min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
+ShortText = Annotated[str, Field(min_length=1, max_length=2000)]
+Money = Annotated[float, Field(ge=0, le=MAX_MONEY, allow_inf_nan=False)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class Role(StrEnum):
+    rep = "rep"
+    mediator = "mediator"
+    executive = "executive"
+    auditor = "auditor"
+    admin = "admin"
+
+
+class ConflictType(StrEnum):
+    registration_overlap = "registration_overlap"
+    discount_undercut = "discount_undercut"
+    account_ownership = "account_ownership"
+    credit_attribution = "credit_attribution"
+    other = "other"
+
+
+class Status(StrEnum):
+    frontline = "frontline"
+    awaiting_approval = "awaiting_approval"
+    mediation = "mediation"
+    appeal_window = "appeal_window"
+    executive = "executive"
+    resolved = "resolved"
+    withdrawn = "withdrawn"
+
+
+CLOSED = (Status.resolved, Status.withdrawn)
+
+
+class Actor(Strict):
+    email: str
+    role: Role
+    name: str = ""
+
+
+class Party(Strict):
+    email: str
+    name: str = ""
+    channel: Literal["direct", "partner"]
+    partner_org: str | None = None
+    slack_user_id: str | None = None
+
+
+# --- outcome and criteria ----------------------------------------------------------------------
+
+class CreditSplit(Strict):
+    direct: int = Field(ge=0, le=100)
+    partner: int = Field(ge=0, le=100)
+
+    @model_validator(mode="after")
+    def _sums_to_100(self) -> CreditSplit:
+        if self.direct + self.partner != 100:
+            raise ValueError(f"credit_split must add up to 100 (got {self.direct} + {self.partner})")
+        return self
+
+
+class Outcome(Strict):
+    owner: Literal["direct", "partner", "co_sell"]
+    credit_split: CreditSplit
+    co_sell_stipend: Money | None = None
+    renewal_bonus_pct: float | None = Field(default=None, ge=0, le=100)
+    price_protection_until: date | None = None
+    discount_cap_pct: float | None = Field(default=None, ge=0, le=100)
+    terms: str | None = Field(default=None, max_length=4000)
+
+
+class PerChannelProbability(Strict):
+    direct: float = Field(ge=0, le=1)
+    partner: float = Field(ge=0, le=1)
+
+
+class PerChannelMoney(Strict):
+    direct: Money
+    partner: Money
+
+
+class PerChannelFit(Strict):
+    direct: int = Field(ge=1, le=5)
+    partner: int = Field(ge=1, le=5)
+
+
+class Criteria(Strict):
+    win_probability: PerChannelProbability
+    lifetime_value: PerChannelMoney
+    strategic_fit: PerChannelFit
+
+
+class Recommendation(Strict):
+    owner: Literal["direct", "partner", "co_sell"]
+    credit_split: CreditSplit
+    scores: dict[str, float]
+
+
+def _rationale(text: str) -> str:
+    if len(text.split()) < 3 or len(text) < 15:
+        raise ValueError("rationale must explain the decision: at least three words and 15 characters")
+    return text
+
+
+Rationale = Annotated[str, Field(max_length=8000)]
+
+
+# --- actions (the body of POST /api/disputes/{id}/actions) --------------------------------------
+
+class Comment(Strict):
+    action: Literal["comment"]
+    text: ShortText
+
+
+class Propose(Strict):
+    action: Literal["propose"]
+    outcome: Outcome
+    note: str = Field(default="", max_length=2000)
+
+
+class Accept(Strict):
+    action: Literal["accept"]
+
+
+class Reject(Strict):
+    action: Literal["reject"]
+    reason: ShortText
+
+
+class Escalate(Strict):
+    action: Literal["escalate"]
+    reason: ShortText
+
+
+class RequestInfo(Strict):
+    action: Literal["request_info"]
+    question: ShortText
+
+
+class Resume(Strict):
+    action: Literal["resume"]
+    note: str = Field(default="", max_length=2000)
+
+
+class Rule(Strict):
+    action: Literal["rule"]
+    outcome: Outcome
+    criteria: Criteria
+    rationale: Rationale
+
+    _check_rationale = field_validator("rationale")(_rationale)
+
+
+class Approve(Strict):
+    action: Literal["approve"]
+    note: str = Field(default="", max_length=2000)
+
+
+class Appeal(Strict):
+    action: Literal["appeal"]
+    reason: ShortText
+
+
+class Decide(Strict):
+    action: Literal["decide"]
+    outcome: Outcome
+    criteria: Criteria
+    rationale: Rationale
+
+    _check_rationale = field_validator("rationale")(_rationale)
+
+
+class Withdraw(Strict):
+    action: Literal["withdraw"]
+    reason: ShortText
+
+
+class Reassign(Strict):
+    action: Literal["reassign"]
+    to: Email
+
+
+Action = Annotated[
+    Comment | Propose | Accept | Reject | Escalate | RequestInfo | Resume | Rule | Approve | Appeal
+    | Decide | Withdraw | Reassign,
+    Field(discriminator="action"),
+]
+ACTION_NAMES = (
+    "comment", "propose", "accept", "reject", "escalate", "request_info", "resume", "rule",
+    "approve", "appeal", "decide", "withdraw", "reassign",
+)
+
+
+class Command(Strict):
+    """An action together with who asked for it; the argument of the workflow's `act` update."""
+
+    actor: Actor
+    act: Action
+    # when reassigning, the API has looked the new person up
+    reassign_to: Actor | None = None
+
+
+# --- filing ------------------------------------------------------------------------------------
+
+class Filing(Strict):
+    title: str = Field(min_length=3, max_length=200)
+    conflict_type: ConflictType
+    account: str = Field(min_length=1, max_length=200)
+    opportunity_ref: str | None = Field(default=None, max_length=100)
+    registration_ref: str | None = Field(default=None, max_length=100)
+    deal_value: float = Field(gt=0, le=MAX_MONEY, allow_inf_nan=False)
+    currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")
+    region: str = Field(min_length=1, max_length=50)
+    segment: str | None = Field(default=None, max_length=50)
+    description: str = Field(min_length=1, max_length=10000)
+    counterparty_email: Email
+    partner_org: str | None = Field(default=None, max_length=200)
+    evidence: list[Annotated[str, Field(max_length=2000)]] = Field(default_factory=list, max_length=20)
+
+
+class DisputeStart(Strict):
+    """The workflow's input: the filing, the people involved and the charter it is pinned to."""
+
+    id: str
+    filing: Filing
+    filer: Party
+    counterparty: Party
+    mediator: str
+    executive: str
+    backup_executive: str | None
+    charter: Any  # domain.charter.Charter; Any keeps this module free of the charter import cycle
+
+
+# --- the view ------------------------------------------------------------------------------------
+
+class Sla(Strict):
+    due_at: datetime | None
+    remaining_s: float | None
+    paused: bool
+    breached: bool
+    tier_sla_s: float | None = None
+
+
+class Proposal(Strict):
+    id: int
+    by: str
+    outcome: Outcome
+    note: str
+    at: datetime
+    state: Literal["open", "accepted", "rejected", "superseded", "approved", "withdrawn"] = "open"
+
+
+class Decision(Strict):
+    kind: Literal["agreement", "ruling", "decision"]
+    outcome: Outcome
+    criteria: Criteria | None = None
+    recommendation: Recommendation | None = None
+    follows_recommendation: bool | None = None
+    rationale: str
+    actor: str
+    at: datetime
+    tier: int
+    charter_version: str
+    final: bool = False
+
+
+class DisputeView(Strict):
+    id: str
+    title: str
+    conflict_type: ConflictType
+    account: str
+    opportunity_ref: str | None
+    registration_ref: str | None
+    deal_value: float
+    currency: str
+    region: str
+    segment: str | None
+    description: str
+    evidence: list[str]
+    partner_org: str | None
+    status: Status
+    tier: int
+    filed_by: str
+    parties: list[Party]
+    mediator: str
+    executive: str
+    backup_executive: str | None
+    reached_executive: bool
+    sla: Sla
+    proposals: list[Proposal]
+    decision: Decision | None
+    appeal: dict[str, Any] | None = None
+    info_request: dict[str, Any] | None = None
+    waiting_on: list[str]
+    charter_version: str
+    created_at: datetime
+    updated_at: datetime
+    closed_at: datetime | None = None
+    last_seq: int = 0
+
+
+# --- what the workflow hands its activities ------------------------------------------------------
+
+class Event(Strict):
+    """One audit event, numbered by the workflow so that a retried write is recognised."""
+
+    dispute_id: str
+    seq: int
+    at: datetime
+    actor: str
+    action: str
+    tier: int
+    payload: dict[str, Any]
+    charter_version: str
+
+
+class Notice(Strict):
+    """Someone to tell: an e-mail address, or "channel" for the dispute's case message."""
+
+    recipient: str
+    kind: Literal["case_update", "action_required", "reminder", "escalated", "resolved", "paged", "info"]
+    text: str
+
+
+class Recorded(Strict):
+    """The argument of the record activity: an event, the view after it and who to tell."""
+
+    event: Event
+    view: DisputeView
+    notices: list[Notice]
+    channel: str

@@ -1,0 +1,51 @@
+"""Configuration, read once from the environment (PARLEY_*); see the README's table."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ROOT = Path(__file__).resolve().parent
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="PARLEY_", extra="ignore")
+
+    data_dir: Path = ROOT / "var"
+    database_url: str = ""  # default: sqlite in data_dir
+    temporal_address: str | None = None  # unset: the embedded dev server
+    temporal_namespace: str = "default"
+    temporal_api_key: str | None = None
+    temporal_tls: bool = False
+    temporal_dev_port: int = 7233
+    task_queue: str = "parley"
+    charter: Path = ROOT / "charters" / "default.toml"
+    http_host: str = "127.0.0.1"
+    http_port: int = 8000
+    public_url: str = ""  # links in Slack messages; default http://host:port
+    slack_bot_token: str | None = None
+    slack_signing_secret: str | None = None
+    slack_api_url: str = "https://slack.com/api/"
+    slack_channel: str | None = None  # overrides the charter's conflicts channel
+    secret_key: str = "dev-insecure-change-me"
+    admin_token: str | None = None
+    max_body_bytes: int = 256 * 1024
+
+    @property
+    def db_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'parley.db'}"
+
+    @property
+    def temporal_target(self) -> str:
+        return self.temporal_address or f"127.0.0.1:{self.temporal_dev_port}"
+
+    @property
+    def base_url(self) -> str:
+        return self.public_url or f"http://{self.http_host}:{self.http_port}"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,77 @@
+"""Users and their API tokens (used by the API's admin routes, the CLI and the demo seed)."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import UTC, datetime
+
+from sqlmodel import Session, select
+
+from domain.errors import InvalidInput, NotFound, WrongState
+from domain.model import Actor, Role
+from store.tables import ApiToken, User
+
+
+def new_token() -> tuple[str, str, str]:
+    """A new token: (public id, secret to hand out once, hash to store)."""
+    secret = f"prl_{secrets.token_urlsafe(24)}"
+    return f"tok_{secrets.token_hex(6)}", secret, hash_token(secret)
+
+
+def hash_token(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def create_user(session: Session, *, email: str, name: str, role: Role, channel: str | None = None,
+                partner_org: str | None = None, region: str | None = None, segment: str | None = None,
+                slack_user_id: str | None = None) -> tuple[User, str]:
+    """Create a user and their first token; returns the user and the token secret (shown once)."""
+    email = email.strip().lower()
+    if session.exec(select(User).where(User.email == email)).first():
+        raise WrongState(f"a user with e-mail {email} already exists")
+    if role == Role.rep and channel not in ("direct", "partner"):
+        raise InvalidInput("a rep needs channel 'direct' or 'partner'", field="channel")
+    if channel == "partner" and not partner_org:
+        raise InvalidInput("a partner user needs partner_org", field="partner_org")
+    if slack_user_id and session.exec(select(User).where(User.slack_user_id == slack_user_id)).first():
+        raise WrongState(f"Slack user {slack_user_id} is already linked to another user")
+    user = User(email=email, name=name, role=role.value, channel=channel, partner_org=partner_org,
+                region=region, segment=segment, slack_user_id=slack_user_id, created_at=datetime.now(UTC))
+    session.add(user)
+    session.flush()
+    return user, issue_token(session, user, label="initial")
+
+
+def issue_token(session: Session, user: User, label: str = "") -> str:
+    token_id, secret, digest = new_token()
+    assert user.id is not None
+    session.add(ApiToken(id=token_id, user_id=user.id, token_hash=digest, label=label,
+                         created_at=datetime.now(UTC)))
+    return secret
+
+
+def user_by_email(session: Session, email: str) -> User | None:
+    return session.exec(select(User).where(User.email == email.strip().lower())).first()
+
+
+def user_by_token(session: Session, secret: str) -> User | None:
+    row = session.exec(
+        select(User).join(ApiToken).where(ApiToken.token_hash == hash_token(secret),
+                                          ApiToken.revoked_at.is_(None))  # type: ignore[union-attr]
+    ).first()
+    return row
+
+
+def revoke_token(session: Session, token_id: str, by: User) -> None:
+    token = session.get(ApiToken, token_id)
+    if token is None or (by.role != Role.admin and token.user_id != by.id):
+        raise NotFound(f"no token {token_id}")
+    if token.revoked_at is not None:
+        raise WrongState(f"token {token_id} is already revoked")
+    token.revoked_at = datetime.now(UTC)
+    session.add(token)
+
+
+def actor_of(user: User) -> Actor:
+    return Actor(email=user.email, role=Role(user.role), name=user.name)

@@ -1,0 +1,106 @@
+"""DisputeWorkflow: one dispute from filing to resolution.
+
+The lifecycle itself lives in the pure `domain.lifecycle.Dispute`; this workflow gives it a clock
+(durable timers for reminders and breaches), a front door (the `act` update, validated before
+anything is written) and hands, in order, every event it produces to the `record_event` activity.
+Notifications are started in the background: a Slack outage delays a message, never a deadline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.names import DELIVER_NOTICES, RECORD_EVENT
+    from domain.errors import ParleyError
+    from domain.lifecycle import Dispute
+    from domain.model import CLOSED, Command, DisputeStart, DisputeView, Event, Recorded
+    from domain.notices import notices_for
+
+RECORD_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=10))
+DELIVERY_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1))
+
+
+@workflow.defn
+class DisputeWorkflow:
+    @workflow.init
+    def __init__(self, start: DisputeStart) -> None:
+        self._dispute = Dispute(start, workflow.now())
+        self._queue: list[Recorded] = []
+        self._recorded_seq = 0
+        self._woken = False
+        self._deliveries: list[asyncio.Future[None]] = []
+        self._queue_events(self._dispute.events)
+
+    @workflow.run
+    async def run(self, start: DisputeStart) -> DisputeView:
+        while True:
+            await self._record_queued()
+            if self._dispute.status in CLOSED:
+                break
+            await self._sleep_until_next_milestone()
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        await self._record_queued()
+        await asyncio.gather(*self._deliveries, return_exceptions=True)
+        return self._dispute.view(workflow.now())
+
+    @workflow.query
+    def view(self) -> DisputeView:
+        return self._dispute.view(workflow.now())
+
+    @workflow.update
+    async def act(self, cmd: Command) -> DisputeView:
+        try:
+            events = self._dispute.apply(cmd, workflow.now())
+        except ParleyError as exc:  # state moved between validation and handling
+            raise _rejection(exc) from exc
+        self._queue_events(events)
+        self._woken = True
+        await workflow.wait_condition(lambda: self._recorded_seq >= self._dispute.seq)
+        return self._dispute.view(workflow.now())
+
+    @act.validator
+    def _may_act(self, cmd: Command) -> None:
+        try:
+            self._dispute.check(cmd)
+        except ParleyError as exc:
+            raise _rejection(exc) from exc
+
+    async def _sleep_until_next_milestone(self) -> None:
+        at = self._dispute.next_timer()
+        timeout = max(0.0, (at - workflow.now()).total_seconds()) if at else None
+        try:
+            await workflow.wait_condition(lambda: self._woken, timeout=timeout)
+        except asyncio.TimeoutError:
+            self._queue_events(self._dispute.on_timer(workflow.now()))
+        self._woken = False
+
+    def _queue_events(self, events: list[Event]) -> None:
+        if not events:
+            return
+        view = self._dispute.view(workflow.now())
+        notify = self._dispute.charter.notifications
+        for event in events:
+            notices = notices_for(event, view, notify.dm_on)
+            self._queue.append(Recorded(event=event, view=view, notices=notices, channel=notify.channel))
+
+    async def _record_queued(self) -> None:
+        while self._queue:
+            item = self._queue.pop(0)
+            await workflow.execute_activity(
+                RECORD_EVENT, item, start_to_close_timeout=timedelta(seconds=30), retry_policy=RECORD_RETRY
+            )
+            self._recorded_seq = item.event.seq
+            self._deliveries.append(workflow.start_activity(
+                DELIVER_NOTICES, item.event, start_to_close_timeout=timedelta(seconds=60),
+                schedule_to_close_timeout=timedelta(days=2), retry_policy=DELIVERY_RETRY,
+            ))
+
+
+def _rejection(exc: ParleyError) -> ApplicationError:
+    return ApplicationError(exc.message, type=type(exc).__name__, non_retryable=True)
