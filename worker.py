@@ -5,14 +5,14 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 
+from activities.notify import NotifyActivities
+from activities.record import StoreActivities
+from activities.slack import make_slack_client
 from sqlalchemy import Engine
 from temporalio.client import Client
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
-from activities.notify import NotifyActivities
-from activities.record import StoreActivities
-from activities.slack import make_slack_client
 from settings import Settings, get_settings
 from store.db import make_engine
 from temporal_client import connect

@@ -131,10 +131,17 @@ class Charter(_Section):
     @model_validator(mode="after")
     def _consistent(self) -> Charter:
         calendar = BusinessCalendar(self.calendar.spec())  # raises on a bad calendar
-        for name in ("appeal_window",):
-            parse_duration(getattr(self.tiers, name), calendar.day_seconds)
-        for tier in (self.tiers.frontline, self.tiers.mediation, self.tiers.executive):
-            parse_duration(tier.sla, calendar.day_seconds)
+        durations = {
+            "tiers.appeal_window": self.tiers.appeal_window,
+            "tiers.frontline.sla": self.tiers.frontline.sla,
+            "tiers.mediation.sla": self.tiers.mediation.sla,
+            "tiers.executive.sla": self.tiers.executive.sla,
+        }
+        for key, text in durations.items():
+            try:
+                parse_duration(text, calendar.day_seconds)
+            except ValueError as exc:
+                raise ValueError(f"{key}: {exc}") from None  # name the key, as for every other error
         return self
 
     @property

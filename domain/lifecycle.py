@@ -13,10 +13,21 @@ from typing import Any
 from domain import rules
 from domain.charter import Charter
 from domain.clock import Clock, Milestone
-from domain.errors import Forbidden, WrongState
 from domain.model import (
-    CLOSED, Action, Actor, Command, Decision, DisputeStart, DisputeView, Event, Outcome, Party,
-    Proposal, Role, Sla, Status,
+    CLOSED,
+    Action,
+    Actor,
+    Command,
+    Decision,
+    DisputeStart,
+    DisputeView,
+    Event,
+    Outcome,
+    Party,
+    Proposal,
+    Role,
+    Sla,
+    Status,
 )
 from domain.scoring import follows, recommend
 
@@ -58,8 +69,8 @@ class Dispute:
 
     @property
     def tier(self) -> int:
-        if self.status in CLOSED:
-            return self.decision.tier if self.decision else self._last_tier
+        if self.status in CLOSED:  # the tier it closed at (a ruling appealed to tier 3 stays tier 2)
+            return self._last_tier
         return TIER_OF[self.status]
 
     _last_tier = 1

@@ -24,6 +24,7 @@ def register(session: Session, charter: Charter, text: str, by: str, reason: str
     now = datetime.now(UTC)
     session.add(CharterVersion(version_id=charter.version_id, name=charter.name, version=charter.version,
                                sha256=charter.sha256, text=text, first_used_at=now))
+    session.flush()  # the change log row refers to the version row
     session.add(CharterChange(version_id=charter.version_id, changed_by=by, reason=reason, at=now))
     return True
 

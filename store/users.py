@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlmodel import Session, select
@@ -11,6 +12,12 @@ from sqlmodel import Session, select
 from domain.errors import InvalidInput, NotFound, WrongState
 from domain.model import Actor, Role
 from store.tables import ApiToken, User
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    id: str
+    secret: str
 
 
 def new_token() -> tuple[str, str, str]:
@@ -25,8 +32,8 @@ def hash_token(secret: str) -> str:
 
 def create_user(session: Session, *, email: str, name: str, role: Role, channel: str | None = None,
                 partner_org: str | None = None, region: str | None = None, segment: str | None = None,
-                slack_user_id: str | None = None) -> tuple[User, str]:
-    """Create a user and their first token; returns the user and the token secret (shown once)."""
+                slack_user_id: str | None = None) -> tuple[User, IssuedToken]:
+    """Create a user and their first token (its secret is shown once, never stored)."""
     email = email.strip().lower()
     if session.exec(select(User).where(User.email == email)).first():
         raise WrongState(f"a user with e-mail {email} already exists")
@@ -43,12 +50,12 @@ def create_user(session: Session, *, email: str, name: str, role: Role, channel:
     return user, issue_token(session, user, label="initial")
 
 
-def issue_token(session: Session, user: User, label: str = "") -> str:
+def issue_token(session: Session, user: User, label: str = "") -> IssuedToken:
     token_id, secret, digest = new_token()
     assert user.id is not None
     session.add(ApiToken(id=token_id, user_id=user.id, token_hash=digest, label=label,
                          created_at=datetime.now(UTC)))
-    return secret
+    return IssuedToken(id=token_id, secret=secret)
 
 
 def user_by_email(session: Session, email: str) -> User | None:

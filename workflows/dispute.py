@@ -54,6 +54,12 @@ class DisputeWorkflow:
         return self._dispute.view(workflow.now())
 
     @workflow.update
+    async def settled(self) -> DisputeView:
+        """Returns once every event so far is recorded: lets a caller read its own writes."""
+        await workflow.wait_condition(lambda: self._recorded_seq >= self._dispute.seq)
+        return self._dispute.view(workflow.now())
+
+    @workflow.update
     async def act(self, cmd: Command) -> DisputeView:
         try:
             events = self._dispute.apply(cmd, workflow.now())
@@ -76,7 +82,7 @@ class DisputeWorkflow:
         timeout = max(0.0, (at - workflow.now()).total_seconds()) if at else None
         try:
             await workflow.wait_condition(lambda: self._woken, timeout=timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             self._queue_events(self._dispute.on_timer(workflow.now()))
         self._woken = False
 

@@ -1,0 +1,58 @@
+"""record_event: write one workflow event to the store, exactly once whatever the retries.
+
+In one transaction: the audit event joins its dispute's hash chain, the read projection moves
+forward to the view after the event, and each notice becomes a pending row of the outbox that
+`deliver_notices` works through. A retried attempt finds everything in place and changes nothing.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Engine
+from sqlalchemy.exc import DataError, IntegrityError
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.names import RECORD_EVENT
+from domain.model import Recorded
+from store import audit, projection
+from store.db import insert_or_ignore, session
+from store.tables import NOTIFICATIONS, utcnow
+
+
+class StoreActivities:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    @activity.defn(name=RECORD_EVENT)
+    def record_event(self, item: Recorded) -> None:
+        event = item.event
+        if item.view.id != event.dispute_id:
+            raise ApplicationError(
+                f"event of {event.dispute_id} carries the view of {item.view.id}",
+                type="StoreRejected", non_retryable=True,
+            )
+        try:
+            with session(self.engine, write=True) as s:
+                audit.append(s, event)
+                projection.upsert_dispute(s, item.view)
+                now = utcnow()
+                for notice in item.notices:
+                    insert_or_ignore(s, NOTIFICATIONS, {
+                        "dispute_id": event.dispute_id,
+                        "seq": event.seq,
+                        "recipient": notice.recipient,
+                        "kind": notice.kind,
+                        "text": notice.text,
+                        "created_at": now,
+                        "status": "pending",
+                        "attempts": 0,
+                        "slack_channel": item.channel if notice.recipient == "channel" else None,
+                    }, ["dispute_id", "seq", "recipient"])
+        except audit.ChainError as exc:
+            raise ApplicationError(str(exc), type="AuditChainError", non_retryable=True) from exc
+        except (IntegrityError, DataError) as exc:  # the store refuses these values: retrying won't help
+            raise ApplicationError(
+                f"the store rejected event {event.seq} of {event.dispute_id}: {exc.orig}",
+                type="StoreRejected", non_retryable=True,
+            ) from exc
+        # anything else (a lost connection, a locked database) is transient: Temporal retries

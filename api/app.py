@@ -1,0 +1,125 @@
+"""The FastAPI application: routes, error mapping, body limits, and the shared resources."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlmodel import Session
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from temporalio.client import Client
+
+from api.routes import audit, disputes, health, users
+from domain.errors import ParleyError
+from settings import Settings, get_settings
+from store import charters
+from store.db import make_engine
+from temporal_client import connect
+
+
+class LazyTemporal:
+    """Connects on first use, so the API starts (and /healthz answers) while Temporal comes up."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._client: Client | None = None
+        self._lock = asyncio.Lock()
+
+    async def get(self) -> Client:
+        if self._client is None:
+            async with self._lock:
+                if self._client is None:
+                    self._client = await connect(self._settings)
+        return self._client
+
+
+class BodyLimit:
+    """Refuses request bodies over the limit with 413 before the application reads them."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.limit:
+            await _too_large(self.limit, send)
+            return
+        seen = 0
+
+        async def counted() -> Message:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.limit:
+                raise _TooLarge()
+            return message
+
+        try:
+            await self.app(scope, counted, send)
+        except _TooLarge:
+            await _too_large(self.limit, send)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+async def _too_large(limit: int, send: Send) -> None:
+    response = JSONResponse({"detail": f"request body is larger than {limit} bytes"}, status_code=413)
+    await send({"type": "http.response.start", "status": 413, "headers": response.raw_headers})
+    await send({"type": "http.response.body", "body": response.body})
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.settings = settings
+        app.state.engine = make_engine(settings.db_url)
+        charter, text = charters.load_charter_file(settings.charter)
+        with Session(app.state.engine) as session:
+            charters.register(session, charter, text, by="system:api", reason=f"loaded from {settings.charter}")
+            session.commit()
+        app.state.charter = charter
+        app.state.temporal = LazyTemporal(settings)
+        yield
+        app.state.engine.dispose()
+
+    app = FastAPI(
+        title="Parley",
+        summary="Channel conflicts between direct sales and partners, resolved on a durable workflow.",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    for router in (health.router, users.router, disputes.router, audit.router):
+        app.include_router(router)
+
+    @app.exception_handler(ParleyError)
+    async def parley_error(request: Request, exc: ParleyError) -> JSONResponse:
+        return JSONResponse({"detail": exc.message}, status_code=exc.status)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return JSONResponse({"detail": _describe(exc)}, status_code=422)
+
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    return app
+
+
+def _describe(exc: RequestValidationError) -> list[dict[str, object]]:
+    """FastAPI's error list, with a `field` naming the offending input in dotted form."""
+    out = []
+    for err in exc.errors():
+        loc = [str(p) for p in err.get("loc", ()) if p not in ("body",)]
+        if err.get("type") in ("union_tag_invalid", "union_tag_not_found"):
+            loc = ["action"]
+        out.append({"field": ".".join(loc), "msg": err.get("msg"), "type": err.get("type"), "loc": err.get("loc")})
+    return out

@@ -1,0 +1,52 @@
+"""Sending work to the dispute workflows: filing starts one, every action is a validated update."""
+
+from __future__ import annotations
+
+from temporalio.client import Client, WithStartWorkflowOperation, WorkflowUpdateFailedError
+from temporalio.common import WorkflowIDConflictPolicy
+from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
+
+from domain.errors import NotFound, ParleyError, WrongState, from_type
+from domain.model import Command, DisputeStart, DisputeView
+from workflows.dispute import DisputeWorkflow
+
+
+async def file_dispute(client: Client, task_queue: str, start: DisputeStart) -> DisputeView:
+    """Start the workflow and return once the 'filed' event is recorded (read-your-writes)."""
+    operation = WithStartWorkflowOperation(
+        DisputeWorkflow.run, start, id=start.id, task_queue=task_queue,
+        id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+    )
+    try:
+        view: DisputeView = await client.execute_update_with_start_workflow(
+            DisputeWorkflow.settled, start_workflow_operation=operation
+        )
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.ALREADY_EXISTS:
+            raise WrongState(f"dispute {start.id} already exists") from exc
+        raise
+    return view
+
+
+async def act(client: Client, dispute_id: str, cmd: Command) -> DisputeView:
+    handle = client.get_workflow_handle_for(DisputeWorkflow.run, dispute_id)
+    try:
+        view: DisputeView = await handle.execute_update(DisputeWorkflow.act, cmd)
+    except WorkflowUpdateFailedError as exc:
+        raise _domain_error(exc.cause) from exc
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            if "completed" in exc.message:
+                raise WrongState(f"dispute {dispute_id} is closed; no further actions are possible") from exc
+            raise NotFound(f"no dispute {dispute_id}") from exc
+        raise
+    return view
+
+
+def _domain_error(cause: BaseException | None) -> ParleyError | BaseException:
+    if isinstance(cause, ApplicationError):
+        error = from_type(cause.type, cause.message)
+        if error is not None:
+            return error
+    return cause or RuntimeError("update failed")

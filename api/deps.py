@@ -1,0 +1,90 @@
+"""FastAPI dependencies: settings, the store session, Temporal, and the signed-in user."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy import Engine
+from sqlmodel import Session
+from store.tables import User
+from temporalio.client import Client
+
+from domain.charter import Charter
+from domain.errors import Forbidden, NotAuthenticated
+from domain.model import Role
+from settings import Settings
+from store.users import user_by_token
+
+ADMIN_EMAIL = "admin@parley.local"
+bearer = HTTPBearer(auto_error=False, description="A Parley API token")
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_engine(request: Request) -> Engine:
+    engine: Engine = request.app.state.engine
+    return engine
+
+
+def get_session(engine: Annotated[Engine, Depends(get_engine)]) -> Iterator[Session]:
+    with Session(engine) as session:
+        yield session
+
+
+async def get_temporal(request: Request) -> Client:
+    client: Client = await request.app.state.temporal.get()
+    return client
+
+
+def get_charter(request: Request) -> Charter:
+    charter: Charter = request.app.state.charter
+    return charter
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+EngineDep = Annotated[Engine, Depends(get_engine)]
+SessionDep = Annotated[Session, Depends(get_session)]
+TemporalDep = Annotated[Client, Depends(get_temporal)]
+CharterDep = Annotated[Charter, Depends(get_charter)]
+
+
+def authenticate(session: Session, settings: Settings, secret: str) -> User:
+    if settings.admin_token and secret == settings.admin_token:
+        return User(id=0, email=ADMIN_EMAIL, name="Bootstrap admin", role=Role.admin.value)
+    user = user_by_token(session, secret)
+    if user is None:
+        raise NotAuthenticated("the bearer token is unknown or revoked")
+    return user
+
+
+def current_user(
+    session: SessionDep,
+    settings: SettingsDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> User:
+    if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
+        raise NotAuthenticated("missing credentials: send 'Authorization: Bearer <token>'")
+    return authenticate(session, settings, credentials.credentials)
+
+
+CurrentUser = Annotated[User, Depends(current_user)]
+
+
+def require_role(*roles: Role) -> object:
+    def check(user: CurrentUser) -> User:
+        if Role(user.role) not in roles:
+            allowed = " or ".join(r.value for r in roles)
+            raise Forbidden(f"this needs the {allowed} role; {user.email} is a {user.role}")
+        return user
+
+    return Depends(check)
+
+
+AdminUser = Annotated[User, require_role(Role.admin)]
+AuditorUser = Annotated[User, require_role(Role.auditor, Role.admin)]

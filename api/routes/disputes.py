@@ -1,0 +1,71 @@
+"""/api/disputes: file, list, read, act on, and read the audit trail of disputes."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Query
+from fastapi.concurrency import run_in_threadpool
+from sqlmodel import Session
+from store.audit import events_for
+
+from api import commands
+from api.deps import CharterDep, CurrentUser, EngineDep, SessionDep, SettingsDep, TemporalDep
+from api.disputes import list_rows, prepare_filing, resolve_actor, to_json, visible_row
+from domain.model import Action, Command, Filing, Reassign, Status
+from store.users import actor_of
+
+router = APIRouter(prefix="/api/disputes", tags=["disputes"])
+
+
+def new_dispute_id() -> str:
+    return f"PRL-{secrets.token_hex(4).upper()}"
+
+
+@router.post("", status_code=201, summary="File a dispute")
+async def file_dispute(filing: Filing, user: CurrentUser, engine: EngineDep, settings: SettingsDep,
+                       charter: CharterDep, temporal: TemporalDep) -> dict[str, Any]:
+    def prepare() -> Any:
+        with Session(engine) as session:
+            return prepare_filing(session, user, filing, charter, new_dispute_id())
+
+    start = await run_in_threadpool(prepare)
+    view = await commands.file_dispute(temporal, settings.task_queue, start)
+    return view.model_dump(mode="json")
+
+
+@router.get("", summary="The disputes you may see")
+def list_disputes(
+    user: CurrentUser, session: SessionDep,
+    status: Status | None = None, tier: Annotated[int | None, Query(ge=1, le=3)] = None,
+    mine: bool = False, limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> list[dict[str, Any]]:
+    rows = list_rows(session, user, status=status, tier=tier, mine_only=mine, limit=limit, offset=offset)
+    return [to_json(session, row) for row in rows]
+
+
+@router.get("/{dispute_id}", summary="One dispute, with its live SLA")
+def get_dispute(dispute_id: str, user: CurrentUser, session: SessionDep) -> dict[str, Any]:
+    return to_json(session, visible_row(session, user, dispute_id))
+
+
+@router.post("/{dispute_id}/actions", summary="Act on a dispute")
+async def act(dispute_id: str, action: Annotated[Action, Body()], user: CurrentUser, engine: EngineDep,
+              temporal: TemporalDep) -> dict[str, Any]:
+    def prepare() -> Command:
+        with Session(engine) as session:
+            visible_row(session, user, dispute_id)
+            to = resolve_actor(session, action.to) if isinstance(action, Reassign) else None
+            return Command(actor=actor_of(user), act=action, reassign_to=to)
+
+    cmd = await run_in_threadpool(prepare)
+    view = await commands.act(temporal, dispute_id, cmd)
+    return view.model_dump(mode="json")
+
+
+@router.get("/{dispute_id}/audit", summary="The dispute's audit events, in order")
+def dispute_audit(dispute_id: str, user: CurrentUser, session: SessionDep) -> list[dict[str, Any]]:
+    visible_row(session, user, dispute_id)
+    return events_for(session, dispute_id)

@@ -1,0 +1,36 @@
+"""/healthz: is the store reachable, is Temporal reachable."""
+
+from __future__ import annotations
+
+import asyncio
+
+from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz", summary="Liveness of the API, the store and Temporal")
+async def healthz(request: Request) -> JSONResponse:
+    state = request.app.state
+
+    def db_ok() -> None:
+        with state.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+
+    body = {"status": "ok", "db": "ok", "temporal": "ok"}
+    try:
+        await asyncio.wait_for(run_in_threadpool(db_ok), timeout=3)
+    except Exception as exc:  # any failure is the answer here
+        body["db"] = f"error: {type(exc).__name__}: {exc}"[:300]
+    try:
+        client = await asyncio.wait_for(state.temporal.get(), timeout=3)
+        await asyncio.wait_for(client.service_client.check_health(), timeout=3)
+    except Exception as exc:
+        body["temporal"] = f"error: {type(exc).__name__}: {exc}"[:300]
+    ok = body["db"] == "ok" and body["temporal"] == "ok"
+    if not ok:
+        body["status"] = "error"
+    return JSONResponse(body, status_code=200 if ok else 503)

@@ -1,0 +1,240 @@
+"""`parley`: run the stack or its parts, manage users, check the charter, verify the audit trail."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+from pathlib import Path
+
+from settings import Settings, get_settings
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parser().parse_args(argv)
+    status = args.run(args, get_settings())
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # The Temporal SDK's Rust threads can abort the interpreter at exit after a clean shutdown
+    # (sdk-python issue #300); everything is flushed, so leave without finalizing.
+    os._exit(status or 0)
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="parley", description=__doc__)
+    sub = p.add_subparsers(required=True, metavar="command")
+
+    def cmd(name: str, help: str, run: object) -> argparse.ArgumentParser:
+        sp = sub.add_parser(name, help=help, description=help)
+        sp.set_defaults(run=run)
+        return sp
+
+    cmd("up", "start the embedded stack: Temporal dev server, worker and API", up)
+    cmd("worker", "run the Temporal worker", worker)
+    cmd("api", "serve the HTTP API", api)
+    cmd("migrate", "bring the database schema up to date", migrate)
+    cmd("seed", "create the demo users and print their tokens", seed)
+
+    users = sub.add_parser("users", help="manage users").add_subparsers(required=True, metavar="action")
+    add = users.add_parser("add", help="create a user and print their first token")
+    add.set_defaults(run=users_add)
+    add.add_argument("--email", required=True)
+    add.add_argument("--name", required=True)
+    add.add_argument("--role", required=True, choices=["rep", "mediator", "executive", "auditor", "admin"])
+    add.add_argument("--channel", choices=["direct", "partner"])
+    for opt in ("--partner-org", "--region", "--segment", "--slack-user-id"):
+        add.add_argument(opt)
+
+    charter = sub.add_parser("charter", help="the channel charter").add_subparsers(required=True, metavar="action")
+    validate = charter.add_parser("validate", help="check a charter file")
+    validate.add_argument("path", nargs="?", type=Path)
+    validate.set_defaults(run=charter_validate)
+    show = charter.add_parser("show", help="print the effective charter and its change log")
+    show.add_argument("path", nargs="?", type=Path)
+    show.set_defaults(run=charter_show)
+
+    audit = sub.add_parser("audit", help="the audit trail").add_subparsers(required=True, metavar="action")
+    verify = audit.add_parser("verify", help="verify the hash chains (and a saved digest)")
+    verify.add_argument("--digest")
+    verify.set_defaults(run=audit_verify)
+    export = audit.add_parser("export", help="write the trail as JSONL or CSV")
+    export.add_argument("--format", choices=["jsonl", "csv"], default="jsonl")
+    export.add_argument("--output", "-o", type=Path)
+    export.set_defaults(run=audit_export)
+    digest = audit.add_parser("digest", help="print the digest to save for later truncation checks")
+    digest.set_defaults(run=audit_digest)
+    return p
+
+
+def _engine(settings: Settings):  # type: ignore[no-untyped-def]
+    from store.db import make_engine, migrate
+
+    migrate(settings.db_url)
+    return make_engine(settings.db_url)
+
+
+def migrate(args: argparse.Namespace, settings: Settings) -> int:
+    from store.db import migrate as run_migrations
+
+    run_migrations(settings.db_url)
+    print(f"database at {settings.db_url} is up to date")
+    return 0
+
+
+def seed(args: argparse.Namespace, settings: Settings) -> int:
+    from ops.seed import seed_demo_users
+
+    tokens = seed_demo_users(_engine(settings), settings.data_dir / "demo-tokens.json")
+    print(json.dumps(tokens, indent=2))
+    return 0
+
+
+def up(args: argparse.Namespace, settings: Settings) -> int:
+    from ops.seed import seed_demo_users
+    from ops.stack import run_stack
+
+    tokens = seed_demo_users(_engine(settings), settings.data_dir / "demo-tokens.json")
+
+    def banner() -> str:
+        port = settings.temporal_dev_port
+        ui = f"http://127.0.0.1:{port + 1000}" if not settings.temporal_address else "(external cluster)"
+        lines = [
+            "",
+            "Parley is up.",
+            f"  API           {settings.base_url}",
+            f"  OpenAPI docs  {settings.base_url}/docs",
+            f"  Temporal UI   {ui}",
+            f"  Temporal      {settings.temporal_target}",
+            f"  Data          {settings.data_dir}",
+            "  Demo users (Authorization: Bearer <token>):",
+        ]
+        lines += [f"    {email:<28} {token}" for email, token in tokens.items()]
+        lines.append("Press Ctrl-C to stop.")
+        return "\n".join(lines)
+
+    return run_stack(settings, banner)
+
+
+def worker(args: argparse.Namespace, settings: Settings) -> int:
+    import signal
+
+    from worker import run_worker
+
+    async def serve() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await run_worker(settings, stop)
+
+    asyncio.run(serve())
+    return 0
+
+
+def api(args: argparse.Namespace, settings: Settings) -> int:
+    import uvicorn
+
+    from api.app import create_app
+
+    uvicorn.run(create_app(settings), host=settings.http_host, port=settings.http_port,
+                log_level="warning", access_log=False)
+    return 0
+
+
+def users_add(args: argparse.Namespace, settings: Settings) -> int:
+    from sqlmodel import Session
+
+    from domain.errors import ParleyError
+    from domain.model import Role
+    from store.users import create_user
+
+    with Session(_engine(settings)) as session:
+        try:
+            user, token = create_user(
+                session, email=args.email, name=args.name, role=Role(args.role), channel=args.channel,
+                partner_org=args.partner_org, region=args.region, segment=args.segment,
+                slack_user_id=args.slack_user_id,
+            )
+        except ParleyError as exc:
+            print(f"error: {exc.message}", file=sys.stderr)
+            return 1
+        session.commit()
+        print(json.dumps({"id": user.id, "email": user.email, "token": token.secret, "token_id": token.id}))
+    return 0
+
+
+def _charter_path(args: argparse.Namespace, settings: Settings) -> Path:
+    return Path(args.path) if args.path else settings.charter
+
+
+def charter_validate(args: argparse.Namespace, settings: Settings) -> int:
+    from domain.charter import CharterError, parse_charter
+
+    path = _charter_path(args, settings)
+    try:
+        charter = parse_charter(path.read_text(encoding="utf-8"))
+    except (OSError, CharterError) as exc:
+        print(f"{path}: {exc}", file=sys.stderr)
+        return 1
+    print(f"{path}: ok — {charter.name}, version {charter.version_id}")
+    return 0
+
+
+def charter_show(args: argparse.Namespace, settings: Settings) -> int:
+    from sqlmodel import Session
+
+    from domain.charter import parse_charter
+    from store.charters import history
+
+    path = _charter_path(args, settings)
+    charter = parse_charter(path.read_text(encoding="utf-8"))
+    print(json.dumps(charter.model_dump(mode="json"), indent=2))
+    with Session(_engine(settings)) as session:
+        for change in history(session):
+            print(f"# {change.at:%Y-%m-%d %H:%M} {change.version_id} by {change.changed_by}: {change.reason}")
+    return 0
+
+
+def audit_verify(args: argparse.Namespace, settings: Settings) -> int:
+    from sqlmodel import Session
+
+    from store import audit
+
+    with Session(_engine(settings)) as session:
+        try:
+            result = audit.verify(session, digest=args.digest)
+        except ValueError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+    print(json.dumps(result.as_dict(), indent=2))
+    return 0 if result.ok else 1
+
+
+def audit_export(args: argparse.Namespace, settings: Settings) -> int:
+    from sqlmodel import Session
+
+    from store import audit
+
+    out = args.output.open("w", encoding="utf-8", newline="") if args.output else sys.stdout
+    with Session(_engine(settings)) as session:
+        for line in audit.export(session, args.format):
+            out.write(line)
+    if args.output:
+        out.close()
+    return 0
+
+
+def audit_digest(args: argparse.Namespace, settings: Settings) -> int:
+    from sqlmodel import Session
+
+    from store import audit
+
+    with Session(_engine(settings)) as session:
+        print(audit.verify(session).digest)
+    return 0
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,151 @@
+"""Engines, sessions and migrations for SQLite (the default) and PostgreSQL (production).
+
+`make_engine` tunes each backend once: SQLite gets WAL, a busy timeout, foreign keys and transactions
+that Parley opens itself (so a writer can take the write lock up front with `session(write=True)`);
+PostgreSQL always goes through psycopg 3. `migrate` runs Alembic's `upgrade head` in-process.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, cast
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Connection, CursorResult, Engine, Result, Table, create_engine, event
+from sqlalchemy import insert as sa_insert
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session
+
+HERE = Path(__file__).resolve().parent
+ALEMBIC_INI = HERE / "alembic.ini"
+MIGRATIONS = HERE / "migrations"
+
+# A Session execution option read by the SQLite "begin" hook: take the write lock at BEGIN.
+_IMMEDIATE = "parley_sqlite_immediate"
+
+
+def normalize_url(url: str | URL) -> URL:
+    """The URL SQLAlchemy should use: plain `postgresql://` (or `postgres://`) means psycopg 3."""
+    parsed = make_url(url) if isinstance(url, str) else url
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return parsed
+
+
+def make_engine(url: str, **kwargs: Any) -> Engine:
+    """An engine for `url` (SQLite file, SQLite memory or PostgreSQL), ready for Parley's sessions."""
+    parsed = normalize_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        return _sqlite_engine(parsed, **kwargs)
+    return create_engine(parsed, pool_pre_ping=True, **kwargs)
+
+
+def _sqlite_engine(url: URL, **kwargs: Any) -> Engine:
+    database = url.database or ""
+    if database and database != ":memory:" and not database.startswith("file:"):
+        Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    connect_args = {"check_same_thread": False, **kwargs.pop("connect_args", {})}
+    engine = create_engine(url, connect_args=connect_args, pool_pre_ping=True, **kwargs)
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # pysqlite's own transaction handling defers BEGIN and cannot BEGIN IMMEDIATE; we emit BEGIN
+        # ourselves in the "begin" hook below (the recipe from SQLAlchemy's SQLite documentation).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        try:
+            if database and database != ":memory:":
+                cursor.execute("PRAGMA journal_mode=WAL")
+                cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute("PRAGMA busy_timeout=5000")
+            cursor.execute("PRAGMA foreign_keys=ON")
+        finally:
+            cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        immediate = conn.get_execution_options().get(_IMMEDIATE, False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    return engine
+
+
+@contextmanager
+def session(engine: Engine, *, write: bool = False) -> Iterator[Session]:
+    """A unit of work: commits when the block ends normally, rolls back when it raises.
+
+    `write=True` marks a read-then-write transaction: on SQLite it takes the write lock at BEGIN
+    (waiting up to the busy timeout) instead of failing when it later upgrades a stale read lock.
+    Objects stay usable after the block (no expiry on commit).
+    """
+    options = {_IMMEDIATE: True} if write and engine.dialect.name == "sqlite" else {}
+    with Session(engine, expire_on_commit=False, execution_options=options) as s:
+        try:
+            yield s
+            s.commit()
+        except BaseException:
+            s.rollback()
+            raise
+
+
+def alembic_config(url: str) -> Config:
+    """An Alembic configuration for `url`, independent of the current directory."""
+    config = Config(str(ALEMBIC_INI))
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["url"] = url
+    return config
+
+
+def migrate(url: str, revision: str = "head") -> None:
+    """Bring the database at `url` up to `revision` (creating the SQLite file's folder if needed)."""
+    engine = make_engine(url)
+    try:
+        with engine.connect() as connection:
+            config = alembic_config(url)
+            config.attributes["connection"] = connection
+            command.upgrade(config, revision)
+            connection.commit()
+    finally:
+        engine.dispose()
+
+
+def rowcount(result: Result[Any]) -> int:
+    """Rows matched by an INSERT/UPDATE/DELETE executed through a Session."""
+    return cast(CursorResult[Any], result).rowcount
+
+
+def changed(s: Session, stmt: Any, key: Any) -> bool:
+    """Run an INSERT .. ON CONFLICT statement; True when it inserted or updated a row.
+
+    With an autoincrement key PostgreSQL answers through RETURNING, whose rowcount reads -1; so the
+    statement returns `key` explicitly wherever the dialect can.
+    """
+    if s.get_bind().dialect.insert_returning:
+        return s.execute(stmt.returning(key)).first() is not None
+    return rowcount(s.execute(stmt)) > 0
+
+
+def insert_or_ignore(s: Session, table: Table, values: dict[str, Any], conflict: list[str]) -> bool:
+    """INSERT a row unless one with the same `conflict` key exists; True when it was inserted.
+
+    Safe against a concurrent writer of the same key (a retried activity running twice): on SQLite
+    and PostgreSQL it is `INSERT .. ON CONFLICT DO NOTHING`, elsewhere a savepoint catches the
+    duplicate.
+    """
+    name = s.get_bind().dialect.name
+    if name in ("sqlite", "postgresql"):
+        insert = sqlite_insert if name == "sqlite" else pg_insert
+        stmt = insert(table).values(**values).on_conflict_do_nothing(index_elements=conflict)
+        return changed(s, stmt, table.c[conflict[0]])
+    try:
+        with s.begin_nested():
+            s.execute(sa_insert(table).values(**values))
+    except IntegrityError:
+        return False
+    return True

@@ -1,0 +1,80 @@
+"""The read projection: one `disputes` row per dispute, rewritten from the workflow's view.
+
+Rows only move forward: a view older than the stored one (a retried or late write) is ignored.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlmodel import Session
+
+from domain.model import DisputeView
+from store.db import changed, insert_or_ignore
+from store.tables import DISPUTES
+
+_T = DISPUTES.c
+
+
+def row_values(view: DisputeView) -> dict[str, Any]:
+    """The projection columns for `view`."""
+    counterparty = next((p for p in view.parties if p.email != view.filed_by), None)
+    partner = next((p for p in view.parties if p.channel == "partner"), None)
+    return {
+        "id": view.id,
+        "title": view.title,
+        "status": view.status.value,
+        "tier": view.tier,
+        "conflict_type": view.conflict_type.value,
+        "region": view.region,
+        "segment": view.segment,
+        "account": view.account,
+        "deal_value": view.deal_value,
+        "currency": view.currency,
+        "filed_by": view.filed_by,
+        "counterparty": counterparty.email if counterparty else "",
+        "partner_org": view.partner_org or (partner.partner_org if partner else None),
+        "mediator": view.mediator,
+        "executive": view.executive,
+        "backup_executive": view.backup_executive,
+        "reached_executive": view.reached_executive,
+        "due_at": view.sla.due_at,
+        "paused": view.sla.paused,
+        "breached": view.sla.breached,
+        "created_at": view.created_at,
+        "updated_at": view.updated_at,
+        "closed_at": view.closed_at,
+        "last_seq": view.last_seq,
+        "outcome_owner": view.decision.outcome.owner if view.decision else None,
+        "view_json": view.model_dump_json(),
+    }
+
+
+def upsert_dispute(session: Session, view: DisputeView) -> bool:
+    """Insert or update the dispute's row from `view` unless the row already reflects a later event.
+
+    Returns True when the row was written. Atomic on SQLite and PostgreSQL
+    (`INSERT .. ON CONFLICT (id) DO UPDATE .. WHERE disputes.last_seq <= excluded.last_seq`).
+    """
+    values = row_values(view)
+    table = DISPUTES
+    dialect = session.get_bind().dialect.name
+    if dialect in ("sqlite", "postgresql"):
+        insert = sqlite_insert if dialect == "sqlite" else pg_insert
+        stmt = insert(table).values(**values)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[_T.id],
+            set_={name: stmt.excluded[name] for name in values if name != "id"},
+            where=_T.last_seq <= stmt.excluded.last_seq,
+        )
+        return changed(session, stmt, _T.id)
+    if insert_or_ignore(session, table, values, ["id"]):
+        return True
+    current = session.execute(select(_T.last_seq).where(_T.id == view.id).with_for_update()).scalar()
+    if current is not None and current > view.last_seq:
+        return False
+    session.execute(update(table).where(_T.id == view.id).values(**values))
+    return True

@@ -1,0 +1,208 @@
+"""The SQL tables (SQLModel `table=True`). They stay inside the store, the API and the activities:
+never send them through Temporal (the values crossing Temporal live in `domain.model`).
+
+Every timestamp is stored and read back as an aware UTC datetime, on SQLite too (`UTCDateTime`).
+Schema changes go through a migration in `store/migrations/versions/`.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Column, DateTime, Dialect, Index, Text, TypeDecorator, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """`TIMESTAMP WITH TIME ZONE` that always hands back aware UTC datetimes.
+
+    Aware values are converted to UTC before they are written; naive values are taken to be UTC
+    already. SQLite keeps no zone, so values read from it get UTC attached.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        # SQLite stores the text of the wall time; keep it naive UTC so every row sorts the same way.
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _at(*, nullable: bool = False, index: bool = False, default_now: bool = False) -> Any:
+    column: Column[datetime] = Column(UTCDateTime(), nullable=nullable, index=index)
+    if default_now:
+        return Field(default_factory=utcnow, sa_column=column)
+    return Field(default=None, sa_column=column) if nullable else Field(sa_column=column)
+
+
+# --- people and access ---------------------------------------------------------------------------
+
+class User(SQLModel, table=True):
+    __tablename__ = "users"
+
+    id: int | None = Field(default=None, primary_key=True)
+    email: str = Field(unique=True, index=True)
+    name: str
+    role: str  # domain.model.Role
+    channel: str | None = None  # "direct" | "partner" for reps
+    partner_org: str | None = None
+    region: str | None = None
+    segment: str | None = None
+    slack_user_id: str | None = Field(default=None, unique=True, index=True)
+    created_at: datetime = _at(default_now=True)
+
+
+class ApiToken(SQLModel, table=True):
+    __tablename__ = "api_tokens"
+    __table_args__ = (UniqueConstraint("token_hash", name="uq_api_tokens_token_hash"),)
+
+    id: str = Field(primary_key=True)  # public id, "tok_<12 hex>"
+    user_id: int = Field(foreign_key="users.id", index=True)
+    token_hash: str  # sha256 hex of the secret; the secret is never stored
+    label: str = ""
+    created_at: datetime = _at(default_now=True)
+    revoked_at: datetime | None = _at(nullable=True)
+
+
+# --- the charter -----------------------------------------------------------------------------------
+
+class CharterVersion(SQLModel, table=True):
+    __tablename__ = "charter_versions"
+
+    version_id: str = Field(primary_key=True)
+    name: str
+    version: str
+    sha256: str
+    text: str = Field(sa_type=Text)
+    first_used_at: datetime = _at(default_now=True)
+
+
+class CharterChange(SQLModel, table=True):
+    __tablename__ = "charter_changes"
+
+    id: int | None = Field(default=None, primary_key=True)
+    version_id: str = Field(foreign_key="charter_versions.version_id", index=True)
+    changed_by: str
+    reason: str
+    at: datetime = _at(default_now=True)
+
+
+# --- disputes: the read projection -----------------------------------------------------------------
+
+class DisputeRow(SQLModel, table=True):
+    """One row per dispute, rewritten from the workflow's DisputeView after every event."""
+
+    __tablename__ = "disputes"
+
+    id: str = Field(primary_key=True)
+    title: str
+    status: str = Field(index=True)
+    tier: int = Field(index=True)
+    conflict_type: str
+    region: str
+    segment: str | None = None
+    account: str
+    deal_value: float
+    currency: str
+    filed_by: str = Field(index=True)
+    counterparty: str = Field(index=True)
+    partner_org: str | None = Field(default=None, index=True)
+    mediator: str = Field(index=True)
+    executive: str = Field(index=True)
+    backup_executive: str | None = None
+    reached_executive: bool = False
+    due_at: datetime | None = _at(nullable=True)
+    paused: bool = False
+    breached: bool = False
+    created_at: datetime = _at()
+    updated_at: datetime = _at(index=True)
+    closed_at: datetime | None = _at(nullable=True)
+    last_seq: int = 0
+    outcome_owner: str | None = None
+    view_json: str = Field(sa_type=Text)  # domain.model.DisputeView as JSON
+
+
+# --- the audit trail -----------------------------------------------------------------------------
+
+class AuditEvent(SQLModel, table=True):
+    """One link of a dispute's hash chain; see store.audit. Append-only."""
+
+    __tablename__ = "audit_events"
+    __table_args__ = (
+        UniqueConstraint("dispute_id", "seq", name="uq_audit_events_dispute_seq"),
+        {"sqlite_autoincrement": True},  # ids are never reused, even after the last row is deleted
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    dispute_id: str = Field(index=True)
+    seq: int
+    at: datetime = _at()
+    actor: str
+    action: str
+    tier: int
+    payload: str = Field(sa_type=Text)  # canonical JSON
+    charter_version: str
+    prev_hash: str
+    hash: str
+
+
+# --- notifications -------------------------------------------------------------------------------
+
+class Notification(SQLModel, table=True):
+    """The outbox: one row per notice of an event, delivered (or parked) by `deliver_notices`."""
+
+    __tablename__ = "notifications"
+    __table_args__ = (
+        UniqueConstraint("dispute_id", "seq", "recipient", name="uq_notifications_event_recipient"),
+        Index("ix_notifications_status_created_at", "status", "created_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    dispute_id: str = Field(index=True)
+    seq: int
+    recipient: str  # an e-mail address, or "channel" for the dispute's case message
+    kind: str
+    text: str = Field(sa_type=Text)
+    created_at: datetime = _at(default_now=True)
+    status: str = "pending"  # "pending" | "sent" | "outbox"
+    attempts: int = 0
+    sent_at: datetime | None = _at(nullable=True)
+    slack_channel: str | None = None
+    slack_ts: str | None = None
+    error: str | None = Field(default=None, sa_type=Text)
+
+
+class SlackMessage(SQLModel, table=True):
+    """The one case message per dispute in the conflicts channel, updated in place.
+
+    A row with `ts` still empty is a claim: one delivery is posting the message right now
+    (`claimed_at` lets another take over if that delivery died).
+    """
+
+    __tablename__ = "slack_messages"
+
+    dispute_id: str = Field(primary_key=True)
+    channel: str
+    ts: str | None = None
+    claimed_at: datetime = _at(default_now=True)
+
+
+# Core handles on the tables, for the set-based statements of the store and the activities.
+USERS = SQLModel.metadata.tables["users"]
+DISPUTES = SQLModel.metadata.tables["disputes"]
+AUDIT_EVENTS = SQLModel.metadata.tables["audit_events"]
+NOTIFICATIONS = SQLModel.metadata.tables["notifications"]
+SLACK_MESSAGES = SQLModel.metadata.tables["slack_messages"]

@@ -1,0 +1,226 @@
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+
+from domain.charter import Charter, CharterError, Routing, parse_charter
+from domain.model import ConflictType
+
+CHARTERS = Path(__file__).resolve().parents[2] / "charters"
+BUSINESS_DAY = 8 * 3600.0
+
+MINIMAL = """
+name = "Minimal"
+version = "m-1"
+
+[tiers]
+frontline = { sla = "2d" }
+mediation = { sla = "3d" }
+executive = { sla = "5d" }
+
+[routing]
+default_mediator = "mediator@example.com"
+executive = "exec@example.com"
+"""
+
+
+def load(name: str) -> Charter:
+    return parse_charter((CHARTERS / name).read_text())
+
+
+def with_lines(*extra: str, base: str = MINIMAL) -> str:
+    """MINIMAL with TOML lines inserted at the top level, before any table."""
+    head, sep, tail = base.partition("\n[tiers]")
+    return head + "\n" + "\n".join(extra) + "\n" + sep + tail
+
+
+# --------------------------------------------------------------------------- shipped charters
+
+
+def test_default_charter_loads() -> None:
+    text = (CHARTERS / "default.toml").read_text()
+    charter = parse_charter(text)
+    assert charter.version == "2026.1"
+    assert charter.sha256 == hashlib.sha256(text.encode()).hexdigest()
+    assert charter.version_id == f"2026.1+{charter.sha256[:8]}"
+    assert charter.calendar.kind == "business"
+    assert charter.calendar.timezone == "America/New_York"
+    assert charter.seconds(charter.tiers.frontline.sla) == 2 * BUSINESS_DAY
+    assert charter.seconds(charter.tiers.mediation.sla) == 3 * BUSINESS_DAY
+    assert charter.seconds(charter.tiers.executive.sla) == 5 * BUSINESS_DAY
+    assert charter.seconds(charter.tiers.appeal_window) == BUSINESS_DAY
+    assert charter.reminder_fractions(1) == (0.5, 0.9)
+    assert charter.tiers.executive.breach_repeats == 3
+    assert charter.auto_approval.max_share_pct == 70
+    assert charter.auto_approval.allow_discount_cap is False
+    assert charter.routing.backup_executive == "exec.backup@example.com"
+    assert set(charter.conflict_types) == set(ConflictType)
+
+
+def test_fast_charter_loads() -> None:
+    charter = load("fast.toml")
+    assert charter.calendar.kind == "24x7"
+    assert charter.business_calendar().day_seconds == 86400.0
+    assert [charter.seconds(t.sla) for t in (charter.tiers.frontline, charter.tiers.mediation,
+                                             charter.tiers.executive)] == [4, 8, 4]
+    assert charter.seconds(charter.tiers.appeal_window) == 4
+    assert charter.reminder_fractions(2) == (0.5,)
+    assert charter.routing.mediator_for("APAC", None) == "mediator@example.com"
+    assert charter.routing.executive == "exec@example.com"
+    assert charter.routing.backup_executive == "exec.backup@example.com"
+
+
+def test_version_id_changes_with_the_text() -> None:
+    a = parse_charter(MINIMAL)
+    b = parse_charter(MINIMAL + "\n# a comment changes the hash\n")
+    assert a.version == b.version
+    assert a.version_id != b.version_id
+
+
+def test_minimal_charter_gets_defaults() -> None:
+    charter = parse_charter(MINIMAL)
+    assert charter.calendar.kind == "business" and charter.calendar.timezone == "UTC"
+    assert charter.tiers.reminders == (0.5, 0.9)
+    assert charter.seconds(charter.tiers.appeal_window) == BUSINESS_DAY
+    assert charter.routing.backup_executive is None
+    assert set(charter.conflict_types) == set(ConflictType)
+
+
+def test_tier_reminders_override_the_default_and_are_sorted() -> None:
+    text = MINIMAL.replace('mediation = { sla = "3d" }', 'mediation = { sla = "3d", reminders = [0.75, 0.25] }')
+    charter = parse_charter(text)
+    assert charter.reminder_fractions(1) == (0.5, 0.9)
+    assert charter.reminder_fractions(2) == (0.25, 0.75)
+
+
+def test_global_reminders_are_sorted() -> None:
+    charter = parse_charter(MINIMAL.replace("[tiers]\n", "[tiers]\nreminders = [0.9, 0.5]\n"))
+    assert charter.tiers.reminders == (0.5, 0.9)
+
+
+# --------------------------------------------------------------------------- validation errors
+
+
+def error_of(text: str) -> str:
+    with pytest.raises(CharterError) as info:
+        parse_charter(text)
+    return str(info.value)
+
+
+def test_bad_toml_is_refused() -> None:
+    message = error_of(MINIMAL + "\nthis is = = not toml\n")
+    assert "not valid TOML" in message
+
+
+def test_bad_timezone_names_the_key() -> None:
+    message = error_of(with_lines() + '\n[calendar]\ntimezone = "Mars/Olympus_Mons"\n')
+    assert "calendar.timezone" in message
+    assert "Mars/Olympus_Mons" in message
+
+
+def test_bad_duration_names_the_key_and_text() -> None:
+    message = error_of(MINIMAL.replace('frontline = { sla = "2d" }', 'frontline = { sla = "2 fortnights" }'))
+    assert "tiers.frontline.sla" in message
+    assert "2 fortnights" in message
+    assert "invalid duration" in message
+
+
+@pytest.mark.parametrize(("tier", "line"), [("mediation", 'mediation = { sla = "3d" }'),
+                                            ("executive", 'executive = { sla = "5d" }')])
+def test_zero_sla_names_the_tier(tier: str, line: str) -> None:
+    message = error_of(MINIMAL.replace(line, f'{tier} = {{ sla = "0s" }}'))
+    assert f"tiers.{tier}.sla" in message
+    assert "greater than zero" in message
+
+
+def test_bad_appeal_window_is_refused() -> None:
+    message = error_of(MINIMAL.replace("[tiers]\n", '[tiers]\nappeal_window = "-1d"\n'))
+    assert "tiers.appeal_window" in message
+    assert "-1d" in message
+
+
+@pytest.mark.parametrize("fractions", ["[0.5, 1.0]", "[0.0]", "[1.5]", "[-0.1]"])
+def test_reminder_fraction_out_of_range_names_the_key(fractions: str) -> None:
+    message = error_of(MINIMAL.replace("[tiers]\n", f"[tiers]\nreminders = {fractions}\n"))
+    assert "tiers.reminders" in message
+    assert "between 0 and 1" in message
+
+
+def test_unknown_key_is_refused_by_name() -> None:
+    message = error_of(MINIMAL.replace("[tiers]\n", "[tiers]\nescalate_on_friday = true\n"))
+    assert "tiers.escalate_on_friday" in message
+
+
+def test_missing_section_names_it() -> None:
+    message = error_of(MINIMAL.split("[routing]")[0])
+    assert "routing" in message
+
+
+def test_auto_approval_share_below_half_is_refused() -> None:
+    message = error_of(MINIMAL + "\n[auto_approval]\nmax_share_pct = 40\n")
+    assert "auto_approval.max_share_pct" in message
+
+
+def test_breach_repeats_is_bounded() -> None:
+    message = error_of(MINIMAL.replace('executive = { sla = "5d" }', 'executive = { sla = "5d", breach_repeats = 99 }'))
+    assert "tiers.executive.breach_repeats" in message
+
+
+def test_bad_calendar_hours_are_refused() -> None:
+    message = error_of(MINIMAL + '\n[calendar]\nstart = "17:00"\nend = "09:00"\n')
+    assert "calendar.end" in message
+
+
+def test_unknown_conflict_type_is_refused() -> None:
+    message = error_of(MINIMAL + '\n[conflict_types]\nturf_war = { description = "x" }\n')
+    assert "conflict_types.turf_war" in message
+
+
+def test_all_zero_weights_are_refused() -> None:
+    message = error_of(MINIMAL + "\n[weights]\nwin_probability = 0\nlifetime_value = 0\nstrategic_fit = 0\n")
+    assert "weights" in message and "positive" in message
+
+
+# --------------------------------------------------------------------------- routing
+
+
+def routing(**kwargs: object) -> Routing:
+    return Routing(default_mediator="m@x.io", executive="e@x.io", **kwargs)  # type: ignore[arg-type]
+
+
+def test_mediator_routing_by_region_and_segment() -> None:
+    r = routing(mediators=[
+        {"region": "EMEA", "segment": "smb", "mediator": "emea.smb@x.io"},
+        {"region": "EMEA", "mediator": "emea@x.io"},
+        {"segment": "ent", "mediator": "ent@x.io"},
+    ])
+    assert r.mediator_for("EMEA", "smb") == "emea.smb@x.io"
+    assert r.mediator_for("EMEA", None) == "emea@x.io"
+    assert r.mediator_for("EMEA", "ent") == "emea@x.io"
+    assert r.mediator_for("AMER", "ent") == "ent@x.io"
+    assert r.mediator_for("AMER", None) == "m@x.io"
+
+
+@pytest.mark.parametrize(
+    ("account", "value", "tier"),
+    [
+        ("Acme", 1_000, 1),
+        ("Acme", 500_000, 1),  # thresholds are strict: "over"
+        ("Acme", 500_001, 2),
+        ("Acme", 5_000_000, 2),
+        ("Acme", 5_000_001, 3),
+        ("Globex", 1_000, 2),  # priority account
+        ("globex", 1_000, 2),  # case-insensitive
+        ("Globex", 9_000_000, 3),  # the larger of the two wins
+    ],
+)
+def test_default_charter_start_tier(account: str, value: float, tier: int) -> None:
+    assert load("default.toml").routing.start_tier(account, value) == tier
+
+
+def test_priority_tier_three() -> None:
+    r = routing(priority_accounts=["Vip"], priority_tier=3)
+    assert r.start_tier("VIP", 1.0) == 3
+    assert r.start_tier("Other", 1.0) == 1

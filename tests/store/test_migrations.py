@@ -1,0 +1,65 @@
+"""The migrations build the schema the models describe, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import inspect, select
+from sqlmodel import SQLModel
+
+from store.db import make_engine, migrate, session
+from store.tables import USERS, User
+
+TABLES = {"users", "api_tokens", "charter_versions", "charter_changes", "disputes", "audit_events",
+          "notifications", "slack_messages", "alembic_version"}
+
+
+def test_upgrade_creates_every_table_and_matches_the_models(blank_db_url: str) -> None:
+    migrate(blank_db_url)
+    migrate(blank_db_url)  # a second run is a no-op
+    engine = make_engine(blank_db_url)
+    try:
+        with engine.connect() as conn:
+            assert set(inspect(conn).get_table_names()) == TABLES
+            assert compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}),
+                                    SQLModel.metadata) == []
+            assert conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar() == "0001"
+    finally:
+        engine.dispose()
+
+
+def test_times_read_back_as_aware_utc(db_url: str) -> None:
+    engine = make_engine(db_url)
+    try:
+        with session(engine) as s:
+            s.add(User(email="a@example.com", name="A", role="rep", channel="direct",
+                       created_at=datetime(2025, 1, 2, 3, 4, 5, 6, tzinfo=UTC)))
+        with session(engine) as s:
+            at = s.execute(select(USERS.c.created_at)).scalar_one()
+            user = s.execute(select(User)).scalar_one()
+        assert at == datetime(2025, 1, 2, 3, 4, 5, 6, tzinfo=UTC) and at.tzinfo is UTC
+        assert user.created_at.tzinfo is UTC
+    finally:
+        engine.dispose()
+
+
+def test_sqlite_engine_settings(tmp_path: object) -> None:
+    url = f"sqlite:///{tmp_path}/deep/er/parley.db"
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+            assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+            assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 5000
+    finally:
+        engine.dispose()
+
+
+def test_postgresql_urls_use_psycopg3() -> None:
+    from store.db import normalize_url
+
+    assert normalize_url("postgresql://u@h/db").drivername == "postgresql+psycopg"
+    assert normalize_url("postgres://u@h/db").drivername == "postgresql+psycopg"
+    assert normalize_url("sqlite:///x.db").drivername == "sqlite"
