@@ -23,7 +23,7 @@ lint: install
 	$(VENV)/bin/ruff check .
 
 typecheck: install
-	$(VENV)/bin/mypy .
+	$(VENV)/bin/mypy
 
 test: install lint typecheck
 	$(VENV)/bin/pytest -q

@@ -20,6 +20,7 @@ from domain.model import CLOSED, DisputeView
 
 SLACK_TIMEOUT_S = 10
 HEADER_MAX = 150  # Slack's limit for a header block's text
+LATEST_MAX = 1000  # a context element takes 2000 characters, after escaping
 TIER_NAMES = {1: "frontline", 2: "mediation", 3: "executive"}
 
 
@@ -69,6 +70,7 @@ def case_blocks(view: DisputeView, latest: str | None = None,
     ]
     blocks: list[Block] = [HeaderBlock(text=header), SectionBlock(fields=fields)]
     if latest:
+        latest = latest if len(latest) <= LATEST_MAX else latest[: LATEST_MAX - 1] + "…"
         blocks.append(ContextBlock(elements=[MarkdownTextObject(text=f"Latest: {escape(latest)}")]))
     return blocks
 

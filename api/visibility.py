@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from sqlalchemy import and_, false, or_, true
 from sqlalchemy.sql.elements import ColumnElement
-from store.tables import DisputeRow, User
+from sqlmodel import col
 
 from domain.model import Role
+from store.tables import DisputeRow, User
 
 
 def visible_to(user: User) -> ColumnElement[bool]:
@@ -15,20 +16,20 @@ def visible_to(user: User) -> ColumnElement[bool]:
     if role in (Role.auditor, Role.admin):
         return true()
     if role == Role.mediator:
-        return DisputeRow.mediator == email  # type: ignore[return-value]
+        return col(DisputeRow.mediator) == email
     if role == Role.executive:
-        is_exec = or_(DisputeRow.executive == email, DisputeRow.backup_executive == email)
-        return and_(is_exec, DisputeRow.reached_executive == true())
+        is_exec = or_(col(DisputeRow.executive) == email, col(DisputeRow.backup_executive) == email)
+        return and_(is_exec, col(DisputeRow.reached_executive).is_(True))
     if role == Role.rep:
-        party = or_(DisputeRow.filed_by == email, DisputeRow.counterparty == email)
         if user.channel == "partner" and user.partner_org:
             # a partner user sees their own organisation's disputes, never another partner's
-            return DisputeRow.partner_org == user.partner_org  # type: ignore[return-value]
-        return party
+            return col(DisputeRow.partner_org) == user.partner_org
+        return or_(col(DisputeRow.filed_by) == email, col(DisputeRow.counterparty) == email)
     return false()
 
 
 def mine(user: User) -> ColumnElement[bool]:
+    """Disputes the user is part of, whatever their role."""
     email = user.email
-    return or_(DisputeRow.filed_by == email, DisputeRow.counterparty == email,
-               DisputeRow.mediator == email, DisputeRow.executive == email)
+    return or_(col(DisputeRow.filed_by) == email, col(DisputeRow.counterparty) == email,
+               col(DisputeRow.mediator) == email, col(DisputeRow.executive) == email)

@@ -5,7 +5,8 @@
     ├── NotAuthenticated  401  no or unknown credentials
     ├── Forbidden         403  this user may not do this
     ├── NotFound          404  unknown, or not visible to this user
-    └── WrongState        409  not allowed in the dispute's current state (or a duplicate)
+    ├── WrongState        409  not allowed in the dispute's current state (or a duplicate)
+    └── Unavailable       503  Temporal or the store did not answer in time
 
 Workflow validators raise these; they reach the API as an ApplicationError whose `type` is
 the class name, and `from_type` turns them back into the same class.
@@ -41,6 +42,10 @@ class NotFound(ParleyError):
 
 class WrongState(ParleyError):
     status = 409
+
+
+class Unavailable(ParleyError):
+    status = 503
 
 
 _BY_NAME: dict[str, type[ParleyError]] = {

@@ -86,6 +86,10 @@ class Dispute:
     def open_proposal(self) -> Proposal | None:
         return next((p for p in reversed(self.proposals) if p.state == "open"), None)
 
+    def agreed_proposal(self) -> Proposal:
+        """The proposal both parties accepted, awaiting the mediator's approval."""
+        return next(p for p in reversed(self.proposals) if p.state == "accepted")
+
     def waiting_on(self) -> list[str]:
         emails = [p.email for p in self.parties]
         match self.status:
@@ -173,11 +177,10 @@ class Dispute:
 
     def _on_reject(self, actor: Actor, act: Any, now: datetime, cmd: Command) -> None:
         if self.status == Status.awaiting_approval:
-            proposal = next(p for p in reversed(self.proposals) if p.state == "accepted")
-            proposal.state = "rejected"
+            agreed = self.agreed_proposal()
+            agreed.state = "rejected"
             self._enter(Status.frontline, now)
-            self._emit(now, actor.email, "approval_rejected", {"proposal_id": proposal.id,
-                                                                "reason": act.reason})
+            self._emit(now, actor.email, "approval_rejected", {"proposal_id": agreed.id, "reason": act.reason})
             return
         proposal = self.open_proposal()
         assert proposal is not None
@@ -211,7 +214,7 @@ class Dispute:
         self._emit(now, actor.email, "ruled", self._decision_payload())
 
     def _on_approve(self, actor: Actor, act: Any, now: datetime, cmd: Command) -> None:
-        proposal = next(p for p in reversed(self.proposals) if p.state == "accepted")
+        proposal = self.agreed_proposal()
         proposal.state = "approved"
         note = act.note or f"Approved the parties' agreement (proposal #{proposal.id})."
         self.decision = self._decision("agreement", proposal.outcome, actor.email, now, note)

@@ -157,8 +157,16 @@ def append(session: Session, event: Event) -> bool:
 # --- reading ---------------------------------------------------------------------------------------
 
 def record(row: Any) -> dict[str, Any]:
-    """An event as the API and the JSONL export show it (payload as an object)."""
-    return {"id": row.id, **_row_fields(row), "prev_hash": row.prev_hash, "hash": row.hash}
+    """An event as the API and the JSONL export show it (payload as an object).
+
+    A payload that is no longer JSON (tampered with) is shown as the stored text, so that an
+    export of a damaged trail still works.
+    """
+    try:
+        fields = _row_fields(row)
+    except ValueError:
+        fields = {**{name: getattr(row, name) for name in EVENT_FIELDS}, "at": iso(row.at)}
+    return {"id": row.id, **fields, "prev_hash": row.prev_hash, "hash": row.hash}
 
 
 def events_for(session: Session, dispute_id: str) -> list[dict[str, Any]]:

@@ -205,3 +205,12 @@ def test_a_deleted_case_message_is_posted_again(people: Engine, fake: FakeSlack,
     assert second["thread_ts"] is None and second["blocks"]  # a new case message, not a reply
     with people.connect() as conn:
         assert conn.execute(select(SLACK_MESSAGES.c.ts)).scalar() == second["ts"]
+
+
+def test_case_blocks_stay_within_slack_limits() -> None:
+    from activities.slack import case_blocks
+
+    long_view = view(title="T" * 200, account="<Globex & Co>")
+    blocks = [b.to_dict() for b in case_blocks(long_view, "x" * 5000)]  # to_dict validates the limits
+    assert len(blocks[0]["text"]["text"]) == 150
+    assert "&lt;Globex &amp; Co&gt;" in " ".join(f["text"] for f in blocks[1]["fields"])

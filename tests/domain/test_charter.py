@@ -187,7 +187,7 @@ def test_all_zero_weights_are_refused() -> None:
 
 
 def routing(**kwargs: object) -> Routing:
-    return Routing(default_mediator="m@x.io", executive="e@x.io", **kwargs)  # type: ignore[arg-type]
+    return Routing.model_validate({"default_mediator": "m@x.io", "executive": "e@x.io", **kwargs})
 
 
 def test_mediator_routing_by_region_and_segment() -> None:

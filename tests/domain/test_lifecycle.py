@@ -6,6 +6,7 @@ Times are on charters/default.toml: America/New_York, Mon–Fri 09:00–17:00, s
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -77,6 +78,11 @@ def dispute(at: datetime = FILED, **filing: Any) -> Dispute:
     return Dispute(start(**filing), at)
 
 
+def status(d: Dispute) -> Status:
+    """The status now (a function call, so that type checkers do not keep an earlier narrowing)."""
+    return d.status
+
+
 def cmd(actor: Actor, action: str, reassign_to: Actor | None = None, **fields: Any) -> Command:
     return Command.model_validate({"actor": actor, "act": {"action": action, **fields},
                                    "reassign_to": reassign_to})
@@ -141,7 +147,7 @@ def withdrawn() -> Dispute:
     return d
 
 
-STATES = {
+STATES: dict[str, Callable[[], Dispute]] = {
     "frontline": dispute, "proposed": proposed, "awaiting_approval": awaiting_approval,
     "mediation": in_mediation, "paused": paused, "appeal_window": ruled, "executive": appealed,
     "resolved": resolved, "withdrawn": withdrawn,
@@ -437,7 +443,7 @@ def test_mediator_rejects_the_agreement_back_to_frontline_with_a_fresh_clock() -
     assert d.clock.due_at(d.cal) == ny(2, 4, 11)
     do(d, OTHER, "propose", outcome=SPLIT_70)
     do(d, FILER, "accept")
-    assert d.status == Status.resolved
+    assert status(d) == Status.resolved
 
 
 def test_rejected_proposal_then_a_new_one_is_accepted() -> None:
@@ -451,7 +457,7 @@ def test_rejected_proposal_then_a_new_one_is_accepted() -> None:
     assert d.waiting_on() == [PAT.email]
     do(d, OTHER, "accept")
     assert [p.state for p in d.proposals] == ["rejected", "accepted"]
-    assert d.status == Status.resolved
+    assert status(d) == Status.resolved
     assert [e.action for e in d.events] == ["filed", "proposed", "proposal_rejected", "proposed", "accepted"]
 
 
@@ -703,15 +709,15 @@ def test_appeal_goes_to_the_executive_who_decides() -> None:
     assert (decision.kind, decision.tier, decision.final, decision.at) == ("decision", 3, True, decided)
     assert decision.follows_recommendation is False
     assert event.payload["final"] is True and event.payload["follows_recommendation"] is False
-    assert d.status == Status.resolved and d.tier == 3 and d.next_timer() is None
+    assert status(d) == Status.resolved and d.tier == 3 and d.next_timer() is None
 
 
-@pytest.mark.parametrize("model", [Rule, Decide])
+@pytest.mark.parametrize(("model", "action"), [(Rule, "rule"), (Decide, "decide")])
 @pytest.mark.parametrize("rationale", ["", "   ", "Because.", "partner wins", "ok ok ok"])
-def test_trivial_rationale_is_refused(model: type[Rule] | type[Decide], rationale: str) -> None:
+def test_trivial_rationale_is_refused(model: type[Rule] | type[Decide], action: str, rationale: str) -> None:
     with pytest.raises(ValidationError) as info:
-        model.model_validate({"action": model.model_fields["action"].annotation.__args__[0],
-                              "outcome": PARTNER_OUTCOME, "criteria": CRITERIA, "rationale": rationale})
+        model.model_validate({"action": action, "outcome": PARTNER_OUTCOME, "criteria": CRITERIA,
+                              "rationale": rationale})
     assert info.value.errors()[0]["loc"] == ("rationale",)
 
 

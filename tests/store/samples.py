@@ -6,7 +6,17 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from domain.model import (
-    ConflictType, CreditSplit, Decision, DisputeView, Event, Notice, Outcome, Party, Recorded, Sla, Status,
+    ConflictType,
+    CreditSplit,
+    Decision,
+    DisputeView,
+    Event,
+    Notice,
+    Outcome,
+    Party,
+    Recorded,
+    Sla,
+    Status,
 )
 
 T0 = datetime(2025, 3, 3, 9, 0, 0, 123456, tzinfo=UTC)

@@ -15,8 +15,7 @@ from sqlalchemy import Engine, insert, select, text
 from store import audit
 from store.db import session
 from store.tables import AUDIT_EVENTS
-
-from .samples import T0, event
+from tests.store.samples import T0, event
 
 A = "PRL-A"
 B = "PRL-B"
@@ -334,3 +333,10 @@ def test_small_batches_cross_dispute_boundaries(trail: Engine, monkeypatch: pyte
     assert result == expected
     tamper(trail, "DELETE FROM audit_events WHERE dispute_id = :d AND seq = 4", d=A)
     assert_bad(verify(trail), A, 4, "missing")
+
+
+def test_export_still_works_when_a_payload_is_damaged(trail: Engine) -> None:
+    tamper(trail, "UPDATE audit_events SET payload = 'not json' WHERE dispute_id = :d AND seq = 2", d=B)
+    with session(trail) as s:
+        records = [json.loads(line) for line in audit.export(s, "jsonl")]
+    assert records[6]["payload"] == "not json"

@@ -95,11 +95,11 @@ class Recorder:
 
     @activity.defn(name=RECORD_EVENT)
     async def record_event(self, item: Recorded) -> None:
-        self.recorded[activity.info().workflow_id].append(item)
+        self.recorded[activity.info().workflow_id or ""].append(item)
 
     @activity.defn(name=DELIVER_NOTICES)
     async def deliver_notices(self, event: Event) -> None:
-        self.delivered[activity.info().workflow_id].append(event)
+        self.delivered[activity.info().workflow_id or ""].append(event)
 
 
 # --- the harness ---------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ from tests.workflows.harness import (
     CALENDAR,
     CRITERIA,
     DANA,
+    DEFAULT,
     EXEC,
     FILER,
     MEDIATOR,
@@ -234,10 +235,9 @@ async def test_appealed_ruling_goes_to_the_executive_who_decides(h: Harness) -> 
 # --- deadlines -----------------------------------------------------------------------------------
 
 def next_friday_evening(after: datetime) -> datetime:
-    """20:00 New York time on the first Friday after `after` whose Monday and Tuesday are working days."""
+    """20:00 New York time on the first Friday after `after` followed by three working days."""
     day = after.astimezone(NY).date() + timedelta(days=1)
-    while not (day.weekday() == 4 and CALENDAR.is_working_day(day + timedelta(days=3))
-               and CALENDAR.is_working_day(day + timedelta(days=4))):
+    while not (day.weekday() == 4 and all(CALENDAR.is_working_day(day + timedelta(days=n)) for n in (3, 4, 5))):
         day += timedelta(days=1)
     return at_ny(day, 20)
 
@@ -279,6 +279,26 @@ async def test_frontline_breach_escalates_at_the_exact_due_time(h: Harness) -> N
     assert view.status == Status.mediation and view.waiting_on == [MEDIATOR.email]
     assert view.sla.due_at == business(escalated.at, MEDIATION)
 
+    await h.act(d, FILER, "withdraw", reason="Handled it offline")
+    await h.finished(d)
+
+
+async def test_holidays_do_not_count(h: Harness) -> None:
+    friday = next_friday_evening(await h.now())
+    monday, tuesday, wednesday = (friday.date() + timedelta(days=n) for n in (3, 4, 5))
+    calendar = DEFAULT.calendar.model_copy(update={"holidays": (*DEFAULT.calendar.holidays, monday.isoformat())})
+    charter = DEFAULT.model_copy(update={"calendar": calendar})
+    await h.sleep_until(friday)
+    d = await h.file(charter=charter)
+    # a weekend and a holiday Monday: the 16 business hours run Tuesday 09:00 to Wednesday 17:00
+    assert (await h.view(d)).sla.due_at == at_ny(wednesday, 17)
+    await h.sleep_until(at_ny(wednesday, 18))
+    await h.settle(d)
+    reminder, ninety, escalated = h.events(d)[1:]
+    assert_at(reminder.at, at_ny(tuesday, 17))
+    assert_at(ninety.at, at_ny(wednesday, 15, 24))
+    assert_at(escalated.at, at_ny(wednesday, 17))
+    assert escalated.action == "escalated"
     await h.act(d, FILER, "withdraw", reason="Handled it offline")
     await h.finished(d)
 
