@@ -16,7 +16,7 @@ from temporalio.testing import ActivityEnvironment
 
 from activities.notify import NotifyActivities
 from activities.record import StoreActivities
-from activities.slack import make_slack_client
+from activities.slack import case_blocks, make_slack_client
 from domain.model import Event, Notice, Recorded, Status
 from store.db import session
 from store.tables import NOTIFICATIONS, SLACK_MESSAGES, USERS, User, utcnow
@@ -208,8 +208,6 @@ def test_a_deleted_case_message_is_posted_again(people: Engine, fake: FakeSlack,
 
 
 def test_case_blocks_stay_within_slack_limits() -> None:
-    from activities.slack import case_blocks
-
     long_view = view(title="T" * 200, account="<Globex & Co>")
     blocks = [b.to_dict() for b in case_blocks(long_view, "x" * 5000)]  # to_dict validates the limits
     assert len(blocks[0]["text"]["text"]) == 150
