@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import Engine
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
-from store.tables import User
 from temporalio.client import Client
 
 from domain.charter import Charter
 from domain.errors import Forbidden, NotAuthenticated
 from domain.model import Role
 from settings import Settings
+from store import charters
+from store.tables import User
 from store.users import user_by_token
 
 ADMIN_EMAIL = "admin@parley.local"
@@ -42,7 +44,23 @@ async def get_temporal(request: Request) -> Client:
     return client
 
 
+def ensure_charter_registered(state: Any) -> None:
+    """Store the API's charter version and its change-log entry, once (the store may have been down
+    when the API started)."""
+    if state.charter_registered:
+        return
+    text, reason = state.charter_source
+    with Session(state.engine) as session:
+        charters.register(session, state.charter, text, by="system:api", reason=reason)
+        try:
+            session.commit()
+        except IntegrityError:  # another request registered it first
+            session.rollback()
+    state.charter_registered = True
+
+
 def get_charter(request: Request) -> Charter:
+    ensure_charter_registered(request.app.state)
     charter: Charter = request.app.state.charter
     return charter
 

@@ -9,6 +9,7 @@ cannot be reached the PostgreSQL cases are skipped, or fail when CI is set.
 from __future__ import annotations
 
 import os
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -73,3 +74,24 @@ def engine(db_url: str) -> Iterator[Engine]:
     engine = make_engine(db_url)
     yield engine
     engine.dispose()
+
+
+# --- leaving the process ------------------------------------------------------------------------
+# The Temporal SDK's Rust threads can abort the interpreter while it finalizes, after every test
+# has passed ("PyGILState_Release", exit 134; sdk-python issue #300, open). Once pytest has
+# reported, leave with its own exit status without finalizing.
+_exit_status = 0
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    global _exit_status
+    _exit_status = int(exitstatus)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if os.environ.get("PARLEY_TEST_NO_FAST_EXIT"):
+        return
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(_exit_status)

@@ -8,12 +8,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Query
 from fastapi.concurrency import run_in_threadpool
 from sqlmodel import Session
-from store.audit import events_for
 
 from api import commands
 from api.deps import CharterDep, CurrentUser, EngineDep, SessionDep, SettingsDep, TemporalDep
 from api.disputes import list_rows, prepare_filing, resolve_actor, to_json, visible_row
-from domain.model import Action, Command, Filing, Reassign, Status
+from domain.errors import Forbidden
+from domain.model import Action, Command, Filing, Reassign, Role, Status
+from store.audit import events_for
 from store.users import actor_of
 
 router = APIRouter(prefix="/api/disputes", tags=["disputes"])
@@ -57,6 +58,8 @@ async def act(dispute_id: str, action: Annotated[Action, Body()], user: CurrentU
     def prepare() -> Command:
         with Session(engine) as session:
             visible_row(session, user, dispute_id)
+            if Role(user.role) == Role.auditor:  # also once the workflow has closed and cannot say so
+                raise Forbidden("auditors have read-only access")
             to = resolve_actor(session, action.to) if isinstance(action, Reassign) else None
             return Command(actor=actor_of(user), act=action, reassign_to=to)
 

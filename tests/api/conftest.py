@@ -14,16 +14,20 @@ import concurrent.futures
 import socket
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
+import psycopg
+import pytest
 import pytest_asyncio
 import uvicorn
+from psycopg import sql
 from sqlalchemy import Engine, func, select
+from sqlalchemy.engine import make_url
 from sqlmodel import Session
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
@@ -33,6 +37,7 @@ from temporalio.testing import WorkflowEnvironment
 from api.app import create_app
 from domain.model import Role
 from settings import Settings
+from store.db import make_engine, migrate
 from store.tables import AUDIT_EVENTS, DISPUTES
 from store.users import create_user
 from worker import build_worker
@@ -96,6 +101,14 @@ def filing(**overrides: Any) -> dict[str, Any]:
     }
     body.update(overrides)
     return body
+
+
+def names_field(response: httpx.Response, field: str) -> bool:
+    """Whether an error response names `field`: FastAPI's list of errors, or "field: message"."""
+    detail = response.json()["detail"]
+    if isinstance(detail, list):
+        return any(isinstance(e, dict) and e.get("field") == field for e in detail)
+    return isinstance(detail, str) and detail.startswith(f"{field}:")
 
 
 def free_socket() -> socket.socket:
@@ -173,6 +186,29 @@ class Api:
         assert response.status_code == 200, f"{action} by {who}: {response.status_code} {response.text}"
         body: dict[str, Any] = response.json()
         return body
+
+    async def in_state(self, state: str) -> str:
+        """A new dispute of dana (direct) against pat (partner, org A), brought to `state`:
+        frontline, proposed (dana's proposal open), mediation, paused, appeal_window, executive
+        (filed straight to tier 3, where no timer changes the status) or resolved."""
+        if state == "executive":
+            return str((await self.file(deal_value=60_000_000))["id"])
+        dispute_id = str((await self.file())["id"])
+        if state == "proposed":
+            await self.ok(dispute_id, "dana", "propose", outcome=OUTCOME, note="Split it")
+        elif state == "resolved":
+            await self.ok(dispute_id, "dana", "propose", outcome=OUTCOME)
+            await self.ok(dispute_id, "pat", "accept")
+        elif state in ("mediation", "paused", "appeal_window"):
+            await self.ok(dispute_id, "pat", "escalate", reason="We cannot agree")
+            if state == "paused":
+                await self.ok(dispute_id, "mediator", "request_info", question="Who registered first?")
+            if state == "appeal_window":
+                await self.ok(dispute_id, "mediator", "rule", outcome=OUTCOME, criteria=CRITERIA,
+                              rationale=RATIONALE)
+        else:
+            assert state == "frontline", state
+        return dispute_id
 
     async def dispute(self, dispute_id: str, who: str = "auditor") -> dict[str, Any]:
         response = await self.get(f"/api/disputes/{dispute_id}", who)
@@ -284,19 +320,69 @@ def _started(server: uvicorn.Server, task: asyncio.Task[None]) -> Callable[[], A
     return probe
 
 
-@pytest_asyncio.fixture(loop_scope="session")
-async def api(db_url: str, engine: Engine, tmp_path: Path, temporal_env: WorkflowEnvironment) -> AsyncIterator[Api]:
-    settings = make_settings(db_url, tmp_path, target_of(temporal_env))
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def stack_db_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A migrated database per test module and backend.
+
+    The same databases as the shared `db_url` fixture, but kept for a whole module: a fresh
+    database, worker and server per test cost about a second on PostgreSQL, which would put the
+    suite well over its time budget. Tests therefore never assume an empty store: they look for
+    their own disputes and create the users they change.
+    """
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('api-db') / 'parley.db'}"
+        migrate(url)
+        yield url
+        return
+    server: str = request.getfixturevalue("pg_server")
+    name = f"parley_api_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(server, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        url = make_url(server).set(database=name).render_as_string(hide_password=False)
+        migrate(url)
+        yield url
+    finally:
+        with psycopg.connect(server, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+@dataclass
+class Stack:
+    http: httpx.AsyncClient
+    engine: Engine
+    temporal: Client
+    settings: Settings
+    tokens: dict[str, str]
+    user_ids: dict[str, int]
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def stack(stack_db_url: str, tmp_path_factory: pytest.TempPathFactory,
+                temporal_env: WorkflowEnvironment) -> AsyncIterator[Stack]:
+    """The worker and the API on one database, for a module."""
+    settings = make_settings(stack_db_url, tmp_path_factory.mktemp("api-data"), target_of(temporal_env))
+    engine = make_engine(stack_db_url)
     tokens, ids = seed_people(engine)
-    with concurrent.futures.ThreadPoolExecutor(max_workers=8) as executor:
-        worker = build_worker(temporal_env.client, settings, engine, executor)
-        async with worker, serve(settings) as http:
-            stack = Api(http=http, engine=engine, temporal=temporal_env.client, settings=settings,
-                        tokens=tokens, user_ids=ids)
-            try:
-                yield stack
-            finally:
-                await _terminate(temporal_env.client, stack.filed)
+    try:
+        with concurrent.futures.ThreadPoolExecutor(max_workers=8) as executor:
+            worker = build_worker(temporal_env.client, settings, engine, executor)
+            async with worker, serve(settings) as http:
+                yield Stack(http=http, engine=engine, temporal=temporal_env.client, settings=settings,
+                            tokens=tokens, user_ids=ids)
+    finally:
+        engine.dispose()
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def api(stack: Stack) -> AsyncIterator[Api]:
+    """The module's stack for one test; the workflows the test started are terminated after it."""
+    each = Api(http=stack.http, engine=stack.engine, temporal=stack.temporal, settings=stack.settings,
+               tokens=stack.tokens, user_ids=stack.user_ids)
+    try:
+        yield each
+    finally:
+        await _terminate(stack.temporal, each.filed)
 
 
 async def _terminate(client: Client, dispute_ids: list[str]) -> None:

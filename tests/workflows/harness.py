@@ -37,6 +37,7 @@ from workflows.dispute import DisputeWorkflow
 ROOT = Path(__file__).resolve().parents[2]
 HISTORIES = ROOT / "tests" / "histories"
 DEFAULT = parse_charter((ROOT / "charters" / "default.toml").read_text())
+FAST = parse_charter((ROOT / "charters" / "fast.toml").read_text())
 CALENDAR: BusinessCalendar = DEFAULT.business_calendar()
 
 # The same sandbox set-up as the production worker.
@@ -87,18 +88,28 @@ RATIONALE = "The partner registered the deal first and ran the evaluation."
 # --- stand-in activities -------------------------------------------------------------------------
 
 class Recorder:
-    """Stand-ins for the store and notification activities, keyed by workflow id."""
+    """Stand-ins for the store and notification activities, keyed by workflow id. A test can make
+    them fail: the store for the first attempts at some events, Slack for as long as it is down."""
 
     def __init__(self) -> None:
         self.recorded: dict[str, list[Recorded]] = defaultdict(list)
         self.delivered: dict[str, list[Event]] = defaultdict(list)
+        self.record_attempts: list[tuple[int, int]] = []  # (seq, attempt)
+        self.store_fails_first: dict[int, int] = {}  # seq -> how many attempts fail
+        self.slack_down = False
 
     @activity.defn(name=RECORD_EVENT)
     async def record_event(self, item: Recorded) -> None:
+        attempt = activity.info().attempt
+        self.record_attempts.append((item.event.seq, attempt))
+        if attempt <= self.store_fails_first.get(item.event.seq, 0):
+            raise RuntimeError("the store is unavailable")  # transient: retried
         self.recorded[activity.info().workflow_id or ""].append(item)
 
     @activity.defn(name=DELIVER_NOTICES)
     async def deliver_notices(self, event: Event) -> None:
+        if self.slack_down:
+            raise RuntimeError("Slack is down")
         self.delivered[activity.info().workflow_id or ""].append(event)
 
 
@@ -196,8 +207,8 @@ class Harness:
     async def finished(self, handle: Handle) -> DisputeView:
         """The result of a workflow that is closing, after checking its audit trail.
 
-        Waiting for a result normally lets the test server skip time; it then jumps to timers the
-        workflow has already cancelled (years ahead), so tests move the clock with `sleep` instead."""
+        Waiting for a result normally lets the test server skip time, and it was seen to jump days or
+        years ahead (to timers the closing workflow no longer has); tests move the clock with `sleep`."""
         with self.env.auto_time_skipping_disabled():
             view = await handle.result()
         self.check_audit_trail(handle, view)
@@ -274,8 +285,8 @@ def accepted_update_ids(history: WorkflowHistory) -> list[str]:
     ]
 
 
-def update_ids_mentioned(history: WorkflowHistory) -> str:
-    """Every update id that appears anywhere in the history, as text to search."""
+def history_text(history: WorkflowHistory) -> str:
+    """The whole history as text, to search for an update id."""
     return "\n".join(str(e) for e in history.events)
 
 
@@ -312,6 +323,6 @@ def business(start: datetime, seconds: float) -> datetime:
 
 
 def assert_at(actual: datetime, expected: datetime) -> None:
-    """A timer-driven event happens at its due instant: never early, and at most a second late (the
-    server hands a timer back a few milliseconds after its instant)."""
-    assert expected <= actual < expected + timedelta(seconds=1), (actual, expected)
+    """A timer-driven event happens at its due instant: never early, and within seconds (the server
+    hands a timer back a few milliseconds after its instant; allow for a slow machine)."""
+    assert expected <= actual < expected + timedelta(seconds=5), (actual, expected)

@@ -23,6 +23,7 @@ from tests.workflows.harness import (
     DANA,
     DEFAULT,
     EXEC,
+    FAST,
     FILER,
     MEDIATOR,
     MEDIATOR2,
@@ -38,8 +39,8 @@ from tests.workflows.harness import (
     accepted_update_ids,
     assert_at,
     business,
+    history_text,
     keeps_history,
-    update_ids_mentioned,
 )
 
 NY = ZoneInfo("America/New_York")
@@ -457,7 +458,7 @@ async def test_rejected_actions_leave_no_trace(h: Harness) -> None:
     assert added <= {"EVENT_TYPE_WORKFLOW_TASK_SCHEDULED", "EVENT_TYPE_WORKFLOW_TASK_STARTED",
                      "EVENT_TYPE_WORKFLOW_TASK_COMPLETED"}, added
     assert [str(e) for e in after.events[:len(before.events)]] == [str(e) for e in before.events]
-    text = update_ids_mentioned(after)
+    text = history_text(after)
     assert not [update_id for update_id in refused if update_id in text]
     assert accepted_update_ids(after) == ["propose-1"]
     assert (await h.view(d)).status == Status.frontline
@@ -493,3 +494,36 @@ async def test_every_state_change_is_one_event_numbered_in_order(h: Harness) -> 
         "mediation", "mediation", "executive", "resolved",
     ]
     assert all(r.view.last_seq == r.event.seq for r in h.recorded(d))
+
+
+# --- failures around the workflow -----------------------------------------------------------------
+
+async def test_a_failing_store_is_retried_and_each_event_still_recorded_once(h: Harness) -> None:
+    h.recorder.store_fails_first = {2: 2}  # the proposal's write fails twice, then succeeds
+    d = await h.file()
+    view = await h.act(d, FILER, "propose", outcome=SPLIT_70)  # answers only once the event is stored
+    assert view.last_seq == 2 and h.actions(d) == ["filed", "proposed"]
+    await h.act(d, OTHER, "accept")
+    await h.finished(d)
+    assert h.actions(d) == ["filed", "proposed", "accepted"]
+    assert h.recorder.record_attempts == [(1, 1), (2, 1), (2, 2), (2, 3), (3, 1)]
+
+
+async def test_a_slack_outage_delays_messages_not_deadlines(h: Harness) -> None:
+    h.recorder.slack_down = True
+    d = await h.file(charter=FAST)  # 24x7: frontline 4 s, reminder at 50%
+    filed = h.event(d, "filed")
+    await h.sleep(seconds=6)
+    view = await h.settle(d)
+    assert h.actions(d) == ["filed", "sla_reminder", "escalated"]
+    reminder, escalated = h.events(d)[1:]
+    assert_at(reminder.at, filed.at + timedelta(seconds=2))
+    assert_at(escalated.at, filed.at + timedelta(seconds=4))
+    assert view.status == Status.mediation
+    assert h.recorder.delivered[d.id] == []
+
+    h.recorder.slack_down = False  # Slack is back: the retried deliveries go out
+    await h.act(d, FILER, "withdraw", reason="Done")
+    await h.sleep(minutes=2)
+    await h.finished(d)  # every event delivered once, late
+    assert h.actions(d) == ["filed", "sla_reminder", "escalated", "withdrawn"]

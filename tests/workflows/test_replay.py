@@ -4,6 +4,7 @@ workflow's commands that is not behind `workflow.patched` fails here before it b
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -39,6 +40,15 @@ async def test_history_replays(path: Path) -> None:
     history = load(path)
     result = await replayer().replay_workflow(history, raise_on_replay_failure=False)
     assert result.replay_failure is None, f"{path.name}: {result.replay_failure}"
+
+
+async def test_all_histories_replay_in_one_pass() -> None:
+    async def histories() -> AsyncIterator[WorkflowHistory]:
+        for path in FILES:
+            yield load(path)
+
+    results = await replayer().replay_workflows(histories(), raise_on_replay_failure=False)
+    assert results.replay_failures == {}
 
 
 @pytest.mark.parametrize("name", ["agreement_auto_approved", "executive_breach"])

@@ -1,0 +1,674 @@
+"""Filing throughput and read latency of the embedded stack, each against a bare baseline.
+
+    .venv/bin/python bench/throughput.py [--disputes N] [--rate R] [--seconds S]
+    .venv/bin/python bench/throughput.py --url http://127.0.0.1:8000 --data-dir var   # a running stack
+
+One run starts `parley up` in a temporary data dir (fast charter, free ports), then measures:
+
+1. filing: N disputes filed over HTTP, `--concurrency` at a time; a dispute is done once its 'filed'
+   audit event and its first notification row are in the store (polled read-only) and its POST has
+   answered. Baseline: `bare_workflow.BareWorkflow` (one trivial sync activity in a thread pool,
+   worker built like Parley's) on the same Temporal server, with its own worker in this process on
+   its own task queue, at the same concurrency, timed start -> result.
+2. reads: `GET /api/disputes/{id}` open loop (requests leave at fixed intervals whatever the answers;
+   latency is counted from the scheduled send time) at R req/s for S s, against a bare FastAPI JSON
+   endpoint returning a dispute-sized dict, served by uvicorn exactly as `parley api` serves Parley.
+   The two are measured in alternating slices so that both see the same background noise.
+
+The machine is shared, so absolute figures are noisy: read the ratios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import os
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:
+    import httpx
+    from temporalio.client import Client
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+T = TypeVar("T")
+
+FILER = "dana.direct@example.com"
+COUNTERPARTY = "pat.partner@example.com"
+FILING: dict[str, Any] = {
+    "conflict_type": "account_ownership",
+    "account": "Bench Industries",
+    "deal_value": 125000,
+    "currency": "USD",
+    "region": "AMER",
+    "description": "Both channels are working the same account; filed by bench/throughput.py.",
+    "counterparty_email": COUNTERPARTY,
+}
+FILING_GOAL = 0.7  # filing rate / bare workflow rate, at least
+READ_GOAL = 2.0  # read p99 / bare endpoint p99, at most
+
+
+class BenchError(Exception):
+    pass
+
+
+# --- processes -------------------------------------------------------------------------------------
+
+class Children:
+    """The subprocesses this benchmark started, stopped on the way out whatever happens."""
+
+    def __init__(self) -> None:
+        self.procs: list[tuple[str, subprocess.Popen[bytes]]] = []
+        self.grandchildren: list[int] = []  # the parts `parley up` started, in case it cannot stop them
+        self.dirs: list[Path] = []  # temporary directories, removed once the processes are gone
+
+    def start(self, name: str, argv: list[str], *, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+        with log.open("ab") as out:
+            # a session of its own: Ctrl-C reaches only us, and we stop the children in order
+            proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                    start_new_session=True)
+        self.procs.append((name, proc))
+        return proc
+
+    def stop_all(self, timeout: float = 25) -> None:
+        for _, proc in reversed(self.procs):
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        for name, proc in reversed(self.procs):
+            try:
+                proc.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                print(f"  {name} (pid {proc.pid}) did not stop; killing it", file=sys.stderr)
+                proc.kill()
+                proc.wait()
+        for pid in self.grandchildren:
+            if _alive(pid):
+                print(f"  stack part pid {pid} outlived `parley up`; killing it", file=sys.stderr)
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _free_port(then_free: int | None = None) -> int:
+    """A free TCP port on 127.0.0.1 (and, with `then_free`, port + then_free free too)."""
+    for _ in range(100):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = int(s.getsockname()[1])
+        if then_free is None:
+            return port
+        other = port + then_free
+        if other < 65536:
+            try:
+                with socket.socket() as s:
+                    s.bind(("127.0.0.1", other))
+                return port
+            except OSError:
+                continue
+    raise BenchError("no free port pair found")
+
+
+def _tail(path: Path, lines: int = 25) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+# --- the stack -------------------------------------------------------------------------------------
+
+@dataclass
+class Stack:
+    url: str
+    data_dir: Path
+    temporal: str
+    tokens: dict[str, str]
+    owned: bool  # started by this run (and removed afterwards)
+
+    @property
+    def db(self) -> Path:
+        return self.data_dir / "parley.db"
+
+
+def start_stack(args: argparse.Namespace, children: Children) -> Stack:
+    import httpx
+
+    data_dir = Path(tempfile.mkdtemp(prefix="parley-bench-"))
+    children.dirs.append(data_dir)
+    temporal_port = _free_port(then_free=1000)  # gRPC, and the Web UI at +1000
+    http_port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PARLEY_")}
+    env.update(
+        PARLEY_DATA_DIR=str(data_dir), PARLEY_CHARTER=str(Path(args.charter).resolve()),
+        PARLEY_TEMPORAL_DEV_PORT=str(temporal_port), PARLEY_HTTP_PORT=str(http_port),
+        PYTHONPATH=str(ROOT),
+    )
+    log = data_dir / "up.log"
+    up = children.start("parley up", [sys.executable, "-m", "cli", "up"], env=env, log=log)
+    url = f"http://127.0.0.1:{http_port}"
+    deadline = time.monotonic() + 150
+    while True:
+        if up.poll() is not None:
+            raise BenchError(f"`parley up` exited with {up.returncode}; {log}:\n{_tail(log)}")
+        try:
+            if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            raise BenchError(f"the stack was not healthy after 150 s; {log}:\n{_tail(log)}")
+        time.sleep(0.25)
+    state = data_dir / "up.json"
+    for _ in range(40):  # written right after the API turns healthy
+        if state.exists():
+            children.grandchildren = [int(p) for p in json.loads(state.read_text())["pids"].values()]
+            break
+        time.sleep(0.25)
+    tokens = json.loads((data_dir / "demo-tokens.json").read_text())
+    return Stack(url=url, data_dir=data_dir, temporal=f"127.0.0.1:{temporal_port}", tokens=tokens, owned=True)
+
+
+def existing_stack(args: argparse.Namespace) -> Stack:
+    if not args.data_dir:
+        raise BenchError("--url needs --data-dir (for the demo tokens and the SQLite store)")
+    data_dir = Path(args.data_dir).resolve()
+    tokens_file = data_dir / "demo-tokens.json"
+    if not tokens_file.exists():
+        raise BenchError(f"{tokens_file} is missing: is this the data dir of `parley up`?")
+    if not (data_dir / "parley.db").exists():
+        raise BenchError(f"{data_dir / 'parley.db'} is missing: the benchmark reads the SQLite store")
+    url = (args.url or f"http://127.0.0.1:{os.environ.get('PARLEY_HTTP_PORT', '8000')}").rstrip("/")
+    temporal = args.temporal or os.environ.get("PARLEY_TEMPORAL_ADDRESS") or \
+        f"127.0.0.1:{os.environ.get('PARLEY_TEMPORAL_DEV_PORT', '7233')}"
+    return Stack(url=url, data_dir=data_dir, temporal=temporal, tokens=json.loads(tokens_file.read_text()),
+                 owned=False)
+
+
+# --- helpers ---------------------------------------------------------------------------------------
+
+async def pool(n: int, concurrency: int, one: Callable[[int], Awaitable[T]]) -> list[T]:
+    """Run one(0) .. one(n-1) with at most `concurrency` in flight."""
+    results: list[T | None] = [None] * n
+    next_i = 0
+
+    async def lane() -> None:
+        nonlocal next_i
+        while next_i < n:
+            i = next_i
+            next_i += 1
+            results[i] = await one(i)
+
+    await asyncio.gather(*(lane() for _ in range(min(n, concurrency))))
+    return [r for r in results if r is not None]
+
+
+def pct(values: list[float], q: float) -> float:
+    """Nearest-rank percentile (q in 0..1); NaN for no values."""
+    if not values:
+        return math.nan
+    ordered = sorted(values)
+    return ordered[max(0, min(len(ordered) - 1, math.ceil(q * len(ordered)) - 1))]
+
+
+def _utc_text(at: datetime) -> str:
+    """A UTC time as the store writes it on SQLite (naive, space-separated), for comparisons."""
+    return at.astimezone(UTC).replace(tzinfo=None).isoformat(sep=" ")
+
+
+class Store:
+    """Read-only queries on the stack's SQLite store (WAL: they never block the writers)."""
+
+    FILED = """
+        SELECT n.dispute_id, n.status FROM notifications AS n
+        JOIN audit_events AS a ON a.dispute_id = n.dispute_id AND a.seq = n.seq AND a.action = 'filed'
+        WHERE n.recipient = 'channel' AND n.created_at >= ?
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10, check_same_thread=False)
+
+    def filed_since(self, since: str) -> list[tuple[str, str]]:
+        return [(str(a), str(b)) for a, b in self.conn.execute(self.FILED, (since,)).fetchall()]
+
+    def last_event_id(self) -> int:
+        return int(self.conn.execute("SELECT COALESCE(MAX(id), 0) FROM audit_events").fetchone()[0])
+
+    def other_events_between(self, start: str, end: str) -> int:
+        row = self.conn.execute(
+            "SELECT COUNT(*) FROM audit_events WHERE action != 'filed' AND at >= ? AND at <= ?", (start, end)
+        ).fetchone()
+        return int(row[0])
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+# --- 1. filing vs bare workflow ---------------------------------------------------------------------
+
+@dataclass
+class Throughput:
+    count: int
+    seconds: float
+    latencies: list[float] = field(default_factory=list)  # per item, start -> done
+
+    @property
+    def rate(self) -> float:
+        return self.count / self.seconds if self.seconds > 0 else math.nan
+
+
+async def bare_workflows(client: Client, n: int, concurrency: int, warmup: int) -> Throughput:
+    import concurrent.futures
+
+    from bare_workflow import BareWorkflow, echo
+    from temporalio.worker import Worker
+    from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
+
+    from worker import PASSTHROUGH
+
+    queue = f"bench-bare-{uuid.uuid4().hex[:8]}"
+    with concurrent.futures.ThreadPoolExecutor(max_workers=32) as executor:  # as worker.run_worker
+        worker = Worker(
+            client, task_queue=queue, workflows=[BareWorkflow], activities=[echo], activity_executor=executor,
+            workflow_runner=SandboxedWorkflowRunner(
+                restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH)),
+        )
+        async with worker:
+            async def one(i: int) -> float:
+                began = time.monotonic()
+                await client.execute_workflow(BareWorkflow.run, f"item {i}", id=f"{queue}-{i}", task_queue=queue)
+                return time.monotonic() - began
+
+            await pool(warmup, concurrency, lambda i: one(n + i))
+            began = time.monotonic()
+            latencies = await pool(n, concurrency, one)
+            return Throughput(n, time.monotonic() - began, latencies)
+
+
+@dataclass
+class Filing:
+    done: Throughput
+    delivered_rate: float  # to the first notification leaving the outbox (deliver_notices done)
+    post_p50: float
+    post_p99: float
+    background_events: int  # timer events of earlier disputes (reminders, escalations) in the window
+    ids: list[str]
+
+
+async def file_disputes(stack: Stack, store: Store, n: int, concurrency: int, warmup: int) -> Filing:
+    import httpx
+
+    headers = {"Authorization": f"Bearer {stack.tokens[FILER]}"}
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(base_url=stack.url, headers=headers, limits=limits, timeout=60) as http:
+        started: dict[str, float] = {}
+        answered: dict[str, float] = {}
+
+        async def one(i: int) -> str:
+            began = time.monotonic()
+            response = await http.post("/api/disputes", json={**FILING, "title": f"Bench dispute {i}"})
+            if response.status_code != 201:
+                raise BenchError(f"filing answered {response.status_code}: {response.text[:300]}")
+            dispute_id = str(response.json()["id"])
+            started[dispute_id], answered[dispute_id] = began, time.monotonic()
+            return dispute_id
+
+        await pool(warmup, concurrency, lambda i: one(10_000 + i))
+        started.clear()
+        answered.clear()
+
+        recorded: dict[str, float] = {}
+        delivered: dict[str, float] = {}
+        since = _utc_text(datetime.now(UTC))
+        filing_done = asyncio.Event()
+
+        async def poll() -> None:
+            """Watch the store: when each dispute's filed event + first notice appear, and get delivered."""
+            grace = 0.0
+            while True:
+                rows = await asyncio.to_thread(store.filed_since, since)
+                now = time.monotonic()
+                for dispute_id, status in rows:
+                    recorded.setdefault(dispute_id, now)
+                    if status != "pending":
+                        delivered.setdefault(dispute_id, now)
+                if filing_done.is_set():
+                    ids = set(answered)
+                    if ids <= recorded.keys() and ids <= delivered.keys():
+                        return
+                    grace = grace or now + 30
+                    if now > grace:
+                        return
+                await asyncio.sleep(0.02)
+
+        poller = asyncio.create_task(poll())
+        wall_start = datetime.now(UTC)
+        began = time.monotonic()
+        try:
+            ids = await pool(n, concurrency, one)
+        finally:
+            filing_done.set()
+        await poller
+        wall_end = datetime.now(UTC)
+
+    missing = [i for i in ids if i not in recorded]
+    if missing:
+        raise BenchError(f"{len(missing)} filed disputes never showed their filed event + notice in the store")
+    done_at = {i: max(answered[i], recorded[i]) for i in ids}
+    latencies = [done_at[i] - started[i] for i in ids]
+    undelivered = [i for i in ids if i not in delivered]
+    delivered_rate = math.nan if undelivered else n / (max(delivered[i] for i in ids) - began)
+    posts = [answered[i] - started[i] for i in ids]
+    background = store.other_events_between(_utc_text(wall_start), _utc_text(wall_end))
+    return Filing(Throughput(n, max(done_at.values()) - began, latencies), delivered_rate,
+                  pct(posts, 0.5), pct(posts, 0.99), background, ids)
+
+
+async def settle(store: Store, max_wait: float, quiet: float = 4.0) -> float:
+    """Wait until no audit event was written for `quiet` seconds (the fast charter's timers of the
+    disputes just filed fire for ~25 s), at most `max_wait`. Returns the time waited."""
+    began = time.monotonic()
+    last, since = store.last_event_id(), time.monotonic()
+    while time.monotonic() - began < max_wait:
+        await asyncio.sleep(0.5)
+        now_id = store.last_event_id()
+        if now_id != last:
+            last, since = now_id, time.monotonic()
+        elif time.monotonic() - since >= quiet:
+            break
+    return time.monotonic() - began
+
+
+# --- 2. reads vs a bare endpoint --------------------------------------------------------------------
+
+def serve_bare_api(port: int, payload_file: Path) -> None:
+    """The baseline endpoint: one sync GET route returning a dispute-sized dict (like get_dispute),
+    served with the options of `parley api`."""
+    import uvicorn
+    from fastapi import FastAPI
+
+    payload: dict[str, Any] = json.loads(payload_file.read_text())
+    app = FastAPI(title="bare")
+
+    @app.get("/bare/{item_id}")
+    def item(item_id: str) -> dict[str, Any]:
+        return {**payload, "id": item_id}
+
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+
+
+def start_bare_api(children: Children, payload: dict[str, Any], workdir: Path) -> str:
+    import httpx
+
+    payload_file = workdir / "bare-payload.json"
+    payload_file.write_text(json.dumps(payload))
+    port = _free_port()
+    log = workdir / "bare-api.log"
+    proc = children.start("bare api", [sys.executable, str(Path(__file__).resolve()), "--serve-bare-api",
+                                       str(port), str(payload_file)], env=dict(os.environ), log=log)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise BenchError(f"the bare API exited with {proc.returncode}:\n{_tail(log)}")
+        try:
+            if httpx.get(f"{url}/bare/probe", timeout=2).status_code == 200:
+                return url
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise BenchError(f"the bare API did not answer within 30 s:\n{_tail(log)}")
+
+
+@dataclass
+class Reads:
+    latencies: list[float] = field(default_factory=list)
+    errors: int = 0
+    sent: int = 0
+    max_send_lag: float = 0.0  # how late this process sent a request, at worst (client-side noise)
+
+
+async def open_loop(http: httpx.AsyncClient, paths: list[str], rate: float, seconds: float, into: Reads) -> None:
+    """Send rate*seconds GETs at fixed intervals whatever the answers; latency from the scheduled time."""
+    import httpx
+
+    loop = asyncio.get_running_loop()
+    count = max(1, round(rate * seconds))
+    start = loop.time() + 0.01
+
+    async def one(i: int, at: float) -> None:
+        into.max_send_lag = max(into.max_send_lag, loop.time() - at)
+        try:
+            response = await http.get(paths[i % len(paths)])
+            ok = response.status_code == 200
+        except httpx.HTTPError:
+            ok = False
+        if ok:
+            into.latencies.append(loop.time() - at)
+        else:
+            into.errors += 1
+
+    tasks = []
+    for i in range(count):
+        at = start + i / rate
+        delay = at - loop.time()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(one(i, at)))
+        into.sent += 1
+    await asyncio.gather(*tasks)
+
+
+async def read_latency(stack: Stack, bare_url: str, ids: list[str], rate: float, seconds: float,
+                       slice_s: float = 2.0) -> tuple[Reads, Reads]:
+    import httpx
+
+    auth = {"Authorization": f"Bearer {stack.tokens[FILER]}"}
+    limits = httpx.Limits(max_connections=200, max_keepalive_connections=50)
+    parley_paths = [f"/api/disputes/{i}" for i in ids]
+    bare_paths = [f"/bare/{i}" for i in ids]
+    parley, bare = Reads(), Reads()
+    async with httpx.AsyncClient(base_url=stack.url, headers=auth, limits=limits, timeout=30) as p_http, \
+            httpx.AsyncClient(base_url=bare_url, limits=limits, timeout=30) as b_http:
+        for http, paths in ((p_http, parley_paths), (b_http, bare_paths)):  # connections, caches
+            for path in paths[:20]:
+                response = await http.get(path)
+                if response.status_code != 200:
+                    raise BenchError(f"GET {path} answered {response.status_code}: {response.text[:300]}")
+        slices = max(1, round(seconds / slice_s))
+        per_slice = seconds / slices
+        for k in range(slices):  # ABBA order, so neither side always goes first
+            order = [(p_http, parley_paths, parley), (b_http, bare_paths, bare)]
+            if k % 2:
+                order.reverse()
+            for http, paths, into in order:
+                await open_loop(http, paths, rate, per_slice, into)
+    return parley, bare
+
+
+# --- the run ---------------------------------------------------------------------------------------
+
+def _ms(seconds: float) -> float:
+    return round(seconds * 1000, 2)
+
+
+def report(args: argparse.Namespace, filing: Filing, bare: Throughput, p_reads: Reads, b_reads: Reads,
+           extra: dict[str, Any]) -> None:
+    filing_ratio = filing.done.rate / bare.rate
+    p50, p99 = pct(p_reads.latencies, 0.5), pct(p_reads.latencies, 0.99)
+    b50, b99 = pct(b_reads.latencies, 0.5), pct(b_reads.latencies, 0.99)
+    read_ratio = p99 / b99
+
+    def verdict(ok: bool) -> str:
+        return "ok" if ok else "MISS"
+
+    rows = [
+        ("", "parley", "bare", "ratio", "goal"),
+        ("filing, items/s", f"{filing.done.rate:.1f}", f"{bare.rate:.1f}", f"{filing_ratio:.2f}",
+         f">= {FILING_GOAL} {verdict(filing_ratio >= FILING_GOAL)}"),
+        ("  latency p50, ms", f"{_ms(pct(filing.done.latencies, 0.5)):.0f}", f"{_ms(pct(bare.latencies, 0.5)):.0f}",
+         "", ""),
+        ("  latency p99, ms", f"{_ms(pct(filing.done.latencies, 0.99)):.0f}",
+         f"{_ms(pct(bare.latencies, 0.99)):.0f}", "", ""),
+        ("read p50, ms", f"{_ms(p50):.1f}", f"{_ms(b50):.1f}", f"{p50 / b50:.2f}", ""),
+        ("read p99, ms", f"{_ms(p99):.1f}", f"{_ms(b99):.1f}", f"{read_ratio:.2f}",
+         f"<= {READ_GOAL} {verdict(read_ratio <= READ_GOAL)}"),
+        ("read errors", str(p_reads.errors), str(b_reads.errors), "", ""),
+    ]
+    print()
+    print(f"Parley throughput bench: {args.disputes} disputes / workflows at concurrency {args.concurrency}; "
+          f"reads open-loop at {args.rate:g} req/s for {args.seconds:g} s each")
+    for row in rows:
+        print(f"  {row[0]:<18}{row[1]:>10}{row[2]:>10}{row[3]:>8}  {row[4]}")
+    print(f"  filing: POST p50/p99 {_ms(filing.post_p50):.0f}/{_ms(filing.post_p99):.0f} ms; first notice "
+          f"delivered at {filing.delivered_rate:.1f}/s; {filing.background_events} timer events of earlier "
+          f"disputes during the window")
+    print(f"  waited {extra['settle_s']:.0f} s for the fast charter's timers before the reads; load average "
+          f"{extra['load_start']} -> {extra['load_end']}; run took {extra['runtime_s']:.0f} s")
+    figures = {
+        "bench": "throughput", "at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "disputes": args.disputes, "concurrency": args.concurrency, "rate": args.rate, "seconds": args.seconds,
+        "filing_per_s": round(filing.done.rate, 2), "bare_workflows_per_s": round(bare.rate, 2),
+        "filing_ratio": round(filing_ratio, 3),
+        "filing_p50_ms": _ms(pct(filing.done.latencies, 0.5)), "filing_p99_ms": _ms(pct(filing.done.latencies, 0.99)),
+        "bare_p50_ms": _ms(pct(bare.latencies, 0.5)), "bare_p99_ms": _ms(pct(bare.latencies, 0.99)),
+        "post_p50_ms": _ms(filing.post_p50), "post_p99_ms": _ms(filing.post_p99),
+        "delivered_per_s": round(filing.delivered_rate, 2), "background_events": filing.background_events,
+        "read_p50_ms": _ms(p50), "read_p99_ms": _ms(p99), "bare_read_p50_ms": _ms(b50), "bare_read_p99_ms": _ms(b99),
+        "read_ratio_p99": round(read_ratio, 3), "read_errors": p_reads.errors, "bare_read_errors": b_reads.errors,
+        "read_sent": p_reads.sent, "bare_read_sent": b_reads.sent,
+        "max_send_lag_ms": _ms(max(p_reads.max_send_lag, b_reads.max_send_lag)),
+        **extra,
+    }
+    print(json.dumps(figures))
+
+
+async def run(args: argparse.Namespace, children: Children, began: float) -> None:
+    from settings import Settings
+    from temporal_client import connect
+
+    load_start = round(os.getloadavg()[0], 2)
+    if args.url or args.data_dir:
+        stack = existing_stack(args)
+        print(f"using the running stack at {stack.url} (Temporal {stack.temporal}, data {stack.data_dir})")
+    else:
+        print("starting `parley up` (fast charter) in a temporary data dir…", flush=True)
+        stack = await asyncio.to_thread(start_stack, args, children)
+        print(f"  up in {time.monotonic() - began:.0f} s: API {stack.url}, Temporal {stack.temporal}, "
+              f"data {stack.data_dir}", flush=True)
+    store = Store(stack.db)
+    try:
+        client = await connect(Settings(temporal_address=stack.temporal))
+        print(f"bare workflows: {args.disputes} at concurrency {args.concurrency}…", flush=True)
+        bare = await bare_workflows(client, args.disputes, args.concurrency, warmup=args.concurrency)
+        print(f"  {bare.rate:.1f}/s", flush=True)
+        print(f"filing: {args.disputes} disputes at concurrency {args.concurrency}…", flush=True)
+        filing = await file_disputes(stack, store, args.disputes, args.concurrency, warmup=4)
+        print(f"  {filing.done.rate:.1f}/s", flush=True)
+
+        import httpx
+
+        async with httpx.AsyncClient(base_url=stack.url, timeout=30,
+                                     headers={"Authorization": f"Bearer {stack.tokens[FILER]}"}) as http:
+            sample = (await http.get(f"/api/disputes/{filing.ids[0]}")).json()
+        workdir = stack.data_dir if stack.owned else Path(tempfile.mkdtemp(prefix="parley-bench-"))
+        if not stack.owned:
+            children.dirs.append(workdir)
+        bare_url, waited = await asyncio.gather(
+            asyncio.to_thread(start_bare_api, children, sample, workdir), settle(store, args.settle))
+        print(f"reads: {args.rate:g} req/s for {args.seconds:g} s each, Parley and bare in alternating slices…",
+              flush=True)
+        p_reads, b_reads = await read_latency(stack, bare_url, filing.ids, args.rate, args.seconds)
+        extra = {"settle_s": round(waited, 1), "load_start": load_start, "load_end": round(os.getloadavg()[0], 2),
+                 "payload_bytes": len(json.dumps(sample))}
+    finally:
+        store.close()
+    args.results = (filing, bare, p_reads, b_reads, extra)
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--disputes", type=int, default=150, help="disputes filed, and bare workflows run (150)")
+    p.add_argument("--concurrency", type=int, default=16, help="filings / workflows in flight (16)")
+    p.add_argument("--rate", type=float, default=100, help="reads per second, open loop (100)")
+    p.add_argument("--seconds", type=float, default=10, help="seconds of reads, for each side (10)")
+    p.add_argument("--settle", type=float, default=40,
+                   help="at most this long, wait for the filed disputes' timers to go quiet before the reads (40)")
+    p.add_argument("--charter", default=str(ROOT / "charters" / "fast.toml"), help="charter of the started stack")
+    p.add_argument("--url", help="use the running stack at this URL instead of starting one (needs --data-dir)")
+    p.add_argument("--data-dir", help="data dir of the running stack (demo-tokens.json, parley.db)")
+    p.add_argument("--temporal", help="Temporal address of the running stack (default 127.0.0.1:7233)")
+    p.add_argument("--keep", action="store_true", help="keep the temporary data dir")
+    p.add_argument("--serve-bare-api", nargs=2, metavar=("PORT", "PAYLOAD"), help=argparse.SUPPRESS)
+    return p
+
+
+def main() -> None:
+    args = parser().parse_args()
+    if args.serve_bare_api:
+        serve_bare_api(int(args.serve_bare_api[0]), Path(args.serve_bare_api[1]))
+        return
+    if str(ROOT) not in sys.path:
+        sys.path.insert(1, str(ROOT))  # the project's modules (bench/ itself is sys.path[0])
+
+    def terminate(signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, terminate)
+    began = time.monotonic()
+    children = Children()
+    status = 0
+    try:
+        asyncio.run(run(args, children, began))
+    except KeyboardInterrupt:
+        print("\ninterrupted; stopping the stack…", file=sys.stderr)
+        status = 130
+    except BenchError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        status = 1
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not skip the clean-up
+        children.stop_all()
+        for tmp in children.dirs:
+            if args.keep:
+                print(f"kept {tmp}", file=sys.stderr)
+            else:
+                shutil.rmtree(tmp, ignore_errors=True)
+    if status == 0:
+        filing, bare, p_reads, b_reads, extra = args.results
+        extra["runtime_s"] = round(time.monotonic() - began, 1)
+        report(args, filing, bare, p_reads, b_reads, extra)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # The Temporal SDK's Rust threads can abort the interpreter at exit (sdk-python issue #300).
+    os._exit(status)
+
+
+if __name__ == "__main__":
+    main()
