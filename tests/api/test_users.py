@@ -36,16 +36,16 @@ async def works(api: Api, token: str) -> int:
     {"Authorization": "Bearer prl_not-a-real-token"},
     {"Authorization": "admin-secret"},  # the right secret without the scheme
 ], ids=["none", "basic", "scheme-only", "two-words", "unknown", "no-scheme"])
-@pytest.mark.parametrize("method, path", [
-    ("GET", "/api/disputes"), ("POST", "/api/disputes"), ("GET", "/api/disputes/PRL-00000000"),
-    ("POST", "/api/disputes/PRL-00000000/actions"), ("GET", "/api/audit/verify"), ("POST", "/api/users"),
-])
-async def test_requests_without_valid_credentials_get_401(api: Api, headers: dict[str, str], method: str,
-                                                          path: str) -> None:
+async def test_requests_without_valid_credentials_get_401(api: Api, headers: dict[str, str]) -> None:
     before = api.counts()
-    response = await api.http.request(method, path, headers=headers, json={})
-    assert response.status_code == 401, response.text
-    assert isinstance(response.json()["detail"], str)
+    for method, path in [("GET", "/api/disputes"), ("POST", "/api/disputes"), ("GET", "/api/disputes/PRL-0"),
+                         ("POST", "/api/disputes/PRL-0/actions"), ("GET", "/api/disputes/PRL-0/audit"),
+                         ("GET", "/api/audit/verify"), ("GET", "/api/audit/export"), ("POST", "/api/users"),
+                         ("POST", "/api/users/dana@corp.example/tokens"), ("DELETE", "/api/tokens/tok_1")]:
+        response = await api.http.request(method, path, headers=headers,
+                                          json={} if method == "POST" else None)
+        assert response.status_code == 401, (method, path, response.text)
+        assert isinstance(response.json()["detail"], str)
     assert api.counts() == before
 
 
