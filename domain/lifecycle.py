@@ -55,6 +55,7 @@ class Dispute:
         self.seq = 0
         self.events: list[Event] = []
         self.status = Status.frontline
+        self._closed_tier = 1
         self.clock: Clock | None = None
         tier = self.charter.routing.start_tier(start.filing.account, start.filing.deal_value)
         self._enter({1: Status.frontline, 2: Status.mediation, 3: Status.executive}[tier], now)
@@ -70,10 +71,8 @@ class Dispute:
     @property
     def tier(self) -> int:
         if self.status in CLOSED:  # the tier it closed at (a ruling appealed to tier 3 stays tier 2)
-            return self._last_tier
+            return self._closed_tier
         return TIER_OF[self.status]
-
-    _last_tier = 1
 
     @property
     def executives(self) -> tuple[str, ...]:
@@ -314,7 +313,7 @@ class Dispute:
         self.info_request = None
 
     def _close(self, status: Status, now: datetime) -> None:
-        self._last_tier = self.tier
+        self._closed_tier = self.tier
         self.status = status
         self.clock = None
         self.closed_at = now
