@@ -26,7 +26,7 @@ def build_worker(client: Client, settings: Settings, engine: Engine,
                  executor: concurrent.futures.ThreadPoolExecutor) -> Worker:
     slack = (make_slack_client(settings.slack_bot_token, settings.slack_api_url)
              if settings.slack_bot_token else None)
-    store = StoreActivities(engine)
+    store = StoreActivities(engine, slack_enabled=slack is not None)
     notify = NotifyActivities(engine, slack, channel_override=settings.slack_channel)
     return Worker(
         client,

@@ -20,11 +20,14 @@ from store.tables import NOTIFICATIONS, utcnow
 
 
 class StoreActivities:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, slack_enabled: bool = True) -> None:
         self.engine = engine
+        # Without Slack the notices go straight to the outbox and no delivery needs to run.
+        self.first_status = "pending" if slack_enabled else "outbox"
 
     @activity.defn(name=RECORD_EVENT)
-    def record_event(self, item: Recorded) -> None:
+    def record_event(self, item: Recorded) -> bool:
+        """Returns whether `deliver_notices` has anything to send for this event."""
         event = item.event
         if item.view.id != event.dispute_id:
             raise ApplicationError(
@@ -44,7 +47,7 @@ class StoreActivities:
                         "kind": notice.kind,
                         "text": notice.text,
                         "created_at": now,
-                        "status": "pending",
+                        "status": self.first_status,
                         "attempts": 0,
                         "slack_channel": item.channel if notice.recipient == "channel" else None,
                     }, ["dispute_id", "seq", "recipient"])
@@ -56,3 +59,4 @@ class StoreActivities:
                 type="StoreRejected", non_retryable=True,
             ) from exc
         # anything else (a lost connection, a locked database) is transient: Temporal retries
+        return self.first_status == "pending" and bool(item.notices)

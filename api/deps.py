@@ -82,13 +82,16 @@ def authenticate(session: Session, settings: Settings, secret: str) -> User:
 
 
 def current_user(
-    session: SessionDep,
+    engine: EngineDep,
     settings: SettingsDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> User:
     if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
         raise NotAuthenticated("missing credentials: send 'Authorization: Bearer <token>'")
-    return authenticate(session, settings, credentials.credentials)
+    # A session of its own, closed at once: a request that then waits on Temporal must not hold
+    # a pooled connection meanwhile (concurrent filings would exhaust the pool).
+    with Session(engine) as session:
+        return authenticate(session, settings, credentials.credentials)
 
 
 CurrentUser = Annotated[User, Depends(current_user)]

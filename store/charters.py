@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from functools import lru_cache
 from pathlib import Path
 
 from sqlmodel import Session, select
@@ -33,11 +32,14 @@ def history(session: Session) -> list[CharterChange]:
     return list(session.exec(select(CharterChange).order_by(CharterChange.at)))  # type: ignore[arg-type]
 
 
-@lru_cache(maxsize=64)
-def _parsed(text: str) -> Charter:
-    return parse_charter(text)
+_by_version: dict[str, Charter] = {}  # versions never change once stored
 
 
 def charter_by_version(session: Session, version_id: str) -> Charter | None:
+    if (known := _by_version.get(version_id)) is not None:
+        return known
     row = session.get(CharterVersion, version_id)
-    return _parsed(row.text) if row else None
+    if row is None:
+        return None
+    charter = _by_version[version_id] = parse_charter(row.text)
+    return charter

@@ -65,10 +65,11 @@ def upsert_dispute(session: Session, view: DisputeView) -> bool:
     if dialect in ("sqlite", "postgresql"):
         insert = sqlite_insert if dialect == "sqlite" else pg_insert
         stmt = insert(table).values(**values)
+        excluded = stmt.excluded  # built anew on every access: read it once
         stmt = stmt.on_conflict_do_update(
             index_elements=[_T.id],
-            set_={name: stmt.excluded[name] for name in values if name != "id"},
-            where=_T.last_seq <= stmt.excluded.last_seq,
+            set_={name: excluded[name] for name in values if name != "id"},
+            where=_T.last_seq <= excluded.last_seq,
         )
         return changed(session, stmt, _T.id)
     if insert_or_ignore(session, table, values, ["id"]):

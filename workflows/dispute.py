@@ -98,10 +98,12 @@ class DisputeWorkflow:
     async def _record_queued(self) -> None:
         while self._queue:
             item = self._queue.pop(0)
-            await workflow.execute_activity(
+            to_deliver = await workflow.execute_activity(
                 RECORD_EVENT, item, start_to_close_timeout=timedelta(seconds=30), retry_policy=RECORD_RETRY
             )
             self._recorded_seq = item.event.seq
+            if to_deliver is False:  # None in histories from before the activity answered
+                continue
             self._deliveries.append(workflow.start_activity(
                 DELIVER_NOTICES, item.event, start_to_close_timeout=timedelta(seconds=60),
                 schedule_to_close_timeout=timedelta(days=2), retry_policy=DELIVERY_RETRY,

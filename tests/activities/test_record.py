@@ -114,3 +114,15 @@ def test_mismatched_view_fails_for_good(engine: Engine) -> None:
     with pytest.raises(ApplicationError) as info:
         run(engine, recorded(the_view=view("PRL-OTHER")))
     assert info.value.non_retryable
+
+
+def test_without_slack_the_notices_go_straight_to_the_outbox(engine: Engine) -> None:
+    with_slack = ActivityEnvironment().run(StoreActivities(engine).record_event, recorded())
+    assert with_slack is True  # the workflow schedules deliver_notices
+    other = recorded().model_copy(deep=True)
+    other.event.dispute_id = other.view.id = "PRL-2"
+    without = ActivityEnvironment().run(StoreActivities(engine, slack_enabled=False).record_event, other)
+    assert without is False  # nothing to deliver: the workflow skips the delivery activity
+    with engine.connect() as conn:
+        statuses = conn.execute(select(NOTIFICATIONS.c.status).where(NOTIFICATIONS.c.dispute_id == "PRL-2")).scalars()
+        assert set(statuses) == {"outbox"}
