@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import sys
 
-from activities.notify import NotifyActivities
-from activities.record import StoreActivities
-from activities.slack import make_slack_client
 from sqlalchemy import Engine
 from temporalio.client import Client
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+from activities.notify import NotifyActivities
+from activities.record import StoreActivities
+from activities.slack import make_slack_client
 from settings import Settings, get_settings
 from store.db import make_engine
 from temporal_client import connect
@@ -41,6 +42,9 @@ def build_worker(client: Client, settings: Settings, engine: Engine,
 
 
 async def run_worker(settings: Settings | None = None, stop: asyncio.Event | None = None) -> None:
+    # The sandbox re-imports the workflow module for every run; with PYTHONDONTWRITEBYTECODE set
+    # that means compiling it again each time. Let this process cache the bytecode.
+    sys.dont_write_bytecode = False
     settings = settings or get_settings()
     engine = make_engine(settings.db_url)
     client = await connect(settings)
