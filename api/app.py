@@ -15,8 +15,10 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from temporalio.client import Client
 
+from api import web
 from api.deps import ensure_charter_registered
 from api.routes import audit, disputes, health, users
+from api.routes import slack as slack_routes
 from domain.errors import ParleyError
 from settings import Settings, get_settings
 from store import charters
@@ -118,8 +120,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         lifespan=lifespan,
     )
-    for router in (health.router, users.router, disputes.router, audit.router):
+    for router in (health.router, users.router, disputes.router, audit.router, slack_routes.router):
         app.include_router(router)
+    web.install(app, settings)  # the web pages, their session cookie and static files
 
     @app.exception_handler(ParleyError)
     async def parley_error(request: Request, exc: ParleyError) -> JSONResponse:

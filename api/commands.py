@@ -41,7 +41,9 @@ async def act(client: Client, dispute_id: str, cmd: Command) -> DisputeView:
         raise _domain_error(exc.cause) from exc
     except RPCError as exc:
         if exc.status == RPCStatusCode.NOT_FOUND:
-            if "completed" in exc.message:
+            # "workflow execution already completed", or "workflow update was aborted by closing
+            # workflow" while it finishes: the dispute has closed (callers found it in the store first)
+            if "completed" in exc.message or "closing" in exc.message:
                 raise WrongState(f"dispute {dispute_id} is closed; no further actions are possible") from exc
             raise NotFound(f"no dispute {dispute_id}") from exc
         raise Unavailable(f"Temporal refused the action: {exc.message}") from exc

@@ -51,10 +51,10 @@ def ensure_charter_registered(state: Any) -> None:
         return
     text, reason = state.charter_source
     with Session(state.engine) as session:
-        charters.register(session, state.charter, text, by="system:api", reason=reason)
         try:
+            charters.register(session, state.charter, text, by="system:api", reason=reason)
             session.commit()
-        except IntegrityError:  # another request registered it first
+        except IntegrityError:  # another request (or API process) registered it first
             session.rollback()
     state.charter_registered = True
 

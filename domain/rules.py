@@ -87,17 +87,17 @@ def check(d: Dispute, actor: Actor, act: Any, reassign_to: Actor | None) -> None
 def _check_reassign(d: Dispute, actor: Actor, is_mediator: bool, is_executive: bool,
                     to: Actor | None) -> None:
     if to is None:
-        raise InvalidInput("reassign needs a known user in 'to'", field="to")
+        raise InvalidInput("to: reassign needs a known user", field="to")
     if d.status == Status.executive:
         _require(actor.role == Role.admin or is_executive, "only an admin or the executive can reassign")
         if to.role != Role.executive:
-            raise InvalidInput(f"{to.email} is not an executive", field="to")
+            raise InvalidInput(f"to: {to.email} is not an executive", field="to")
         if to.email == d.executive:
             raise WrongState(f"{to.email} is already the executive on this dispute")
     else:
         _require(actor.role == Role.admin or is_mediator, "only an admin or the mediator can reassign")
         if to.role != Role.mediator:
-            raise InvalidInput(f"{to.email} is not a mediator", field="to")
+            raise InvalidInput(f"to: {to.email} is not a mediator", field="to")
         if to.email == d.mediator:
             raise WrongState(f"{to.email} is already the mediator on this dispute")
 

@@ -1,10 +1,12 @@
 """The whole API over real HTTP: a Temporal dev server, the real worker, the real store, uvicorn.
 
 One dev server per session (the installed `temporal` binary; the SDK never downloads anything).
-Per test, `api` gives a migrated database (SQLite and PostgreSQL, through the shared `db_url`
-fixture), the people of `PEOPLE` with their tokens, the real worker on a fresh task queue and the
-app served by uvicorn on a free port, reached with an `httpx.AsyncClient`. Workflows a test leaves
-running are terminated when it ends, so their timers do not outlive it.
+Per test module and backend (SQLite, PostgreSQL), `stack` is a migrated database holding the people
+of `PEOPLE` with their tokens, the real worker on a fresh task queue, and the app served by uvicorn
+on a free port in the test's event loop. Each test gets it as `api`: an `httpx.AsyncClient` with
+everyone's token, plus a direct look at the store. The workflows a test starts are terminated when
+it ends, so their timers do not write into the next test. Asynchronous effects are awaited with
+`eventually` (a poll with a deadline), never with fixed sleeps.
 """
 
 from __future__ import annotations
@@ -111,16 +113,10 @@ def names_field(response: httpx.Response, field: str) -> bool:
     return isinstance(detail, str) and detail.startswith(f"{field}:")
 
 
-def free_socket() -> socket.socket:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    return sock
-
-
 def closed_port() -> int:
     """A local port with nothing listening on it."""
-    with free_socket() as sock:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
 
 
@@ -295,19 +291,25 @@ def seed_people(engine: Engine) -> tuple[dict[str, str], dict[str, int]]:
 @asynccontextmanager
 async def serve(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     """The app of `settings` on uvicorn in this event loop; yields a client for its base URL."""
-    sock = free_socket()
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(create_app(settings), log_level="warning", lifespan="on", ws="none")
+    config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=0, log_level="warning",
+                            lifespan="on", ws="none")
     server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve(sockets=[sock]))
+    task = asyncio.create_task(_serve(server))
     try:
         await eventually(_started(server, task), timeout=10, interval=0.02, what="uvicorn to start")
+        port = server.servers[0].sockets[0].getsockname()[1]  # port 0: the system chose a free one
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
             yield http
     finally:
         server.should_exit = True
         await task
-        sock.close()
+
+
+async def _serve(server: uvicorn.Server) -> None:
+    try:
+        await server.serve()
+    except SystemExit as exc:  # uvicorn exits the process when the lifespan fails; fail the test instead
+        raise RuntimeError(f"uvicorn stopped with exit code {exc.code}; see the log above") from None
 
 
 def _started(server: uvicorn.Server, task: asyncio.Task[None]) -> Callable[[], Awaitable[bool]]:

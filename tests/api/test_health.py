@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import concurrent.futures
+import uuid
 from pathlib import Path
 
+import psycopg
 import pytest
+from psycopg import sql
+from sqlalchemy.engine import make_url
+from sqlmodel import Session
 from temporalio.testing import WorkflowEnvironment
 
-from tests.api.conftest import Api, closed_port, make_settings, serve, target_of
+from store import charters
+from store.db import make_engine, migrate
+from tests.api.conftest import Api, closed_port, filing, make_settings, seed_people, serve, target_of
+from worker import build_worker
 
 
 async def test_healthz_is_ok_with_everything_up(api: Api) -> None:
@@ -41,6 +50,38 @@ async def test_healthz_names_the_database_when_it_is_unreachable(
         body = response.json()
         assert (body["status"], body["temporal"]) == ("error", "ok")
         assert body["db"].startswith("error:") and "OperationalError" in body["db"]
+
+
+async def test_the_api_recovers_when_the_database_comes_up(pg_server: str, tmp_path: Path,
+                                                          temporal_env: WorkflowEnvironment) -> None:
+    """Started before its PostgreSQL database exists, the API reports it, then works once it is there,
+    and registers its charter version on first use."""
+    name = f"parley_late_{uuid.uuid4().hex[:8]}"
+    url = make_url(pg_server).set(database=name).render_as_string(hide_password=False)
+    settings = make_settings(url, tmp_path, target_of(temporal_env))
+    async with serve(settings) as http:
+        down = await http.get("/healthz")
+        assert down.status_code == 503 and down.json()["db"].startswith("error:")
+        with psycopg.connect(pg_server, autocommit=True) as conn:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        engine = make_engine(url)
+        try:
+            migrate(url)
+            tokens, _ = seed_people(engine)
+            assert (await http.get("/healthz")).status_code == 200
+            with concurrent.futures.ThreadPoolExecutor(max_workers=4) as executor:
+                async with build_worker(temporal_env.client, settings, engine, executor):
+                    filed = await http.post("/api/disputes", json=filing(),
+                                            headers={"Authorization": f"Bearer {tokens['dana']}"})
+                    assert filed.status_code == 201, filed.text
+                    await temporal_env.client.get_workflow_handle(filed.json()["id"]).terminate()
+            with Session(engine) as session:
+                versions = [c.version_id for c in charters.history(session)]
+            assert versions == [filed.json()["charter_version"]]
+        finally:
+            engine.dispose()
+            with psycopg.connect(pg_server, autocommit=True) as conn:
+                conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
 async def test_openapi_and_docs_are_served(api: Api) -> None:
