@@ -1,6 +1,6 @@
 """Filing throughput and read latency of the embedded stack, each against a bare baseline.
 
-    .venv/bin/python bench/throughput.py [--disputes N] [--rate R] [--seconds S]
+    .venv/bin/python bench/throughput.py [--disputes N] [--rate R] [--seconds S]     # ~1-1.5 min
     .venv/bin/python bench/throughput.py --url http://127.0.0.1:8000 --data-dir var   # a running stack
 
 One run starts `parley up` in a temporary data dir (free ports; charters/fast.toml with its
@@ -10,13 +10,15 @@ second-long SLAs read as hours, see `quiet_charter`; --fast-timers keeps them), 
    audit event and its first notification row are in the store (polled read-only) and its POST has
    answered. Baseline: `bare_workflow.BareWorkflow` (one trivial sync activity in a thread pool,
    worker built like Parley's) on the same Temporal server, with its own worker in this process on
-   its own task queue, at the same concurrency, timed start -> result.
+   its own task queue, at the same concurrency, timed start -> result. Both run in ABBA rounds of N/2.
 2. reads: `GET /api/disputes/{id}` open loop (requests leave at fixed intervals whatever the answers;
    latency is counted from the scheduled send time) at R req/s for S s, against a bare FastAPI JSON
    endpoint returning a dispute-sized dict, served by uvicorn exactly as `parley api` serves Parley.
-   The two are measured in alternating slices so that both see the same background noise.
+   The two alternate in 1-second slices so that both meet the same background noise.
 
-The machine is shared, so absolute figures are noisy: read the ratios.
+The machine is shared, so absolute figures are noisy: read the ratios. The CPU time per item of the
+processes doing the work (from /proc) is printed too: it hardly moves with the machine's load.
+Prints a table, then one JSON line with every figure.
 """
 
 from __future__ import annotations
@@ -153,6 +155,7 @@ class Stack:
     temporal: str
     tokens: dict[str, str]
     owned: bool  # started by this run (and removed afterwards)
+    pids: dict[str, int] = field(default_factory=dict)  # temporal, worker, api (from up.json), for CPU figures
 
     @property
     def db(self) -> Path:
@@ -208,14 +211,23 @@ def start_stack(args: argparse.Namespace, children: Children) -> Stack:
         if time.monotonic() > deadline:
             raise BenchError(f"the stack was not healthy after 150 s; {log}:\n{_tail(log)}")
         time.sleep(0.25)
-    state = data_dir / "up.json"
+    pids: dict[str, int] = {}
     for _ in range(40):  # written right after the API turns healthy
-        if state.exists():
-            children.grandchildren = [int(p) for p in json.loads(state.read_text())["pids"].values()]
+        pids = _stack_pids(data_dir)
+        if pids:
+            children.grandchildren = list(pids.values())
             break
         time.sleep(0.25)
     tokens = json.loads((data_dir / "demo-tokens.json").read_text())
-    return Stack(url=url, data_dir=data_dir, temporal=f"127.0.0.1:{temporal_port}", tokens=tokens, owned=True)
+    return Stack(url=url, data_dir=data_dir, temporal=f"127.0.0.1:{temporal_port}", tokens=tokens, owned=True,
+                 pids=pids)
+
+
+def _stack_pids(data_dir: Path) -> dict[str, int]:
+    try:
+        return {str(k): int(v) for k, v in json.loads((data_dir / "up.json").read_text())["pids"].items()}
+    except (OSError, ValueError, KeyError):
+        return {}
 
 
 def existing_stack(args: argparse.Namespace) -> Stack:
@@ -231,7 +243,7 @@ def existing_stack(args: argparse.Namespace) -> Stack:
     temporal = args.temporal or os.environ.get("PARLEY_TEMPORAL_ADDRESS") or \
         f"127.0.0.1:{os.environ.get('PARLEY_TEMPORAL_DEV_PORT', '7233')}"
     return Stack(url=url, data_dir=data_dir, temporal=temporal, tokens=json.loads(tokens_file.read_text()),
-                 owned=False)
+                 owned=False, pids=_stack_pids(data_dir))
 
 
 # --- helpers ---------------------------------------------------------------------------------------
@@ -258,6 +270,39 @@ def pct(values: list[float], q: float) -> float:
         return math.nan
     ordered = sorted(values)
     return ordered[max(0, min(len(ordered) - 1, math.ceil(q * len(ordered)) - 1))]
+
+
+class CpuMeter:
+    """CPU time (user + system, all threads) of named processes, from /proc: unlike latencies, hardly
+    moved by other work on the machine, so it says what each side costs even when the figures are noisy."""
+
+    TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+    def __init__(self, pids: dict[str, int]) -> None:
+        self.pids = dict(pids)
+        self.used: dict[str, dict[str, float]] = {}  # label -> process -> seconds
+
+    def read(self) -> dict[str, float]:
+        out = {}
+        for name, pid in self.pids.items():
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except (OSError, IndexError):
+                continue
+            out[name] = (int(fields[11]) + int(fields[12])) / self.TICK
+        return out
+
+    def add(self, label: str, before: dict[str, float]) -> None:
+        after, used = self.read(), self.used.setdefault(label, {})
+        for name, seconds in after.items():
+            if name in before:
+                used[name] = used.get(name, 0.0) + seconds - before[name]
+
+    def per_item_ms(self, label: str, names: tuple[str, ...], count: int) -> float:
+        used = self.used.get(label, {})
+        if not count or not all(n in used for n in names):
+            return math.nan
+        return round(sum(used[n] for n in names) * 1000 / count, 2)
 
 
 def _utc_text(at: datetime) -> str:
@@ -297,93 +342,155 @@ class Store:
 
 @dataclass
 class Throughput:
-    count: int
-    seconds: float
+    count: int = 0
+    seconds: float = 0.0  # summed over the rounds
     latencies: list[float] = field(default_factory=list)  # per item, start -> done
 
     @property
     def rate(self) -> float:
         return self.count / self.seconds if self.seconds > 0 else math.nan
 
+    def add(self, count: int, seconds: float, latencies: list[float]) -> None:
+        self.count += count
+        self.seconds += seconds
+        self.latencies += latencies
 
-async def bare_workflows(client: Client, n: int, concurrency: int, warmup: int) -> Throughput:
-    import concurrent.futures
 
-    from bare_workflow import BareWorkflow, echo
-    from temporalio.worker import Worker
-    from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
+class BareRunner:
+    """BareWorkflow and its activity on a worker in this process, on a task queue of its own, built
+    like Parley's (worker.build_worker: sandbox with the same passthrough modules, sync activities in a
+    32-thread pool, the SDK's default slots)."""
 
-    from worker import PASSTHROUGH
+    def __init__(self, client: Client) -> None:
+        import concurrent.futures
 
-    queue = f"bench-bare-{uuid.uuid4().hex[:8]}"
-    with concurrent.futures.ThreadPoolExecutor(max_workers=32) as executor:  # as worker.run_worker
-        worker = Worker(
-            client, task_queue=queue, workflows=[BareWorkflow], activities=[echo], activity_executor=executor,
+        from bare_workflow import BareWorkflow, echo
+        from temporalio.worker import Worker
+        from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
+
+        from worker import PASSTHROUGH
+
+        self.client = client
+        self.queue = f"bench-bare-{uuid.uuid4().hex[:8]}"
+        self.executor = concurrent.futures.ThreadPoolExecutor(max_workers=32)
+        self.worker = Worker(
+            client, task_queue=self.queue, workflows=[BareWorkflow], activities=[echo],
+            activity_executor=self.executor,
             workflow_runner=SandboxedWorkflowRunner(
                 restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH)),
         )
-        async with worker:
-            async def one(i: int) -> float:
-                began = time.monotonic()
-                await client.execute_workflow(BareWorkflow.run, f"item {i}", id=f"{queue}-{i}", task_queue=queue)
-                return time.monotonic() - began
+        self.started = 0
 
-            await pool(warmup, concurrency, lambda i: one(n + i))
+    async def __aenter__(self) -> BareRunner:
+        await self.worker.__aenter__()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        try:
+            await self.worker.__aexit__(None, None, None)
+        finally:
+            self.executor.shutdown(wait=False, cancel_futures=True)
+
+    async def run(self, n: int, concurrency: int, into: Throughput | None = None) -> None:
+        from bare_workflow import BareWorkflow
+
+        async def one(i: int) -> float:
             began = time.monotonic()
-            latencies = await pool(n, concurrency, one)
-            return Throughput(n, time.monotonic() - began, latencies)
+            await self.client.execute_workflow(BareWorkflow.run, f"item {i}", id=f"{self.queue}-{i}",
+                                               task_queue=self.queue)
+            return time.monotonic() - began
+
+        first = self.started
+        self.started += n
+        began = time.monotonic()
+        latencies = await pool(n, concurrency, lambda i: one(first + i))
+        if into is not None:
+            into.add(n, time.monotonic() - began, latencies)
 
 
 @dataclass
 class Filing:
-    done: Throughput
-    delivered_rate: float  # to the first notification leaving the outbox (deliver_notices done)
-    post_p50: float
-    post_p99: float
-    background_events: int  # timer events of earlier disputes (reminders, escalations) in the window
-    ids: list[str]
+    done: Throughput = field(default_factory=Throughput)
+    delivered_seconds: float = 0.0  # to the first notice leaving the outbox (deliver_notices done)
+    undelivered: int = 0
+    posts: list[float] = field(default_factory=list)  # POST latencies
+    background_events: int = 0  # timer events of earlier disputes (reminders, escalations) in the windows
+    ids: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)  # failed filings (not counted in the rate)
+
+    @property
+    def delivered_rate(self) -> float:
+        return math.nan if self.undelivered or not self.delivered_seconds else \
+            len(self.ids) / self.delivered_seconds
 
 
-async def file_disputes(stack: Stack, store: Store, n: int, concurrency: int, warmup: int) -> Filing:
-    import httpx
+class Filer:
+    """Files disputes over HTTP as a rep, `concurrency` at a time, and watches the store for them."""
 
-    headers = {"Authorization": f"Bearer {stack.tokens[FILER]}"}
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(base_url=stack.url, headers=headers, limits=limits, timeout=60) as http:
+    def __init__(self, stack: Stack, store: Store, concurrency: int) -> None:
+        import httpx
+
+        self.store, self.concurrency = store, concurrency
+        self.http = httpx.AsyncClient(
+            base_url=stack.url, headers={"Authorization": f"Bearer {stack.tokens[FILER]}"}, timeout=90,
+            limits=httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency),
+        )
+        self.filed = 0
+
+    async def __aenter__(self) -> Filer:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.http.aclose()
+
+    async def warmup(self, n: int) -> None:
+        scratch = Filing()
+        await self.run(n, scratch)
+        if scratch.errors:
+            raise BenchError(f"filing fails: {scratch.errors[0]}")
+
+    async def run(self, n: int, into: Filing) -> None:
+        import httpx
+
         started: dict[str, float] = {}
         answered: dict[str, float] = {}
+        recorded: dict[str, float] = {}
+        delivered: dict[str, float] = {}
+        first = self.filed
+        self.filed += n
 
-        async def one(i: int) -> str:
+        async def one(i: int) -> str | None:
             began = time.monotonic()
-            response = await http.post("/api/disputes", json={**FILING, "title": f"Bench dispute {i}"})
+            try:
+                response = await self.http.post("/api/disputes",
+                                                json={**FILING, "title": f"Bench dispute {first + i}"})
+            except httpx.HTTPError as exc:
+                into.errors.append(f"{type(exc).__name__} after {time.monotonic() - began:.1f} s: {exc}")
+                return None
             if response.status_code != 201:
-                raise BenchError(f"filing answered {response.status_code}: {response.text[:300]}")
+                into.errors.append(f"HTTP {response.status_code} after {time.monotonic() - began:.1f} s: "
+                                   f"{response.text[:200]}")
+                return None
             dispute_id = str(response.json()["id"])
             started[dispute_id], answered[dispute_id] = began, time.monotonic()
             return dispute_id
 
-        await pool(warmup, concurrency, lambda i: one(10_000 + i))
-        started.clear()
-        answered.clear()
-
-        recorded: dict[str, float] = {}
-        delivered: dict[str, float] = {}
         since = _utc_text(datetime.now(UTC))
-        filing_done = asyncio.Event()
+        posting_done = asyncio.Event()
 
         async def poll() -> None:
-            """Watch the store: when each dispute's filed event + first notice appear, and get delivered."""
+            """When each dispute's filed event + first notice appear in the store, and get delivered."""
             grace = 0.0
             while True:
-                rows = await asyncio.to_thread(store.filed_since, since)
+                rows = await asyncio.to_thread(self.store.filed_since, since)
                 now = time.monotonic()
                 for dispute_id, status in rows:
                     recorded.setdefault(dispute_id, now)
                     if status != "pending":
                         delivered.setdefault(dispute_id, now)
-                if filing_done.is_set():
-                    ids = set(answered)
-                    if ids <= recorded.keys() and ids <= delivered.keys():
+                if posting_done.is_set():
+                    filed = set(answered)
+                    if filed <= recorded.keys() and filed <= delivered.keys():
                         return
                     grace = grace or now + 30
                     if now > grace:
@@ -394,23 +501,50 @@ async def file_disputes(stack: Stack, store: Store, n: int, concurrency: int, wa
         wall_start = datetime.now(UTC)
         began = time.monotonic()
         try:
-            ids = await pool(n, concurrency, one)
+            results = await pool(n, self.concurrency, one)
         finally:
-            filing_done.set()
+            posting_done.set()
         await poller
         wall_end = datetime.now(UTC)
 
-    missing = [i for i in ids if i not in recorded]
-    if missing:
-        raise BenchError(f"{len(missing)} filed disputes never showed their filed event + notice in the store")
-    done_at = {i: max(answered[i], recorded[i]) for i in ids}
-    latencies = [done_at[i] - started[i] for i in ids]
-    undelivered = [i for i in ids if i not in delivered]
-    delivered_rate = math.nan if undelivered else n / (max(delivered[i] for i in ids) - began)
-    posts = [answered[i] - started[i] for i in ids]
-    background = store.other_events_between(_utc_text(wall_start), _utc_text(wall_end))
-    return Filing(Throughput(n, max(done_at.values()) - began, latencies), delivered_rate,
-                  pct(posts, 0.5), pct(posts, 0.99), background, ids)
+        ids = [i for i in results if i is not None]
+        if not ids:
+            raise BenchError(f"every filing failed; the first: {into.errors[0]}")
+        missing = [i for i in ids if i not in recorded]
+        if missing:
+            raise BenchError(f"{len(missing)} filed disputes never showed their filed event + notice in the store")
+        done_at = {i: max(answered[i], recorded[i]) for i in ids}
+        into.done.add(len(ids), max(done_at.values()) - began, [done_at[i] - started[i] for i in ids])
+        undelivered = [i for i in ids if i not in delivered]
+        into.undelivered += len(undelivered)
+        if not undelivered:
+            into.delivered_seconds += max(delivered[i] for i in ids) - began
+        into.posts += [answered[i] - started[i] for i in ids]
+        into.background_events += self.store.other_events_between(_utc_text(wall_start), _utc_text(wall_end))
+        into.ids += ids
+
+
+async def throughput(args: argparse.Namespace, stack: Stack, store: Store, client: Client,
+                     meter: CpuMeter) -> tuple[Filing, Throughput]:
+    """Filing and bare workflows in ABBA rounds (bare, filing, filing, bare), so that both meet the same
+    drift in the machine's background load; rates are items over the summed round times."""
+    filing, bare = Filing(), Throughput()
+    half = args.disputes // 2
+    rounds = [("bare", half), ("filing", half), ("filing", args.disputes - half), ("bare", args.disputes - half)]
+    async with BareRunner(client) as runner, Filer(stack, store, args.concurrency) as filer:
+        print("  warming up…", flush=True)
+        await runner.run(args.concurrency, args.concurrency)
+        await filer.warmup(4)
+        for kind, n in rounds:
+            before = meter.read()
+            if kind == "bare":
+                await runner.run(n, args.concurrency, bare)
+            else:
+                await filer.run(n, filing)
+            meter.add(kind, before)
+            print(f"  {kind:<6} {n} done; so far {bare.rate if kind == 'bare' else filing.done.rate:.1f}/s",
+                  flush=True)
+    return filing, bare
 
 
 async def settle(store: Store, max_wait: float, quiet: float = 4.0) -> float:
@@ -446,7 +580,7 @@ def serve_bare_api(port: int, payload_file: Path) -> None:
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
 
 
-def start_bare_api(children: Children, payload: dict[str, Any], workdir: Path) -> str:
+def start_bare_api(children: Children, payload: dict[str, Any], workdir: Path) -> tuple[str, int]:
     import httpx
 
     payload_file = workdir / "bare-payload.json"
@@ -462,7 +596,7 @@ def start_bare_api(children: Children, payload: dict[str, Any], workdir: Path) -
             raise BenchError(f"the bare API exited with {proc.returncode}:\n{_tail(log)}")
         try:
             if httpx.get(f"{url}/bare/probe", timeout=2).status_code == 200:
-                return url
+                return url, proc.pid
         except httpx.HTTPError:
             pass
         time.sleep(0.1)
@@ -508,8 +642,8 @@ async def open_loop(http: httpx.AsyncClient, paths: list[str], rate: float, seco
     await asyncio.gather(*tasks)
 
 
-async def read_latency(stack: Stack, bare_url: str, ids: list[str], rate: float, seconds: float,
-                       slice_s: float = 2.0) -> tuple[Reads, Reads]:
+async def read_latency(stack: Stack, bare_url: str, ids: list[str], rate: float, seconds: float, meter: CpuMeter,
+                       slice_s: float = 1.0) -> tuple[Reads, Reads]:
     import httpx
 
     auth = {"Authorization": f"Bearer {stack.tokens[FILER]}"}
@@ -527,95 +661,127 @@ async def read_latency(stack: Stack, bare_url: str, ids: list[str], rate: float,
         slices = max(1, round(seconds / slice_s))
         per_slice = seconds / slices
         for k in range(slices):  # ABBA order, so neither side always goes first
-            order = [(p_http, parley_paths, parley), (b_http, bare_paths, bare)]
+            order = [(p_http, parley_paths, parley, "read"), (b_http, bare_paths, bare, "bare read")]
             if k % 2:
                 order.reverse()
-            for http, paths, into in order:
+            for http, paths, into, label in order:
+                before = meter.read()
                 await open_loop(http, paths, rate, per_slice, into)
+                meter.add(label, before)
     return parley, bare
 
 
 # --- the run ---------------------------------------------------------------------------------------
 
+@dataclass
+class Results:
+    filing: Filing
+    bare: Throughput
+    reads: Reads
+    bare_reads: Reads
+    cpu: CpuMeter
+    extra: dict[str, Any]
+
+
 def _ms(seconds: float) -> float:
     return round(seconds * 1000, 2)
 
 
-def report(args: argparse.Namespace, filing: Filing, bare: Throughput, p_reads: Reads, b_reads: Reads,
-           extra: dict[str, Any]) -> None:
+def report(args: argparse.Namespace, r: Results) -> None:
+    filing, bare = r.filing, r.bare
     filing_ratio = filing.done.rate / bare.rate
-    p50, p99 = pct(p_reads.latencies, 0.5), pct(p_reads.latencies, 0.99)
-    b50, b99 = pct(b_reads.latencies, 0.5), pct(b_reads.latencies, 0.99)
+    f50, f99 = pct(filing.done.latencies, 0.5), pct(filing.done.latencies, 0.99)
+    w50, w99 = pct(bare.latencies, 0.5), pct(bare.latencies, 0.99)
+    p50, p99 = pct(r.reads.latencies, 0.5), pct(r.reads.latencies, 0.99)
+    b50, b99 = pct(r.bare_reads.latencies, 0.5), pct(r.bare_reads.latencies, 0.99)
     read_ratio = p99 / b99
+    cpu = r.cpu  # CPU per item: the processes that do the work on each side (this process runs the bare worker)
+    cpu_filing = cpu.per_item_ms("filing", ("temporal", "worker", "api"), filing.done.count)
+    cpu_bare = cpu.per_item_ms("bare", ("temporal", "bench"), bare.count)
+    cpu_read = cpu.per_item_ms("read", ("api",), len(r.reads.latencies) + r.reads.errors)
+    cpu_bare_read = cpu.per_item_ms("bare read", ("bare api",), len(r.bare_reads.latencies) + r.bare_reads.errors)
+    breakdown = {f"cpu_{label.replace(' ', '_')}_{name.replace(' ', '_')}_ms": round(seconds * 1000 / count, 2)
+                 for label, count in (("filing", filing.done.count), ("bare", bare.count))
+                 for name, seconds in cpu.used.get(label, {}).items() if count}
 
     def verdict(ok: bool) -> str:
         return "ok" if ok else "MISS"
 
     rows = [
         ("", "parley", "bare", "ratio", "goal"),
-        ("filing, items/s", f"{filing.done.rate:.1f}", f"{bare.rate:.1f}", f"{filing_ratio:.2f}",
-         f">= {FILING_GOAL} {verdict(filing_ratio >= FILING_GOAL)}"),
-        ("  latency p50, ms", f"{_ms(pct(filing.done.latencies, 0.5)):.0f}", f"{_ms(pct(bare.latencies, 0.5)):.0f}",
-         "", ""),
-        ("  latency p99, ms", f"{_ms(pct(filing.done.latencies, 0.99)):.0f}",
-         f"{_ms(pct(bare.latencies, 0.99)):.0f}", "", ""),
+        ("filing, /s", f"{filing.done.rate:.1f}", f"{bare.rate:.1f}", f"{filing_ratio:.2f}",
+         f">= {FILING_GOAL}  {verdict(filing_ratio >= FILING_GOAL)}"),
+        ("  each p50, ms", f"{_ms(f50):.0f}", f"{_ms(w50):.0f}", f"{f50 / w50:.2f}", ""),
+        ("  each p99, ms", f"{_ms(f99):.0f}", f"{_ms(w99):.0f}", f"{f99 / w99:.2f}", ""),
+        ("  cpu/item, ms", f"{cpu_filing:.1f}", f"{cpu_bare:.1f}", f"{cpu_filing / cpu_bare:.2f}", ""),
+        ("  errors", str(len(filing.errors)), "0", "", ""),
         ("read p50, ms", f"{_ms(p50):.1f}", f"{_ms(b50):.1f}", f"{p50 / b50:.2f}", ""),
         ("read p99, ms", f"{_ms(p99):.1f}", f"{_ms(b99):.1f}", f"{read_ratio:.2f}",
-         f"<= {READ_GOAL} {verdict(read_ratio <= READ_GOAL)}"),
-        ("read errors", str(p_reads.errors), str(b_reads.errors), "", ""),
+         f"<= {READ_GOAL}  {verdict(read_ratio <= READ_GOAL)}"),
+        ("  cpu/read, ms", f"{cpu_read:.2f}", f"{cpu_bare_read:.2f}", f"{cpu_read / cpu_bare_read:.2f}", ""),
+        ("  errors", str(r.reads.errors), str(r.bare_reads.errors), "", ""),
     ]
+    x = r.extra
     print()
-    print(f"Parley throughput bench: {args.disputes} disputes / workflows at concurrency {args.concurrency}; "
-          f"reads open-loop at {args.rate:g} req/s for {args.seconds:g} s each")
+    print(f"Parley throughput bench: {args.disputes} disputes vs {args.disputes} bare workflows at concurrency "
+          f"{args.concurrency} (ABBA rounds); reads open-loop at {args.rate:g}/s for {args.seconds:g} s each")
     for row in rows:
-        print(f"  {row[0]:<18}{row[1]:>10}{row[2]:>10}{row[3]:>8}  {row[4]}")
-    print(f"  filing: POST p50/p99 {_ms(filing.post_p50):.0f}/{_ms(filing.post_p99):.0f} ms; first notice "
-          f"delivered at {filing.delivered_rate:.1f}/s; {filing.background_events} timer events of earlier "
-          f"disputes during the window")
-    print(f"  charter {extra['charter']}; waited {extra['settle_s']:.0f} s for the store to go quiet before the "
-          f"reads; load average {extra['load_start']} -> {extra['load_end']}; run took {extra['runtime_s']:.0f} s")
+        print(f"  {row[0]:<16}{row[1]:>9}{row[2]:>9}{row[3]:>8}   {row[4]}")
+    print(f"  filing = POST until its filed event and first notice are in the store (POST p50/p99 "
+          f"{_ms(pct(filing.posts, 0.5)):.0f}/{_ms(pct(filing.posts, 0.99)):.0f} ms); first notice delivered "
+          f"at {filing.delivered_rate:.1f}/s; {filing.background_events} timer events of earlier disputes in the "
+          f"filing windows")
+    if filing.errors:
+        print(f"  {len(filing.errors)} filings FAILED (left out of the rate); the first: {filing.errors[0]}")
+    print(f"  charter {x['charter']}; waited {x['settle_s']:.0f} s for the store to go quiet before the reads; "
+          f"load average {x['load_start']} -> {x['load_end']}; run took {x['runtime_s']:.0f} s")
     figures = {
         "bench": "throughput", "at": datetime.now(UTC).isoformat(timespec="seconds"),
         "disputes": args.disputes, "concurrency": args.concurrency, "rate": args.rate, "seconds": args.seconds,
         "filing_per_s": round(filing.done.rate, 2), "bare_workflows_per_s": round(bare.rate, 2),
         "filing_ratio": round(filing_ratio, 3),
-        "filing_p50_ms": _ms(pct(filing.done.latencies, 0.5)), "filing_p99_ms": _ms(pct(filing.done.latencies, 0.99)),
-        "bare_p50_ms": _ms(pct(bare.latencies, 0.5)), "bare_p99_ms": _ms(pct(bare.latencies, 0.99)),
-        "post_p50_ms": _ms(filing.post_p50), "post_p99_ms": _ms(filing.post_p99),
+        "filing_p50_ms": _ms(f50), "filing_p99_ms": _ms(f99), "bare_p50_ms": _ms(w50), "bare_p99_ms": _ms(w99),
+        "post_p50_ms": _ms(pct(filing.posts, 0.5)), "post_p99_ms": _ms(pct(filing.posts, 0.99)),
         "delivered_per_s": round(filing.delivered_rate, 2), "background_events": filing.background_events,
+        "filing_errors": len(filing.errors),
         "read_p50_ms": _ms(p50), "read_p99_ms": _ms(p99), "bare_read_p50_ms": _ms(b50), "bare_read_p99_ms": _ms(b99),
-        "read_ratio_p99": round(read_ratio, 3), "read_errors": p_reads.errors, "bare_read_errors": b_reads.errors,
-        "read_sent": p_reads.sent, "bare_read_sent": b_reads.sent,
-        "max_send_lag_ms": _ms(max(p_reads.max_send_lag, b_reads.max_send_lag)),
-        **extra,
+        "read_ratio_p99": round(read_ratio, 3), "read_errors": r.reads.errors, "bare_read_errors": r.bare_reads.errors,
+        "read_sent": r.reads.sent, "bare_read_sent": r.bare_reads.sent,
+        "max_send_lag_ms": _ms(max(r.reads.max_send_lag, r.bare_reads.max_send_lag)),
+        "cpu_filing_ms": cpu_filing, "cpu_bare_ms": cpu_bare,
+        "cpu_read_ms": cpu_read, "cpu_bare_read_ms": cpu_bare_read,
+        **breakdown, **x,
     }
     print(json.dumps(figures))
 
 
-async def run(args: argparse.Namespace, children: Children, began: float) -> None:
+def open_stack(args: argparse.Namespace, children: Children) -> Stack:
+    began = time.monotonic()
+    if args.url or args.data_dir:
+        stack = existing_stack(args)
+        print(f"using the running stack at {stack.url} (Temporal {stack.temporal}, data {stack.data_dir})")
+        return stack
+    print("starting `parley up` in a temporary data dir…", flush=True)
+    stack = start_stack(args, children)
+    print(f"  up in {time.monotonic() - began:.0f} s: API {stack.url}, Temporal {stack.temporal}, "
+          f"data {stack.data_dir}", flush=True)
+    return stack
+
+
+async def run(args: argparse.Namespace, stack: Stack, children: Children) -> Results:
+    import httpx
+
     from settings import Settings
     from temporal_client import connect
 
     load_start = round(os.getloadavg()[0], 2)
-    if args.url or args.data_dir:
-        stack = existing_stack(args)
-        print(f"using the running stack at {stack.url} (Temporal {stack.temporal}, data {stack.data_dir})")
-    else:
-        print("starting `parley up` in a temporary data dir…", flush=True)
-        stack = await asyncio.to_thread(start_stack, args, children)
-        print(f"  up in {time.monotonic() - began:.0f} s: API {stack.url}, Temporal {stack.temporal}, "
-              f"data {stack.data_dir}", flush=True)
     store = Store(stack.db)
     try:
         client = await connect(Settings(temporal_address=stack.temporal))
-        print(f"bare workflows: {args.disputes} at concurrency {args.concurrency}…", flush=True)
-        bare = await bare_workflows(client, args.disputes, args.concurrency, warmup=args.concurrency)
-        print(f"  {bare.rate:.1f}/s", flush=True)
-        print(f"filing: {args.disputes} disputes at concurrency {args.concurrency}…", flush=True)
-        filing = await file_disputes(stack, store, args.disputes, args.concurrency, warmup=4)
-        print(f"  {filing.done.rate:.1f}/s", flush=True)
-
-        import httpx
+        print(f"throughput: {args.disputes} filings and {args.disputes} bare workflows, {args.concurrency} in flight…",
+              flush=True)
+        meter = CpuMeter({**stack.pids, "bench": os.getpid()})
+        filing, bare = await throughput(args, stack, store, client, meter)
 
         async with httpx.AsyncClient(base_url=stack.url, timeout=30,
                                      headers={"Authorization": f"Bearer {stack.tokens[FILER]}"}) as http:
@@ -623,22 +789,23 @@ async def run(args: argparse.Namespace, children: Children, began: float) -> Non
         workdir = stack.data_dir if stack.owned else Path(tempfile.mkdtemp(prefix="parley-bench-"))
         if not stack.owned:
             children.dirs.append(workdir)
-        bare_url, waited = await asyncio.gather(
+        (bare_url, bare_pid), waited = await asyncio.gather(
             asyncio.to_thread(start_bare_api, children, sample, workdir), settle(store, args.settle))
-        print(f"reads: {args.rate:g} req/s for {args.seconds:g} s each, Parley and bare in alternating slices…",
+        meter.pids["bare api"] = bare_pid
+        print(f"reads: {args.rate:g}/s for {args.seconds:g} s each, Parley and bare in alternating slices…",
               flush=True)
-        p_reads, b_reads = await read_latency(stack, bare_url, filing.ids, args.rate, args.seconds)
+        reads, bare_reads = await read_latency(stack, bare_url, filing.ids, args.rate, args.seconds, meter)
         extra = {"charter": sample.get("charter_version", "?"), "settle_s": round(waited, 1),
                  "load_start": load_start, "load_end": round(os.getloadavg()[0], 2),
                  "payload_bytes": len(json.dumps(sample))}
     finally:
         store.close()
-    args.results = (filing, bare, p_reads, b_reads, extra)
+    return Results(filing, bare, reads, bare_reads, meter, extra)
 
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--disputes", type=int, default=150, help="disputes filed, and bare workflows run (150)")
+    p.add_argument("--disputes", type=int, default=200, help="disputes filed, and bare workflows run (200)")
     p.add_argument("--concurrency", type=int, default=16, help="filings / workflows in flight (16)")
     p.add_argument("--rate", type=float, default=100, help="reads per second, open loop (100)")
     p.add_argument("--seconds", type=float, default=10, help="seconds of reads, for each side (10)")
@@ -672,8 +839,10 @@ def main() -> None:
     began = time.monotonic()
     children = Children()
     status = 0
+    results: Results | None = None
     try:
-        asyncio.run(run(args, children, began))
+        stack = open_stack(args, children)  # outside the event loop, so that Ctrl-C stops the wait at once
+        results = asyncio.run(run(args, stack, children))
     except KeyboardInterrupt:
         print("\ninterrupted; stopping the stack…", file=sys.stderr)
         status = 130
@@ -688,10 +857,9 @@ def main() -> None:
                 print(f"kept {tmp}", file=sys.stderr)
             else:
                 shutil.rmtree(tmp, ignore_errors=True)
-    if status == 0:
-        filing, bare, p_reads, b_reads, extra = args.results
-        extra["runtime_s"] = round(time.monotonic() - began, 1)
-        report(args, filing, bare, p_reads, b_reads, extra)
+    if results is not None:
+        results.extra["runtime_s"] = round(time.monotonic() - began, 1)
+        report(args, results)
     sys.stdout.flush()
     sys.stderr.flush()
     # The Temporal SDK's Rust threads can abort the interpreter at exit (sdk-python issue #300).
