@@ -30,6 +30,10 @@ class Settings(BaseSettings):
     slack_api_url: str = "https://slack.com/api/"
     slack_channel: str | None = None  # overrides the charter's conflicts channel
     secret_key: str = "dev-insecure-change-me"
+    # Behind a single-sign-on proxy: the request header that names the signed-in user's e-mail
+    # (e.g. "X-Forwarded-Email"). Off unless set; only set it when the proxy strips the header from
+    # what clients send.
+    sso_header: str | None = None
     admin_token: str | None = None
     max_body_bytes: int = 256 * 1024
 

@@ -1,0 +1,120 @@
+"""The auditor's view (every dispute, verification, export), the dashboard and the outbox."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Literal
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response, StreamingResponse
+from sqlmodel import Session
+
+from api.deps import EngineDep, SessionDep
+from api.web import charts, queries, stats
+from api.web.render import LEADERS, OWNER_LABELS, TIER_NAMES, PageRoute, duration, render
+from api.web.session import PageUser
+from domain.errors import Forbidden, NotFound
+from domain.model import Role
+from store import audit
+from store.tables import User
+
+router = APIRouter(route_class=PageRoute, include_in_schema=False)
+
+
+def _auditor(user: User) -> None:
+    if Role(user.role) not in (Role.auditor, Role.admin):
+        raise Forbidden(f"The audit view is for auditors and admins; you are signed in as a {user.role}.")
+
+
+@router.get("/audit")
+def audit_page(request: Request, user: PageUser, session: SessionDep) -> Response:
+    _auditor(user)
+    return _audit_page(request, session, None, None)
+
+
+@router.get("/audit/verify")
+def audit_verify(request: Request, user: PageUser, session: SessionDep, digest: str = "") -> Response:
+    _auditor(user)
+    digest = digest.strip()
+    try:
+        result = audit.verify(session, digest=digest or None)
+    except ValueError as exc:
+        return _audit_page(request, session, None, digest, digest_error=str(exc), status_code=422)
+    return _audit_page(request, session, result, digest)
+
+
+def _audit_page(request: Request, session: Session, result: audit.VerifyResult | None, digest: str | None,
+                digest_error: str | None = None, status_code: int = 200) -> Response:
+    filters = queries.Filters.parse(request.query_params)
+    page = queries.all_disputes(session, filters)
+    return render(request, "audit.html", status_code=status_code, rows=page.rows, page=page, filters=filters,
+                  result=result, digest=digest or "", digest_error=digest_error, now=datetime.now(UTC),
+                  regions=queries.regions(session), outcomes=queries.OUTCOME_CHOICES)
+
+
+@router.get("/audit/export.{fmt}")
+def audit_export(fmt: str, user: PageUser, engine: EngineDep) -> Response:
+    _auditor(user)
+    if fmt not in ("csv", "jsonl"):
+        raise NotFound(f"There is no {fmt!r} export; use CSV or JSONL.")
+    kind: Literal["csv", "jsonl"] = "csv" if fmt == "csv" else "jsonl"
+
+    def lines() -> Iterator[str]:
+        with Session(engine) as session:
+            yield from audit.export(session, kind)
+
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    media = "application/x-ndjson" if fmt == "jsonl" else "text/csv"
+    headers = {"Content-Disposition": f'attachment; filename="parley-audit-{stamp}.{fmt}"',
+               "Cache-Control": "no-store"}
+    return StreamingResponse(lines(), media_type=media, headers=headers)
+
+
+@router.get("/dashboard")
+def dashboard_page(request: Request, user: PageUser, session: SessionDep, period: str = "") -> Response:
+    if Role(user.role) not in LEADERS:
+        raise Forbidden("The dashboard is for mediators, executives, auditors and admins.")
+    board = stats.dashboard(session, stats.period_of(period))
+    return render(request, "dashboard.html", board=board, periods=stats.PERIODS, charts=_charts(board),
+                  age_buckets=[label for label, _ in stats.AGE_BUCKETS])
+
+
+def _charts(board: stats.Dashboard) -> dict[str, object]:
+    def pct(breached: int, entered: int) -> float:
+        return 100.0 * breached / entered if entered else 0.0
+
+    breach_rows = [(f"Tier {t} · {TIER_NAMES[t]}", pct(b, e), f"{pct(b, e):.0f}% ({b} of {e})")
+                   for t, (b, e) in board.breach.items()]
+    median_rows = [(f"Tier {t} · {TIER_NAMES[t]}", m or 0.0, duration(m) + f" (n={n})" if m is not None else "no data")
+                   for t, (m, n) in board.median_s.items()]
+    owners = [(OWNER_LABELS[o], float(n), f"{n}") for o, n in board.owners.items()]
+    credit = [("Credit (deals)", [board.credit_deals.get("direct", 0.0), board.credit_deals.get("partner", 0.0)])]
+    return {
+        "open_age": charts.stacked("chart-open-age", "Open disputes by tier and age",
+                                   [label for label, _ in stats.AGE_BUCKETS],
+                                   [(f"Tier {t} · {TIER_NAMES[t]}", [float(v) for v in counts])
+                                    for t, counts in board.open_age.items()]),
+        "breach": charts.bars("chart-breach", "SLA breach rate per tier", breach_rows, scale_max=100,
+                              color=charts.PALETTE[5]),
+        "median": charts.bars("chart-median", "Median time spent in each tier", median_rows,
+                              color=charts.PALETTE[2]),
+        "owners": charts.bars("chart-owners", "Outcomes: who got ownership", owners, color=charts.PALETTE[0]),
+        "credit": charts.stacked("chart-credit", "Credit split totals", ["Direct sales", "Partner"], credit),
+        "types": charts.bars("chart-types", "Disputes by conflict type",
+                             [(t.replace("_", " "), float(n), str(n)) for t, n in board.by_type],
+                             color=charts.PALETTE[3]),
+        "regions": charts.bars("chart-regions", "Disputes by region",
+                               [(r, float(n), str(n)) for r, n in board.by_region], color=charts.PALETTE[4]),
+    }
+
+
+@router.get("/outbox")
+def outbox_page(request: Request, user: PageUser, session: SessionDep, recipient: str = "",
+                page: str = "1") -> Response:
+    page_no = int(page) if page.isdigit() and 0 < int(page) < 10_000 else 1
+    rows, has_more = queries.outbox(session, user, recipient.strip() or None, page_no)
+    slack = bool(request.app.state.settings.slack_bot_token)
+    return render(request, "outbox.html", rows=rows, has_more=has_more, page_no=page_no, recipient=recipient.strip(),
+                  recipients=queries.outbox_recipients(session, user), slack=slack,
+                  everyone=Role(user.role) in (Role.auditor, Role.admin))

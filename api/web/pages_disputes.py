@@ -1,0 +1,255 @@
+"""The dispute pages: the queues, the dispute itself with the actions open to the viewer, the
+filing form, and the small live-update endpoint the dispute page polls.
+
+State changes go through `api.commands` only (file_dispute starts the workflow, every action is its
+`act` update), exactly as in the JSON API; the pages only read the store.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import RedirectResponse, Response
+from sqlalchemy import Engine
+from sqlmodel import Session
+from temporalio.client import Client
+
+from api import commands
+from api.deps import ADMIN_EMAIL, SessionDep, get_charter, get_temporal
+from api.disputes import prepare_filing, resolve_actor, to_json, visible_row
+from api.routes.disputes import new_dispute_id
+from api.web import queries
+from api.web.actions import open_actions
+from api.web.forms import FormState, flat, parse_action, parse_filing
+from api.web.render import ACTION_LABELS, PageRoute, render
+from api.web.session import PageUser, flash
+from domain.charter import Charter
+from domain.errors import Forbidden, InvalidInput, ParleyError, Unavailable
+from domain.model import Actor, Command, ConflictType, DisputeStart, DisputeView, Reassign, Role, Status
+from settings import Settings
+from store.audit import events_for
+from store.charters import charter_by_version
+from store.tables import User
+from store.users import actor_of
+
+router = APIRouter(route_class=PageRoute, include_in_schema=False)
+
+FORM_TITLES = {
+    "accept": "Accept the proposal", "reject": "Reject the proposal", "propose": "Propose a resolution",
+    "approve": "Approve the agreement", "reject_agreement": "Reject the agreement",
+    "request_info": "Ask for information (pauses the clock)", "resume": "Resume (restarts the clock)",
+    "rule": "Rule", "decide": "Make the final decision", "appeal": "Appeal the ruling",
+    "escalate": "Escalate", "comment": "Comment", "reassign": "Reassign", "withdraw": "Withdraw the dispute",
+}
+DONE = {
+    "accept": "You accepted the proposal.", "reject": "You rejected it.", "propose": "Your proposal is recorded.",
+    "approve": "You approved the agreement.", "reject_agreement": "You rejected the agreement.",
+    "request_info": "Your question is recorded; the clock is paused.", "resume": "The clock runs again.",
+    "rule": "Your ruling is recorded; the appeal window is open.", "decide": "Your final decision is recorded.",
+    "appeal": "Your appeal is recorded; the dispute goes to the executive.", "escalate": "Escalated.",
+    "comment": "Comment added.", "reassign": "Reassigned.", "withdraw": "The dispute is withdrawn.",
+}
+
+
+def _engine(request: Request) -> Engine:
+    engine: Engine = request.app.state.engine
+    return engine
+
+
+def actor_for(user: User) -> Actor:
+    if user.id == 0 and user.email == ADMIN_EMAIL:
+        return Actor(email=ADMIN_EMAIL, role=Role.admin, name=user.name)
+    return actor_of(user)
+
+
+# --- queues ----------------------------------------------------------------------------------------
+
+@router.get("/")
+def waiting_on_me(request: Request, user: PageUser, session: SessionDep) -> Response:
+    if Role(user.role) == Role.auditor:
+        return RedirectResponse("/audit", status_code=303)
+    filters = queries.Filters.parse(request.query_params)
+    rows = queries.waiting_on(session, user, filters)
+    return render(request, "queue.html", title="Waiting on me", rows=rows, filters=filters, page=None,
+                  now=datetime.now(UTC), regions=queries.regions(session), everything=False,
+                  intro="Open disputes whose next step is yours, the nearest deadline first.")
+
+
+@router.get("/disputes")
+def my_disputes(request: Request, user: PageUser, session: SessionDep) -> Response:
+    filters = queries.Filters.parse(request.query_params)
+    everything = filters.scope == "all"
+    page = queries.my_disputes(session, user, filters, everything)
+    intro = ("Every dispute you may see, latest activity first." if everything else
+             "Disputes you filed, are a party to, or are assigned to, latest activity first.")
+    return render(request, "queue.html", title="My disputes", rows=page.rows, filters=filters, page=page,
+                  now=datetime.now(UTC), regions=queries.regions(session), everything=everything, intro=intro)
+
+
+# --- the dispute page ------------------------------------------------------------------------------
+
+def dispute_context(session: Session, user: User, dispute_id: str, app_charter: Charter) -> dict[str, Any]:
+    row = visible_row(session, user, dispute_id)
+    view = DisputeView.model_validate(to_json(session, row))
+    events = events_for(session, dispute_id)
+    actions = open_actions(view, actor_for(user))
+    people = {p.email for p in view.parties} | {view.mediator, view.executive} | {e["actor"] for e in events}
+    if view.backup_executive:
+        people.add(view.backup_executive)
+    charter = charter_by_version(session, view.charter_version) or app_charter
+    reassign_to: list[tuple[str, str]] = []
+    if "reassign" in actions:
+        role = Role.executive if view.status == Status.executive else Role.mediator
+        current = view.executive if role == Role.executive else view.mediator
+        reassign_to = [(u.email, f"{u.name} ({u.email})") for u in queries.people_with_role(session, role)
+                       if u.email != current]
+    return {
+        "view": view, "events": events, "actions": actions, "names": queries.names_of(session, people),
+        "charter": charter, "weights_json": json.dumps(charter.weights.model_dump()),
+        "reassign_to": reassign_to, "auditing": Role(user.role) in (Role.auditor, Role.admin),
+        "open_proposal": next((p for p in reversed(view.proposals) if p.state == "open"), None),
+        "now": datetime.now(UTC), "form_titles": FORM_TITLES,
+    }
+
+
+def _dispute_page(request: Request, session: Session, user: User, dispute_id: str, *, status_code: int = 200,
+                  failed: FormState | None = None) -> Response:
+    context = dispute_context(session, user, dispute_id, get_charter(request))
+    forms = {name: FormState(name) for name in context["actions"]}
+    if failed is not None and failed.prefix in forms:
+        forms[failed.prefix] = failed
+    return render(request, "dispute.html", status_code=status_code, forms=forms,
+                  failed=failed.prefix if failed else None, **context)
+
+
+@router.get("/disputes/new")
+def filing_form(request: Request, user: PageUser, session: SessionDep) -> Response:
+    return _filing_page(request, session, user, FormState("file", {"region": user.region or "", "currency": "USD"}))
+
+
+def _filing_page(request: Request, session: Session, user: User, form: FormState, status_code: int = 200) -> Response:
+    if Role(user.role) != Role.rep:
+        raise Forbidden(f"Only reps file disputes; you are signed in as a {user.role}.")
+    charter = get_charter(request)
+    groups: dict[str, list[tuple[str, str]]] = {}
+    for other in queries.counterparties(session, user):
+        label = f"{other.name} ({other.email})"
+        groups.setdefault(other.partner_org or "Direct sales", []).append((other.email, label))
+    return render(request, "file.html", status_code=status_code, form=form, charter=charter,
+                  counterparties=list(groups.items()), regions=queries.regions(session),
+                  conflict_types=[(t.value, charter.conflict_types[t]) for t in ConflictType
+                                  if t in charter.conflict_types])
+
+
+@router.post("/disputes/new")
+async def file_submit(request: Request, user: PageUser) -> Response:
+    values = flat(await request.form())
+    filing, errors = parse_filing(values)
+    engine = _engine(request)
+    settings: Settings = request.app.state.settings
+    if filing is None:  # report what the charter requires of this conflict type in the same round
+        rules = request.app.state.charter.conflict_types.get(values.get("conflict_type", ""))
+        for needed in rules.requires if rules else ():
+            if needed != "partner_org" and not values.get(needed):
+                errors.setdefault(needed, f"Required for {values['conflict_type']} conflicts.")
+
+    def prepare() -> DisputeStart | None:
+        if filing is None:
+            return None
+        with Session(engine) as session:
+            return prepare_filing(session, user, filing, get_charter(request), new_dispute_id())
+
+    def page(status_code: int) -> Response:
+        with Session(engine) as session:
+            return _filing_page(request, session, user, FormState("file", values, errors), status_code)
+
+    try:
+        start = await run_in_threadpool(prepare)
+        if start is None:
+            return await run_in_threadpool(page, 422)
+        view = await commands.file_dispute(await _temporal(request), settings.task_queue, start)
+    except InvalidInput as exc:
+        errors[exc.field or "form"] = _without_field(exc)
+        return await run_in_threadpool(page, 422)
+    except ParleyError as exc:
+        if isinstance(exc, Forbidden):
+            raise
+        flash(request, exc.message, "error")
+        return await run_in_threadpool(page, exc.status)
+    flash(request, f"Filed {view.id}. It is at {('frontline', 'mediation', 'the executive')[view.tier - 1]} now.")
+    return RedirectResponse(f"/disputes/{view.id}", status_code=303)
+
+
+@router.get("/disputes/{dispute_id}")
+def dispute_page(request: Request, dispute_id: str, user: PageUser, session: SessionDep) -> Response:
+    return _dispute_page(request, session, user, dispute_id)
+
+
+@router.get("/disputes/{dispute_id}/updates")
+def dispute_updates(request: Request, dispute_id: str, user: PageUser, session: SessionDep,
+                    since: int = 0) -> Response:
+    """The live parts of the dispute page (status and timeline) when there are new events; 204 otherwise."""
+    seq = queries.last_seq(session, user, dispute_id)
+    if seq is not None and seq <= since:
+        return Response(status_code=204, headers={"Cache-Control": "no-store"})
+    context = dispute_context(session, user, dispute_id, get_charter(request))
+    response = render(request, "_live.html", **context)
+    response.headers["X-Parley-Seq"] = str(context["view"].last_seq)
+    response.headers["X-Parley-Status"] = context["view"].status.value
+    return response
+
+
+@router.post("/disputes/{dispute_id}/act")
+async def act_submit(request: Request, dispute_id: str, user: PageUser) -> Response:
+    values = flat(await request.form())
+    form_name = values.get("action", "")
+    action_name = "reject" if form_name == "reject_agreement" else form_name
+    engine = _engine(request)
+
+    def page(status_code: int, errors: dict[str, str]) -> Response:
+        with Session(engine) as session:
+            return _dispute_page(request, session, user, dispute_id, status_code=status_code,
+                                 failed=FormState(form_name, values, errors))
+
+    action, errors = parse_action(action_name, values)
+    if action is None:
+        return await run_in_threadpool(page, 422, errors)
+
+    def prepare() -> Command:
+        with Session(engine) as session:
+            visible_row(session, user, dispute_id)  # 404 unless the user may see it
+            if Role(user.role) == Role.auditor:
+                raise Forbidden("Auditors have read-only access.")
+            to = resolve_actor(session, action.to) if isinstance(action, Reassign) else None
+            return Command(actor=actor_for(user), act=action, reassign_to=to)
+
+    try:
+        cmd = await run_in_threadpool(prepare)
+        await commands.act(await _temporal(request), dispute_id, cmd)
+    except InvalidInput as exc:
+        return await run_in_threadpool(page, 422, {exc.field or "form": _without_field(exc)})
+    except ParleyError as exc:
+        if exc.status == 404:
+            raise
+        flash(request, f"Not done: {exc.message}", "error")
+        return await run_in_threadpool(page, exc.status, {})
+    flash(request, DONE.get(form_name, f"{ACTION_LABELS.get(action_name, action_name)}: done."))
+    return RedirectResponse(f"/disputes/{dispute_id}", status_code=303)
+
+
+async def _temporal(request: Request) -> Client:
+    try:
+        return await get_temporal(request)
+    except Exception as exc:  # connecting failed, whatever the reason: say so on the page
+        raise Unavailable(f"Temporal is not reachable right now ({type(exc).__name__}); try again shortly.") from exc
+
+
+def _without_field(exc: InvalidInput) -> str:
+    message = exc.message
+    if exc.field and message.startswith(f"{exc.field}: "):
+        message = message[len(exc.field) + 2:]
+    return message[:1].upper() + message[1:]

@@ -1,0 +1,62 @@
+"""The read-only queries behind the pages, on SQLite and on PostgreSQL (the shared `engine` fixture):
+the same known disputes must give the same lists and the same dashboard figures on both."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import Engine
+from sqlmodel import Session, select
+
+from api.web import queries, stats
+from store.charters import load_charter_file
+from store.tables import User
+from tests.web import synthetic
+from tests.web.conftest import DEFAULT_CHARTER, PEOPLE, known_disputes, seed_people
+
+
+def _seed(engine: Engine) -> dict[str, str]:
+    seed_people(engine)
+    charter, text = load_charter_file(DEFAULT_CHARTER)
+    sims = known_disputes(charter, datetime.now(UTC))
+    synthetic.write(engine, sims, charter, text)
+    return {sim.dispute.start.filing.title.split()[0].lower(): sim.dispute.start.id for sim in sims}
+
+
+def _user(session: Session, who: str) -> User:
+    return session.exec(select(User).where(User.email == PEOPLE[who].email)).one()
+
+
+def test_lists_on_each_backend(engine: Engine) -> None:
+    ids = _seed(engine)
+    none = queries.Filters()
+    with Session(engine) as session:
+        waiting = [r.id for r in queries.waiting_on(session, _user(session, "pat"), none)]
+        assert set(waiting) == {ids["frontline"], ids["proposed"], ids["paused"]}
+        assert waiting[-1] == ids["paused"]  # no deadline while paused: last
+        assert [r.id for r in queries.waiting_on(session, _user(session, "backup"), none)] == [ids["executive"]]
+        mine = queries.my_disputes(session, _user(session, "pia"), queries.Filters(), everything=True)
+        assert ids["other"] not in {r.id for r in mine.rows} and ids["frontline"] in {r.id for r in mine.rows}
+        page = queries.all_disputes(session, queries.Filters.parse({"actor": "mediator@example.com"}))
+        assert {r.id for r in page.rows} == {ids["paused"], ids["ruled"]} and page.total == 2
+        page = queries.all_disputes(session, queries.Filters.parse({"region": "amer", "outcome": "open"}))
+        assert {r.id for r in page.rows} == {ids["mediation"], ids["other"]}
+        rows, more = queries.outbox(session, _user(session, "quinn"), None, 1)
+        assert rows and not more and {r.dispute_id for r in rows} == {ids["other"]}
+
+
+def test_dashboard_figures_on_each_backend(engine: Engine) -> None:
+    _seed(engine)
+    with Session(engine) as session:
+        board = stats.compute(session, "all", datetime.now(UTC))
+    assert (board.filed, board.still_open, board.resolved, board.withdrawn) == (8, 6, 1, 1)
+    assert board.breach == {1: (0, 7), 2: (0, 3), 3: (1, 1)}
+    assert [sum(counts) for counts in board.open_age.values()] == [3, 2, 1]
+    median, n = board.median_s[1]
+    assert n == 2 and median == pytest.approx(300, abs=0.01)  # both left frontline after 5 minutes
+    assert board.median_s[3] == (None, 0)
+    assert board.owners == {"direct": 1, "partner": 0, "co_sell": 0}
+    assert board.credit_deals == pytest.approx({"direct": 0.7, "partner": 0.3})
+    assert board.credit_value == [("EUR", 175_000.0, 75_000.0)]
+    assert dict(board.by_type)["registration_overlap"] == 1 and sum(n for _, n in board.by_region) == 8
