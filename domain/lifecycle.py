@@ -292,6 +292,8 @@ class Dispute:
 
     def _escalate(self, actor: str, reason: str, now: datetime) -> None:
         from_tier = self.tier
+        if (open_proposal := self.open_proposal()) is not None:  # frontline talks are over
+            open_proposal.state = "superseded"
         target = Status.executive if self.status == Status.mediation else Status.mediation
         self._enter(target, now)
         self._emit(now, actor, "escalated", {"from_tier": from_tier, "to_tier": self.tier, "reason": reason})

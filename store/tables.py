@@ -127,7 +127,7 @@ class DisputeRow(SQLModel, table=True):
     due_at: datetime | None = _at(nullable=True)
     paused: bool = False
     breached: bool = False
-    created_at: datetime = _at()
+    created_at: datetime = _at(index=True)
     updated_at: datetime = _at(index=True)
     closed_at: datetime | None = _at(nullable=True)
     last_seq: int = 0
@@ -143,6 +143,7 @@ class AuditEvent(SQLModel, table=True):
     __tablename__ = "audit_events"
     __table_args__ = (
         UniqueConstraint("dispute_id", "seq", name="uq_audit_events_dispute_seq"),
+        Index("ix_audit_events_action_tier", "action", "tier", "dispute_id", "at", "actor"),  # dashboard
         {"sqlite_autoincrement": True},  # ids are never reused, even after the last row is deleted
     )
 

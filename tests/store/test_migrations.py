@@ -6,10 +6,11 @@ from datetime import UTC, datetime
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, select
 from sqlmodel import SQLModel
 
-from store.db import make_engine, migrate, session
+from store.db import alembic_config, make_engine, migrate, session
 from store.tables import USERS, User
 
 TABLES = {"users", "api_tokens", "charter_versions", "charter_changes", "disputes", "audit_events",
@@ -25,7 +26,8 @@ def test_upgrade_creates_every_table_and_matches_the_models(blank_db_url: str) -
             assert set(inspect(conn).get_table_names()) == TABLES
             assert compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}),
                                     SQLModel.metadata) == []
-            assert conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar() == "0001"
+            head = ScriptDirectory.from_config(alembic_config(blank_db_url)).get_current_head()
+            assert conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar() == head
     finally:
         engine.dispose()
 
