@@ -31,11 +31,20 @@ class Part:
     log: Path
     proc: subprocess.Popen[bytes] | None = None
     restarts: list[float] = field(default_factory=list)
+    next_start: float | None = None  # when a part that exited is due to start again
 
     def start(self, env: dict[str, str]) -> None:
-        out = self.log.open("ab")
-        self.proc = subprocess.Popen(self.argv, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                     start_new_session=True)
+        with self.log.open("ab") as out:  # the child keeps its own copy; ours would leak per restart
+            self.proc = subprocess.Popen(self.argv, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                         start_new_session=True)
+
+    def note_exit(self) -> float:
+        """Record an unexpected exit; a part that keeps dying waits longer before each new start."""
+        now = time.monotonic()
+        self.restarts = [t for t in self.restarts if now - t < 60] + [now]
+        delay = 0.0 if len(self.restarts) <= 3 else min(30.0, 2.0 ** (len(self.restarts) - 3))
+        self.next_start = now + delay
+        return delay
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
@@ -100,14 +109,16 @@ def plan(settings: Settings) -> list[Part]:
     return parts
 
 
-def wait_healthy(part: Part, timeout: float) -> None:
+def wait_healthy(part: Part, timeout: float, stopping: Callable[[], bool] = lambda: False) -> None:
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline and not stopping():
         if not part.alive():
             raise SystemExit(f"{part.name} exited during start-up; see {part.log}")
         if part.healthy():
             return
         time.sleep(0.2)
+    if stopping():
+        return
     raise SystemExit(f"{part.name} was not healthy after {timeout:.0f}s; see {part.log}")
 
 
@@ -128,17 +139,24 @@ def run_stack(settings: Settings, banner: Callable[[], str]) -> int:
     try:
         for part in parts:
             part.start(env)
-            wait_healthy(part, timeout=90)
+            wait_healthy(part, timeout=90, stopping=lambda: stopping)
+            if stopping:  # Ctrl-C or SIGTERM during start-up: stop what runs instead of starting the rest
+                break
             print(f"  {part.name:<8} up (pid {part.proc.pid if part.proc else '?'})", flush=True)
-        _write_state(state_file, parts)
-        print(banner(), flush=True)
+        if not stopping:
+            _write_state(state_file, parts)
+            print(banner(), flush=True)
         while not stopping:
             time.sleep(0.5)
             for part in parts:
-                if not part.alive() and not stopping:
-                    part.restarts.append(time.monotonic())
-                    print(f"  {part.name} exited ({part.proc.returncode if part.proc else '?'}); "
-                          "starting it again", flush=True)
+                if stopping or part.alive():
+                    continue
+                if part.next_start is None:
+                    delay = part.note_exit()
+                    print(f"  {part.name} exited ({part.proc.returncode if part.proc else '?'}); starting it again"
+                          f"{f' in {delay:.0f}s (it keeps exiting)' if delay else ''}", flush=True)
+                if time.monotonic() >= (part.next_start or 0.0):
+                    part.next_start = None
                     part.start(env)
                     _write_state(state_file, parts)
     finally:
@@ -152,4 +170,6 @@ def run_stack(settings: Settings, banner: Callable[[], str]) -> int:
 
 def _write_state(path: Path, parts: list[Part]) -> None:
     pids = {p.name: p.proc.pid for p in parts if p.proc is not None}
-    path.write_text(json.dumps({"pids": pids, "supervisor": os.getpid()}))
+    partial = path.with_name(path.name + ".tmp")
+    partial.write_text(json.dumps({"pids": pids, "supervisor": os.getpid()}))
+    partial.replace(path)  # readers never see a half-written file

@@ -99,7 +99,7 @@ class DisputeWorkflow:
         while self._queue:
             item = self._queue.pop(0)
             to_deliver = await workflow.execute_activity(
-                RECORD_EVENT, item, start_to_close_timeout=timedelta(seconds=30), retry_policy=RECORD_RETRY
+                RECORD_EVENT, item, start_to_close_timeout=timedelta(seconds=10), retry_policy=RECORD_RETRY
             )
             self._recorded_seq = item.event.seq
             if to_deliver is False:  # None in histories from before the activity answered

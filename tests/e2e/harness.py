@@ -31,6 +31,8 @@ AUDITOR = "auditor@example.com"
 START_TIMEOUT = 90.0
 STOP_TIMEOUT = 30.0
 LOG_TAIL_LINES = 300
+# a record_event attempt lost with a killed worker is retried after its 30 s start-to-close timeout
+RECORD_RETRY_WAIT = 45.0
 
 
 # --- ports and processes ----------------------------------------------------------------------------
@@ -76,16 +78,6 @@ def _pids_with_env(name: str, value: str) -> list[int]:
         if needle in environ.split(b"\0"):
             found.append(int(entry.name))
     return found
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 # --- the stack ----------------------------------------------------------------------------------------
@@ -143,17 +135,21 @@ class Stack:
             time.sleep(0.25)
         raise AssertionError(f"/healthz not 200 after {timeout:.0f}s: {last}")
 
-    def stop(self, timeout: float = STOP_TIMEOUT) -> int | None:
-        """SIGTERM the supervisor; its exit status, or None when it had to be killed."""
-        code: int | None = None
-        if self.proc is not None and self.proc.poll() is None:
+    def terminate(self, timeout: float = STOP_TIMEOUT) -> int | None:
+        """SIGTERM the supervisor and wait: its exit status, or None when it is still running."""
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
-                code = self.proc.wait(timeout)
+                self.proc.wait(timeout)
             except subprocess.TimeoutExpired:
-                code = None
-        elif self.proc is not None:
-            code = self.proc.returncode
+                return None
+        return self.proc.returncode
+
+    def stop(self, timeout: float = STOP_TIMEOUT) -> int | None:
+        """`terminate`, then kill whatever of this stack is still running."""
+        code = self.terminate(timeout)
         self.kill_leftovers()
         return code
 
@@ -262,7 +258,7 @@ class Parley:
     async def act(self, dispute_id: str, by: str, action: str, **fields: Any) -> dict[str, Any]:
         response = await self.send(dispute_id, by, action, **fields)
         if response.status_code != 200:
-            raise ApiError(response, f"{action} on {dispute_id} by {by}")
+            raise ApiError(response, f"{action} on {dispute_id} by {by}; trail {await self.trail(dispute_id)}")
         view: dict[str, Any] = response.json()
         return view
 
@@ -285,10 +281,14 @@ class Parley:
                     view: dict[str, Any] = response.json()
                     return view
                 last = f"{response.status_code} {response.text[:300]}"
+                if response.status_code in (401, 422):  # the request itself is wrong
+                    raise ApiError(response, f"{action} on {dispute_id} by {by}")
                 if response.status_code < 500:
-                    # refused by the workflow: fine only when an earlier attempt has landed
+                    # Refused by the workflow: fine only when an earlier attempt has landed. Its audit
+                    # event (and the projection) may lag by the record activity's 30 s start-to-close
+                    # timeout when the worker died while writing it.
                     return await self.wait_for(dispute_id, done, f"{action} by {by} to take effect ({last})",
-                                               timeout=15)
+                                               timeout=RECORD_RETRY_WAIT)
             try:
                 return await self.wait_for(dispute_id, done, f"{action} by {by}", timeout=attempt_timeout)
             except AssertionError:
@@ -304,7 +304,7 @@ class Parley:
         view: dict[str, Any] = response.json()
         return view
 
-    async def list(self, **params: Any) -> list[dict[str, Any]]:
+    async def disputes(self, **params: Any) -> list[dict[str, Any]]:
         response = await self.client.get("/api/disputes", params={"limit": 1000, **params},
                                           headers=self.auth(AUDITOR))
         if response.status_code != 200:
@@ -343,11 +343,15 @@ class Parley:
                 break
             await asyncio.sleep(0.2)
         status = view["status"] if view else "unreadable"
+        raise AssertionError(f"{dispute_id}: waited {timeout:.0f}s for {what}; status {status}, "
+                             f"trail {await self.trail(dispute_id)}")
+
+    async def trail(self, dispute_id: str) -> list[tuple[int, str, str, str]]:
+        """(seq, action, actor, time) of each event, for failure messages."""
         try:
-            actions = [(e["seq"], e["action"], e["actor"]) for e in await self.audit(dispute_id)]
-        except (ApiError, httpx.TransportError):
-            actions = []
-        raise AssertionError(f"{dispute_id}: waited {timeout:.0f}s for {what}; status {status}, trail {actions}")
+            return [(e["seq"], e["action"], e["actor"], e["at"][11:23]) for e in await self.audit(dispute_id)]
+        except (AssertionError, httpx.TransportError):
+            return []
 
     async def wait_status(self, dispute_id: str, status: str, timeout: float = 30) -> dict[str, Any]:
         return await self.wait_for(dispute_id, lambda v: v["status"] == status, f"status {status}", timeout)
@@ -364,13 +368,12 @@ class Parley:
             if time.monotonic() >= deadline:
                 break
             await asyncio.sleep(0.2)
-        actions = [(e["seq"], e["action"], e["actor"]) for e in events]
-        raise AssertionError(f"{dispute_id}: waited {timeout:.0f}s for {what}; trail {actions}")
+        raise AssertionError(f"{dispute_id}: waited {timeout:.0f}s for {what}; trail {await self.trail(dispute_id)}")
 
     async def find_by_title(self, title: str, timeout: float = 60) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
         while True:
-            rows = [r for r in await self.list() if r["title"] == title]
+            rows = [r for r in await self.disputes() if r["title"] == title]
             if rows:
                 assert len(rows) == 1, f"{len(rows)} disputes titled {title!r}"
                 return rows[0]
