@@ -386,7 +386,10 @@ def screenshot_path(name: str) -> Path:
 
 
 def publish_screenshot(name: str) -> None:
-    """Copy a screenshot to docs/screenshots for the README."""
+    """Copy a screenshot to docs/screenshots for the README, when asked to
+    (`PARLEY_PUBLISH_SCREENSHOTS=1`): a test run leaves the tracked files alone."""
+    if not os.environ.get("PARLEY_PUBLISH_SCREENSHOTS"):
+        return
     target = ROOT / "docs" / "screenshots"
     target.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(screenshot_path(name), target / f"{name}.png")
