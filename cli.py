@@ -51,6 +51,11 @@ def parser() -> argparse.ArgumentParser:
     validate = charter.add_parser("validate", help="check a charter file")
     validate.add_argument("path", nargs="?", type=Path)
     validate.set_defaults(run=charter_validate)
+    adopt = charter.add_parser("adopt", help="record a charter version in the change log (who and why)")
+    adopt.add_argument("path", nargs="?", type=Path)
+    adopt.add_argument("--by", required=True, help="who made the change (e-mail)")
+    adopt.add_argument("--reason", required=True, help="why the charter changed")
+    adopt.set_defaults(run=charter_adopt)
     show = charter.add_parser("show", help="print the effective charter and its change log")
     show.add_argument("path", nargs="?", type=Path)
     show.set_defaults(run=charter_show)
@@ -179,6 +184,27 @@ def charter_validate(args: argparse.Namespace, settings: Settings) -> int:
         print(f"{path}: {exc}", file=sys.stderr)
         return 1
     print(f"{path}: ok — {charter.name}, version {charter.version_id}")
+    return 0
+
+
+def charter_adopt(args: argparse.Namespace, settings: Settings) -> int:
+    from sqlmodel import Session
+
+    from domain.charter import CharterError
+    from store.charters import load_charter_file, register
+
+    path = _charter_path(args, settings)
+    try:
+        charter, text = load_charter_file(path)
+    except (OSError, CharterError) as exc:
+        print(f"{path}: {exc}", file=sys.stderr)
+        return 1
+    with Session(_engine(settings)) as session:
+        if not register(session, charter, text, by=args.by, reason=args.reason):
+            print(f"{charter.version_id} is already recorded; new disputes use it once the API loads it")
+            return 0
+        session.commit()
+    print(f"recorded {charter.version_id}; point PARLEY_CHARTER at {path} and restart the API to use it")
     return 0
 
 

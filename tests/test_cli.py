@@ -48,10 +48,16 @@ def test_users_add_prints_a_token_and_refuses_a_duplicate(tmp_path: Path) -> Non
     assert "already exists" in again.stderr
 
 
-def test_charter_show_prints_the_charter_and_its_change_log(tmp_path: Path) -> None:
+def test_charter_adopt_records_who_and_why_in_the_change_log(tmp_path: Path) -> None:
+    adopted = parley(tmp_path, "charter", "adopt", "--by", "ada@example.com", "--reason", "Q1 SLA review")
+    assert adopted.returncode == 0, adopted.stderr
+    again = parley(tmp_path, "charter", "adopt", "--by", "ada@example.com", "--reason", "again")
+    assert "already recorded" in again.stdout
     done = parley(tmp_path, "charter", "show")
     assert done.returncode == 0, done.stderr
     assert '"version": "fast-1"' in done.stdout
+    assert "by ada@example.com: Q1 SLA review" in done.stdout
+    assert "again" not in done.stdout
 
 
 @pytest.fixture
