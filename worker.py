@@ -28,7 +28,7 @@ def build_worker(client: Client, settings: Settings, engine: Engine,
     slack = (make_slack_client(settings.slack_bot_token, settings.slack_api_url)
              if settings.slack_bot_token else None)
     store = StoreActivities(engine, slack_enabled=slack is not None)
-    notify = NotifyActivities(engine, slack, channel_override=settings.slack_channel)
+    notify = NotifyActivities(engine, slack, channel_override=settings.slack_channel, public_url=settings.base_url)
     return Worker(
         client,
         task_queue=settings.task_queue,

@@ -5,11 +5,20 @@ shows them. With one, the "channel" row refreshes the dispute's case message in 
 channel and adds the event to its thread (the first event posts the case message), and each
 e-mail row becomes a direct message.
 
+A direct message carries buttons for exactly the actions open to its reader on the dispute as it
+stands when the message goes out (`api.slack.offers`). Once the event after it is delivered, the
+earlier direct messages of the dispute lose their buttons and say what happened instead ("pat
+accepted the proposal on PRL-…"), whether that was done in Slack, on the web or through the API.
+
+Posts are paced per channel (one a second, `ChannelPacer`): a row whose channel is busy for
+longer than a moment is retried later (`next_retry_delay`) instead of holding a worker thread, and
+the direct messages of an event go before a paced channel update, since they ask people to act.
+
 Every row is marked "sent" right after its Slack call succeeds, in its own commit, so a retried
 attempt never sends a row twice. Transient Slack trouble (rate limits past the client's own
-retries, server and connection errors) propagates and Temporal retries the activity; a permanent
-one (unknown channel, bad token, no such Slack user) parks that row with the error and the others
-go on.
+retries, server errors, connection errors and time-outs) propagates and Temporal retries the
+activity; a permanent one (unknown channel, bad token, no such Slack user) parks that row with the
+error and the others go on.
 """
 
 from __future__ import annotations
@@ -26,10 +35,13 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.names import DELIVER_NOTICES
-from activities.slack import case_blocks, case_text
-from domain.model import DisputeView, Event
+from activities.slack import ChannelBusy, ChannelPacer, case_blocks, case_text
+from api.slack.blocks import dm_blocks, dm_text, done_blocks, head_text
+from api.slack.offers import open_actions
+from domain.model import DisputeView, Event, Role
+from domain.notices import headline
 from store.db import insert_or_ignore, rowcount, session
-from store.tables import DISPUTES, NOTIFICATIONS, SLACK_MESSAGES, USERS, utcnow
+from store.tables import AUDIT_EVENTS, DISPUTES, NOTIFICATIONS, SLACK_MESSAGES, USERS, utcnow
 
 # Slack errors that no retry will fix: the row is parked in the outbox with the error.
 PERMANENT = frozenset({
@@ -40,6 +52,10 @@ PERMANENT = frozenset({
     "users_not_found",
 })
 CLAIM_TTL = timedelta(minutes=2)  # how long a delivery may take to post a case message
+# Events after which earlier direct messages keep their buttons (nothing changed who may do what).
+KEEPS_BUTTONS = frozenset({"commented", "sla_reminder", "sla_breached"})
+# Direct messages that may carry buttons ("resolved" ones never do).
+WITH_BUTTONS = ("action_required", "reminder", "escalated", "paged")
 
 _N = NOTIFICATIONS.c
 _M = SLACK_MESSAGES.c
@@ -50,45 +66,83 @@ class _Deferred(Exception):
     """This row must wait (another delivery is posting the case message)."""
 
 
+class _Paced(_Deferred):
+    """This row's channel has no free posting slot for a while."""
+
+    def __init__(self, message: str, wait: float) -> None:
+        super().__init__(message)
+        self.wait = wait
+
+
+class _Postponed(Exception):
+    """The channel is busy right now: deliver this row after the direct messages of the event."""
+
+
 class NotifyActivities:
     def __init__(self, engine: Engine, slack: WebClient | None, *,
-                 channel_override: str | None = None) -> None:
+                 channel_override: str | None = None, public_url: str | None = None,
+                 pacer: ChannelPacer | None = None) -> None:
         self.engine = engine
         self.slack = slack
         self.channel_override = channel_override
+        self.public_url = public_url  # links in direct messages; none when unset
+        self.pacer = pacer or ChannelPacer()
+        self._dm_channels: dict[str, str] = {}  # Slack user id -> the bot's DM channel with them
 
     @activity.defn(name=DELIVER_NOTICES)
     def deliver_notices(self, event: Event) -> None:
         with session(self.engine) as s:
             rows = s.execute(
-                select(_N.id, _N.recipient, _N.text, _N.slack_channel)
+                select(_N.id, _N.recipient, _N.kind, _N.text, _N.slack_channel)
                 .where(_N.dispute_id == event.dispute_id, _N.seq == event.seq, _N.status == "pending")
                 .order_by(_N.id)
             ).all()
-        if not rows:
-            return
         if self.slack is None:
-            with session(self.engine, write=True) as s:
-                s.execute(update(NOTIFICATIONS).where(
-                    _N.id.in_([r.id for r in rows]), _N.status == "pending").values(status="outbox"))
+            if rows:
+                with session(self.engine, write=True) as s:
+                    s.execute(update(NOTIFICATIONS).where(
+                        _N.id.in_([r.id for r in rows]), _N.status == "pending").values(status="outbox"))
             return
-        deferred: list[str] = []
-        for row in rows:
+        deferred: list[_Deferred] = []
+        postponed: list[Any] = []
+        for row in rows:  # in order, except that a channel update waiting for its turn goes last
             try:
-                self._deliver(self.slack, event.dispute_id, row)
+                self._deliver(self.slack, event.dispute_id, row, patient=False)
+            except _Postponed:
+                postponed.append(row)
             except _Deferred as exc:
-                deferred.append(str(exc))
+                deferred.append(exc)
+        for row in postponed:
+            try:
+                self._deliver(self.slack, event.dispute_id, row, patient=True)
+            except _Deferred as exc:
+                deferred.append(exc)
+        if len(deferred) < len(rows) or activity.info().attempt == 1:  # not again on every paced retry
+            self._close_earlier_messages(self.slack, event)
         if deferred:
-            raise ApplicationError("; ".join(deferred), type="CaseMessagePending")  # retried shortly
+            paced = [d.wait for d in deferred if isinstance(d, _Paced)]
+            raise ApplicationError(  # retried shortly, or once the channel has a free slot
+                "; ".join(str(d) for d in deferred),
+                type="ChannelPaced" if len(paced) == len(deferred) else "CaseMessagePending",
+                next_retry_delay=timedelta(seconds=max(paced)) if paced else None,
+            )
+
+    def _post(self, slack: WebClient, channel: str, **kwargs: Any) -> Any:
+        """chat.postMessage in the channel's turn (see ChannelPacer); _Paced when none is near."""
+        try:
+            with self.pacer.turn(channel):
+                return slack.chat_postMessage(channel=channel, **kwargs)
+        except ChannelBusy as exc:
+            raise _Paced(str(exc), exc.wait) from None
 
     # --- one row -----------------------------------------------------------------------------------
 
-    def _deliver(self, slack: WebClient, dispute_id: str, row: Any) -> None:
+    def _deliver(self, slack: WebClient, dispute_id: str, row: Any, *, patient: bool) -> None:
         try:
             if row.recipient == "channel":
-                self._to_channel(slack, dispute_id, row)
+                self._to_channel(slack, dispute_id, row, patient=patient)
             else:
-                self._to_person(slack, row)
+                self._to_person(slack, dispute_id, row)
         except SlackApiError as exc:
             error = str(exc.response.get("error") or f"HTTP {exc.response.status_code}")
             if error in PERMANENT:
@@ -101,16 +155,19 @@ class NotifyActivities:
             self._note_failure(row.id, f"connection: {exc}")
             raise
 
-    def _to_channel(self, slack: WebClient, dispute_id: str, row: Any) -> None:
+    def _to_channel(self, slack: WebClient, dispute_id: str, row: Any, *, patient: bool) -> None:
+        message = self._case_message(dispute_id)
+        target = message.channel if message is not None else (self.channel_override or row.slack_channel)
+        if not patient and target and self.pacer.wait_for(target) > 0:
+            raise _Postponed()  # people who must act hear first; the channel's log can wait a moment
         view = self._view(dispute_id)
         text, blocks = (case_text(view), case_blocks(view, row.text, self._mentions(view))) if view else \
             (row.text, None)
-        message = self._case_message(dispute_id)
         if message is not None:
             try:
                 if view is not None:
                     slack.chat_update(channel=message.channel, ts=message.ts, text=text, blocks=blocks)
-                reply = slack.chat_postMessage(channel=message.channel, thread_ts=message.ts, text=row.text)
+                reply = self._post(slack, message.channel, thread_ts=message.ts, text=row.text)
             except SlackApiError as exc:
                 if exc.response.get("error") != "message_not_found":
                     raise
@@ -124,25 +181,59 @@ class NotifyActivities:
             return
         self._claim(dispute_id, target)
         try:
-            posted = slack.chat_postMessage(channel=target, text=text, blocks=blocks)
+            posted = self._post(slack, target, text=text, blocks=blocks)
         except BaseException:
             self._release(dispute_id)
             raise
         channel, ts = str(posted["channel"]), str(posted["ts"])
+        self.pacer.alias(target, channel)
         with session(self.engine, write=True) as s:
             s.execute(update(SLACK_MESSAGES).where(_M.dispute_id == dispute_id)
                       .values(channel=channel, ts=ts))
             self._mark(s, row.id, status="sent", channel=channel, ts=ts)
 
-    def _to_person(self, slack: WebClient, row: Any) -> None:
+    def _to_person(self, slack: WebClient, dispute_id: str, row: Any) -> None:
         user_id = self._slack_user_id(slack, row.recipient)
         if user_id is None:
             self._finish(row.id, status="outbox", error=f"no Slack user with e-mail {row.recipient}")
             return
-        opened = slack.conversations_open(users=user_id)
-        channel = str(opened["channel"]["id"])
-        sent = slack.chat_postMessage(channel=channel, text=row.text)
+        channel = self._dm_channels.get(user_id)
+        if channel is None:
+            opened = slack.conversations_open(users=user_id)
+            channel = self._dm_channels[user_id] = str(opened["channel"]["id"])
+        view = self._view(dispute_id)
+        if view is None:
+            sent = self._post(slack, channel, text=row.text)
+        else:
+            offers = open_actions(view, row.recipient, self._role(row.recipient)) if row.kind in WITH_BUTTONS else []
+            sent = self._post(slack, channel, text=dm_text(view, row.text),
+                              blocks=dm_blocks(view, row.text, offers, self.public_url))
         self._finish(row.id, status="sent", channel=channel, ts=str(sent["ts"]))
+
+    def _close_earlier_messages(self, slack: WebClient, event: Event) -> None:
+        """The direct messages sent since the last change of who may do what lose their buttons and
+        say what happened. Best effort: a failure leaves a stale button, which the workflow refuses."""
+        if event.action in KEEPS_BUTTONS:
+            return
+        with session(self.engine) as s:
+            since = s.execute(select(func.max(AUDIT_EVENTS.c.seq)).where(
+                AUDIT_EVENTS.c.dispute_id == event.dispute_id, AUDIT_EVENTS.c.seq < event.seq,
+                AUDIT_EVENTS.c.action.not_in(KEEPS_BUTTONS))).scalar() or 0
+            rows = s.execute(select(_N.id, _N.text, _N.slack_channel, _N.slack_ts).where(
+                _N.dispute_id == event.dispute_id, _N.seq >= since, _N.seq < event.seq, _N.recipient != "channel",
+                _N.status == "sent", _N.slack_ts.is_not(None), _N.kind.in_(WITH_BUTTONS))).all()
+        if not rows:
+            return
+        view = self._view(event.dispute_id)
+        if view is None:
+            return
+        line = f":arrow_right_hook: {headline(event, view)}"
+        for row in rows:
+            try:
+                slack.chat_update(channel=row.slack_channel, ts=row.slack_ts, text=line,
+                                  blocks=done_blocks(head_text(view, row.text, self.public_url), line))
+            except (SlackApiError, URLError, OSError) as exc:
+                activity.logger.warning("could not take the buttons off notice %s: %s", row.id, exc)
 
     # --- lookups -----------------------------------------------------------------------------------
 
@@ -160,6 +251,11 @@ class NotifyActivities:
             found = s.execute(select(_U.email, _U.slack_user_id).where(
                 _U.email.in_(view.waiting_on), _U.slack_user_id.is_not(None))).all()
         return {email: user_id for email, user_id in found}
+
+    def _role(self, email: str) -> Role:
+        with session(self.engine) as s:
+            role = s.execute(select(_U.role).where(func.lower(_U.email) == email.lower())).scalar()
+        return Role(str(role)) if role in Role.__members__ else Role.auditor  # unknown: offer nothing
 
     def _slack_user_id(self, slack: WebClient, email: str) -> str | None:
         with session(self.engine) as s:

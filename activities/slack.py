@@ -1,4 +1,5 @@
-"""Slack plumbing for the activities: a WebClient that retries like Slack asks, and the case message.
+"""Slack plumbing for the activities and the API: a WebClient that retries like Slack asks, the
+per-channel pacing of posts, and the case message.
 
 The case message is the one message per dispute in the conflicts channel; it is rewritten in place
 after every event (header, status fields) while the events themselves go into its thread.
@@ -6,13 +7,21 @@ after every event (header, status fields) while the events themselves go into it
 
 from __future__ import annotations
 
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from http.client import RemoteDisconnected
+from typing import cast
+from urllib.error import URLError
+
 from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import (
     ConnectionErrorRetryHandler,
     RateLimitErrorRetryHandler,
     ServerErrorRetryHandler,
 )
-from slack_sdk.http_retry.handler import default_interval_calculator
+from slack_sdk.http_retry.handler import RetryHandler, default_interval_calculator
 from slack_sdk.http_retry.interval_calculator import RetryIntervalCalculator
 from slack_sdk.models.blocks import Block, ContextBlock, HeaderBlock, MarkdownTextObject, SectionBlock
 
@@ -22,22 +31,115 @@ SLACK_TIMEOUT_S = 10
 HEADER_MAX = 150  # Slack's limit for a header block's text
 LATEST_MAX = 1000  # a context element takes 2000 characters, after escaping
 TIER_NAMES = {1: "frontline", 2: "mediation", 3: "executive"}
+# Connection trouble worth another try. Read time-outs surface as a bare TimeoutError, which
+# slack-sdk's handler does not retry unless told to.
+CONNECTION_ERRORS: list[type[Exception]] = [URLError, TimeoutError, ConnectionResetError, RemoteDisconnected]
+
+
+def retry_handlers(*, retries: int = 3, rate_limit_retries: int = 5,
+                   interval: RetryIntervalCalculator = default_interval_calculator) -> list[RetryHandler]:
+    """Wait out rate limits (honouring Retry-After); retry server errors, connection errors and
+    time-outs with backoff."""
+    return [
+        RateLimitErrorRetryHandler(max_retry_count=rate_limit_retries),
+        ServerErrorRetryHandler(max_retry_count=retries, interval_calculator=interval),
+        ConnectionErrorRetryHandler(max_retry_count=retries, interval_calculator=interval,
+                                    error_types=CONNECTION_ERRORS),
+    ]
 
 
 def make_slack_client(token: str, base_url: str = WebClient.BASE_URL, *,
-                      interval: RetryIntervalCalculator = default_interval_calculator) -> WebClient:
-    """A WebClient that waits out rate limits (honouring Retry-After) and retries server and
-    connection errors a few times before the activity gives up and Temporal retries it."""
+                      interval: RetryIntervalCalculator = default_interval_calculator,
+                      timeout: float | None = None, retries: int = 3) -> WebClient:
+    """A WebClient that waits out rate limits (honouring Retry-After) and retries server errors,
+    connection errors and time-outs a few times before the caller gives up (the delivery activity
+    then fails its attempt and Temporal retries it)."""
     return WebClient(
         token=token,
         base_url=base_url,
-        timeout=SLACK_TIMEOUT_S,
-        retry_handlers=[
-            RateLimitErrorRetryHandler(max_retry_count=5),
-            ServerErrorRetryHandler(max_retry_count=3, interval_calculator=interval),
-            ConnectionErrorRetryHandler(max_retry_count=3, interval_calculator=interval),
-        ],
+        # typed int by slack-sdk, but urllib takes float seconds (tests use sub-second time-outs)
+        timeout=cast(int, timeout if timeout is not None else SLACK_TIMEOUT_S),
+        retry_handlers=retry_handlers(retries=retries, interval=interval),
     )
+
+
+class ChannelBusy(Exception):
+    """The channel has no free posting turn soon; come back in `wait` seconds."""
+
+    def __init__(self, channel: str, wait: float) -> None:
+        super().__init__(f"channel {channel} is busy; next turn in about {wait:.1f}s")
+        self.wait = wait
+
+
+class ChannelPacer:
+    """Spaces posts to each channel (Slack allows about one message per second per channel).
+
+    `turn(channel)` is a context manager around one post: posts to a channel take turns, and each
+    starts at least `interval` seconds after the previous one *finished*, so however slow a request
+    is, Slack never sees two posts to a channel closer than `interval`. A caller that would wait
+    more than `max_wait` gets `ChannelBusy` instead (and should come back later rather than hold a
+    worker thread). Process-local: several workers each pace their own posts, and slack-sdk's
+    rate-limit handler (which honours Retry-After) covers the rest.
+    """
+
+    def __init__(self, interval: float = 1.0, max_wait: float = 0.25,
+                 clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep) -> None:
+        self.interval = interval
+        self.max_wait = max_wait
+        self._clock = clock
+        self._sleep = sleep
+        self._last: dict[str, float] = {}
+        self._waiting: dict[str, int] = {}
+        self._locks: dict[str, threading.Lock] = {}
+        self._alias: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    def alias(self, name: str, channel_id: str) -> None:
+        """`name` ("#conflicts") and `channel_id` ("C123") are the same channel."""
+        with self._lock:
+            if name != channel_id:
+                self._alias[name] = channel_id
+
+    def _key(self, channel: str) -> str:
+        return self._alias.get(channel, channel)
+
+    def wait_for(self, channel: str) -> float:
+        """Roughly how long a post to the channel would wait now (0 when it could go at once)."""
+        with self._lock:
+            key = self._key(channel)
+            queued = self._waiting.get(key, 0)
+            lock = self._locks.get(key)
+            if lock is not None and lock.locked():
+                queued += 1  # a post is being sent right now
+            since = self._clock() - self._last.get(key, float("-inf"))
+            return max(0.0, self.interval - since) + queued * self.interval
+
+    @contextmanager
+    def turn(self, channel: str) -> Iterator[None]:
+        with self._lock:
+            key = self._key(channel)
+            lock = self._locks.setdefault(key, threading.Lock())
+            self._waiting[key] = self._waiting.get(key, 0) + 1
+        started = self._clock()
+        try:
+            if not lock.acquire(timeout=self.max_wait):
+                raise ChannelBusy(channel, self.wait_for(channel) + self.interval)
+        finally:
+            with self._lock:
+                self._waiting[key] -= 1
+        posted = False
+        try:
+            wait = self._last.get(key, float("-inf")) + self.interval - self._clock()
+            if wait > self.max_wait - (self._clock() - started):
+                raise ChannelBusy(channel, wait)
+            if wait > 0:
+                self._sleep(wait)
+            posted = True
+            yield
+        finally:
+            if posted:  # the request went out (whatever Slack answered): the next one waits for it
+                self._last[key] = self._clock()
+            lock.release()
 
 
 def escape(text: str) -> str:
