@@ -7,13 +7,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlmodel import Session, col, select
-from store.tables import DisputeRow, User
 
 from api.visibility import mine, visible_to
 from domain.charter import Charter
 from domain.errors import Forbidden, InvalidInput, NotFound
 from domain.model import Actor, DisputeStart, Filing, Party, Role, Status
 from store.charters import charter_by_version
+from store.tables import DisputeRow, User
 from store.users import actor_of, user_by_email
 
 
