@@ -10,17 +10,16 @@ from __future__ import annotations
 
 import os
 import sys
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
 import pytest
-from psycopg import sql
 from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 
 from store.db import make_engine, migrate
+from tests.pg import fresh_database
 
 PG_SERVER_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 
@@ -51,15 +50,8 @@ def blank_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'var' / 'parley.db'}"
         return
-    server: str = request.getfixturevalue("pg_server")
-    name = f"parley_test_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(server, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    try:
-        yield make_url(server).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with psycopg.connect(server, autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+    with fresh_database(request.getfixturevalue("pg_server"), "parley_test") as url:
+        yield url
 
 
 @pytest.fixture

@@ -23,13 +23,10 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
-import psycopg
 import pytest
 import pytest_asyncio
 import uvicorn
-from psycopg import sql
 from sqlalchemy import Engine, func, select
-from sqlalchemy.engine import make_url
 from sqlmodel import Session
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
@@ -42,6 +39,7 @@ from settings import Settings
 from store.db import make_engine, migrate
 from store.tables import AUDIT_EVENTS, DISPUTES
 from store.users import create_user
+from tests.pg import fresh_database
 from worker import build_worker
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -336,17 +334,9 @@ def stack_db_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPa
         migrate(url)
         yield url
         return
-    server: str = request.getfixturevalue("pg_server")
-    name = f"parley_api_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(server, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    try:
-        url = make_url(server).set(database=name).render_as_string(hide_password=False)
+    with fresh_database(request.getfixturevalue("pg_server"), "parley_api") as url:
         migrate(url)
         yield url
-    finally:
-        with psycopg.connect(server, autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
 @dataclass

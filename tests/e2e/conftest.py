@@ -9,16 +9,13 @@ are printed at teardown. `api` is a `Parley` client for the demo users.
 from __future__ import annotations
 
 import sys
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
-import psycopg
 import pytest
-from psycopg import sql
-from sqlalchemy.engine import make_url
 
 from tests.e2e.harness import Parley, Stack
+from tests.pg import fresh_database
 
 _FAILED = pytest.StashKey[list[str]]()
 
@@ -39,15 +36,9 @@ def database_url(request: pytest.FixtureRequest) -> Iterator[str | None]:
     if request.param == "sqlite":
         yield None
         return
-    server: str = request.getfixturevalue("pg_server")  # skips (or fails under CI) when unreachable
-    name = f"parley_e2e_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(server, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    try:
-        yield make_url(server).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with psycopg.connect(server, autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+    # pg_server skips (or fails under CI) when PostgreSQL is unreachable
+    with fresh_database(request.getfixturevalue("pg_server"), "parley_e2e") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
