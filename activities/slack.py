@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from http.client import RemoteDisconnected
 from typing import cast
 from urllib.error import URLError
@@ -163,7 +164,7 @@ def case_blocks(view: DisputeView, latest: str | None = None,
     fields = [
         MarkdownTextObject(text=f"*Status*\n{view.status.value.replace('_', ' ')}"),
         MarkdownTextObject(text=f"*Tier*\n{view.tier} ({TIER_NAMES.get(view.tier, '?')})"),
-        MarkdownTextObject(text=f"*SLA due*\n{_due(view)}"),
+        MarkdownTextObject(text=f"*SLA due*\n{due_text(view)}"),
         MarkdownTextObject(text=f"*Waiting on*\n{waiting or '—'}"),
         MarkdownTextObject(text=f"*Outcome*\n{_outcome(view)}"),
         MarkdownTextObject(
@@ -177,17 +178,21 @@ def case_blocks(view: DisputeView, latest: str | None = None,
     return blocks
 
 
-def _due(view: DisputeView) -> str:
+def slack_date(at: datetime) -> str:
+    """A timestamp every reader sees in their own time zone (with a UTC fallback)."""
+    fallback = at.strftime("%Y-%m-%d %H:%M UTC")
+    return f"<!date^{int(at.timestamp())}^{{date_short_pretty}} {{time}}|{fallback}>"
+
+
+def due_text(view: DisputeView) -> str:
     sla = view.sla
     if view.status in CLOSED:
-        return "—"
+        return "closed"
     if sla.paused:
         return "paused (waiting for information)"
     if sla.due_at is None:
         return "—"
-    fallback = sla.due_at.strftime("%Y-%m-%d %H:%M UTC")
-    stamp = f"<!date^{int(sla.due_at.timestamp())}^{{date_short_pretty}} {{time}}|{fallback}>"
-    return f"{stamp} (breached)" if sla.breached else stamp
+    return f"{slack_date(sla.due_at)}{' (breached)' if sla.breached else ''}"
 
 
 def _outcome(view: DisputeView) -> str:

@@ -7,7 +7,6 @@ Pure: views and texts in, `slack_sdk.models.blocks` out. Modals live in `api.sla
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
 
 from slack_sdk.models.blocks import (
     ActionsBlock,
@@ -22,9 +21,9 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
-from activities.slack import TIER_NAMES, escape
+from activities.slack import TIER_NAMES, due_text, escape
 from api.slack.offers import label, open_proposal
-from domain.model import CLOSED, DisputeView, Outcome, Status
+from domain.model import DisputeView, Outcome, Status
 
 SECTION_MAX = 3000  # Slack's limit for a section's text
 HEADER_MAX = 150
@@ -45,23 +44,6 @@ def clip(text: str, limit: int = SECTION_MAX) -> str:
 
 def link(public_url: str | None, dispute_id: str) -> str | None:
     return f"{public_url.rstrip('/')}/disputes/{dispute_id}" if public_url else None
-
-
-def slack_date(at: datetime) -> str:
-    """A timestamp every reader sees in their own time zone (with a UTC fallback)."""
-    fallback = at.strftime("%Y-%m-%d %H:%M UTC")
-    return f"<!date^{int(at.timestamp())}^{{date_short_pretty}} {{time}}|{fallback}>"
-
-
-def due_text(view: DisputeView) -> str:
-    sla = view.sla
-    if view.status in CLOSED:
-        return "closed"
-    if sla.paused:
-        return "paused (waiting for information)"
-    if sla.due_at is None:
-        return "—"
-    return f"{slack_date(sla.due_at)}{' (breached)' if sla.breached else ''}"
 
 
 def status_text(status: Status) -> str:

@@ -22,7 +22,7 @@ from slack_sdk.models.blocks import SectionBlock
 from slack_sdk.models.views import View
 from sqlmodel import Session
 
-from activities.slack import escape
+from activities.slack import due_text, escape
 from api import commands
 from api.disputes import prepare_filing
 from api.routes.disputes import new_dispute_id
@@ -381,7 +381,7 @@ async def file_from_modal(ctx: Ctx, user_id: str, values: dict[str, str], reply_
     waiting = ", ".join(view.waiting_on) or "nobody"
     text = (f":white_check_mark: Filed *{view.id}*: {escape(view.title)}.{opened}\n"
             f"It is at {view.status.value.replace('_', ' ')} (tier {view.tier}), waiting on {waiting}, "
-            f"due {kit.due_text(view)}.")
+            f"due {due_text(view)}.")
     ctx.slack.spawn(reply(ctx, Where(user_id=user_id, response_url=reply_to), f"Filed {view.id}: {view.title}",
                           [SectionBlock(text=kit.clip(text))]), "filing confirmation")
     return said("Filed", text)

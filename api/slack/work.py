@@ -22,6 +22,7 @@ from sqlalchemy import Engine, or_
 from sqlmodel import Session, col, select
 from temporalio.client import Client
 
+from activities.slack import slack_date
 from api import commands
 from api.deps import ensure_charter_registered
 from api.disputes import to_json, visible_row
@@ -249,7 +250,7 @@ async def refresh_message(ctx: Ctx, where: Where, user: User, dispute_id: str, f
 
 
 def done_line(user: User, did: str) -> str:
-    return f":white_check_mark: {user.name or user.email} ({user.email}) {did} · {kit.slack_date(datetime.now(UTC))}"
+    return f":white_check_mark: {user.name or user.email} ({user.email}) {did} · {slack_date(datetime.now(UTC))}"
 
 
 # --- App Home -----------------------------------------------------------------------------------
