@@ -90,32 +90,27 @@ def chain_hash(prev_hash: str, canonical: str) -> str:
     return hashlib.sha256((prev_hash + canonical).encode("utf-8")).hexdigest()
 
 
+def _hashed(source: Any, payload: Any) -> dict[str, Any]:
+    return {
+        "dispute_id": source.dispute_id,
+        "seq": source.seq,
+        "at": iso(source.at),
+        "actor": source.actor,
+        "action": source.action,
+        "tier": source.tier,
+        "payload": payload,
+        "charter_version": source.charter_version,
+    }
+
+
 def event_fields(event: Event) -> dict[str, Any]:
     """The hashed fields of an event, normalised exactly as they read back from the store."""
-    return {
-        "dispute_id": event.dispute_id,
-        "seq": event.seq,
-        "at": iso(event.at),
-        "actor": event.actor,
-        "action": event.action,
-        "tier": event.tier,
-        "payload": json.loads(canonical(event.payload)),
-        "charter_version": event.charter_version,
-    }
+    return _hashed(event, json.loads(canonical(event.payload)))
 
 
 def _row_fields(row: Any) -> dict[str, Any]:
     """The hashed fields of a stored event (an AuditEvent or a result row of its columns)."""
-    return {
-        "dispute_id": row.dispute_id,
-        "seq": row.seq,
-        "at": iso(row.at),
-        "actor": row.actor,
-        "action": row.action,
-        "tier": row.tier,
-        "payload": json.loads(row.payload),
-        "charter_version": row.charter_version,
-    }
+    return _hashed(row, json.loads(row.payload))
 
 
 # --- writing ---------------------------------------------------------------------------------------
