@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
@@ -27,6 +28,12 @@ bearer = HTTPBearer(auto_error=False, description="A Parley API token")
 def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
+
+
+def get_now(request: Request) -> datetime:
+    """This moment by the app's clock: the real one, or the one a test pinned (`create_app(clock=…)`)."""
+    now: datetime = request.app.state.clock()
+    return now
 
 
 def get_engine(request: Request) -> Engine:
@@ -70,6 +77,7 @@ EngineDep = Annotated[Engine, Depends(get_engine)]
 SessionDep = Annotated[Session, Depends(get_session)]
 TemporalDep = Annotated[Client, Depends(get_temporal)]
 CharterDep = Annotated[Charter, Depends(get_charter)]
+NowDep = Annotated[datetime, Depends(get_now)]
 
 
 def authenticate(session: Session, settings: Settings, secret: str) -> User:

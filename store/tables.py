@@ -201,9 +201,28 @@ class SlackMessage(SQLModel, table=True):
     claimed_at: datetime = _at(default_now=True)
 
 
+class OnceKey(SQLModel, table=True):
+    """A request that must take effect once across every API process: a Slack request already
+    seen (replay), a button already pressed, an `Idempotency-Key` already used. The row is the
+    claim; `status` and `result` keep the first answer so that a retry gets it again.
+    Rows past `expires_at` are purged.
+    """
+
+    __tablename__ = "once_keys"
+
+    key: str = Field(primary_key=True, max_length=300)
+    scope: str  # "slack" | "press" | "idempotency"
+    fingerprint: str = ""  # sha256 of what the key was first used for (to refuse reuse for another request)
+    created_at: datetime = _at(default_now=True)
+    expires_at: datetime = _at(index=True)
+    status: int | None = None  # the first answer, once it is known
+    result: str | None = Field(default=None, sa_type=Text)
+
+
 # Core handles on the tables, for the set-based statements of the store and the activities.
 USERS = SQLModel.metadata.tables["users"]
 DISPUTES = SQLModel.metadata.tables["disputes"]
 AUDIT_EVENTS = SQLModel.metadata.tables["audit_events"]
 NOTIFICATIONS = SQLModel.metadata.tables["notifications"]
 SLACK_MESSAGES = SQLModel.metadata.tables["slack_messages"]
+ONCE_KEYS = SQLModel.metadata.tables["once_keys"]

@@ -44,6 +44,7 @@ from settings import Settings
 from store.charters import load_charter_file
 from store.db import make_engine, migrate
 from store.users import create_user
+from tests.reference_times import REFERENCE_TIMES
 from tests.web import synthetic
 from worker import build_worker
 
@@ -311,10 +312,17 @@ class Seeded:
     settings: Settings
     ids: dict[str, str]  # state -> dispute id
     charter: Charter
+    now: datetime  # the reference time the store was seeded at and the app's clock is pinned to
 
 
 def known_disputes(charter: Charter, now: datetime) -> list[synthetic.Sim]:
-    """One dispute per interesting state, between the people of PEOPLE (times in the past)."""
+    """One dispute per interesting state, between the people of PEOPLE, as they stand at `now`.
+
+    Each is filed far enough back, and its clock run up to `now`, for its state to hold whatever
+    day and hour `now` is on the charter's calendar: the ruling was made ten days ago, so its
+    appeal window (business time) has closed even across a weekend and a holiday; the executive
+    dispute has waited thirty days, well past its deadline in any week.
+    """
     p = {k: v.party() for k, v in PEOPLE.items() if v.role == Role.rep}
     actor = {k: Actor(email=v.email, role=v.role) for k, v in PEOPLE.items()}
     sims: dict[str, synthetic.Sim] = {}
@@ -332,28 +340,31 @@ def known_disputes(charter: Charter, now: datetime) -> list[synthetic.Sim]:
     s = new("paused", "dana", "pat", 4, title="Paused dispute")
     s.act(actor["dana"], "escalate", reason="Stuck")
     s.act(actor["mediator"], "request_info", question="Who registered first?")
-    s = new("ruled", "dana", "pat", 30, title="Ruled dispute", conflict_type="registration_overlap",
+    s = new("ruled", "dana", "pat", 240, title="Ruled dispute", conflict_type="registration_overlap",
             registration_ref="REG-9")
     s.act(actor["dana"], "escalate", reason="Stuck")
     s.act(actor["mediator"], "rule", outcome={"owner": "direct", "credit_split": {"direct": 70, "partner": 30}},
           criteria=CRITERIA, rationale=RATIONALE)
-    s.advance(timedelta(days=2))  # the appeal window closes: the ruling is final
-    new("executive", "dana", "pat", 200, title="Executive dispute", deal_value=60_000_000).advance(timedelta(days=30))
+    new("executive", "dana", "pat", 24 * 30, title="Executive dispute", deal_value=60_000_000)
     new("other_org", "drew", "quinn", 5, title="Other organisation's dispute", region="AMER")
     s = new("withdrawn", "dana", "pat", 6, title="Withdrawn dispute")
     s.act(actor["dana"], "withdraw", reason="Sorted out")
+    for sim in sims.values():
+        sim.advance(now - sim.now)  # the SLA milestones due by `now` fire, none after it
     return list(sims.values())
 
 
-@pytest.fixture(scope="module")
-def seeded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seeded]:
+@pytest.fixture(scope="module", params=list(REFERENCE_TIMES.values()), ids=list(REFERENCE_TIMES))
+def seeded(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seeded]:
+    """The known disputes as they stand at each reference time, with the app's clock pinned to it."""
+    now: datetime = request.param.astimezone(UTC)
     data = tmp_path_factory.mktemp("web-seeded")
     url = f"sqlite:///{data / 'parley.db'}"
     migrate(url)
     engine = make_engine(url)
     tokens = seed_people(engine)
     charter, text = load_charter_file(DEFAULT_CHARTER)
-    sims = known_disputes(charter, datetime.now(UTC))
+    sims = known_disputes(charter, now)
     synthetic.write(engine, sims, charter, text)
     ids = {sim.dispute.start.filing.title.split()[0].lower(): sim.dispute.start.id for sim in sims}
     with socket.socket() as s:  # a port with nothing listening: these pages must not need Temporal
@@ -362,8 +373,9 @@ def seeded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seeded]:
     settings = Settings(database_url=url, temporal_address=nowhere, charter=DEFAULT_CHARTER, data_dir=data,
                         admin_token=ADMIN_TOKEN, slack_bot_token=None)
     try:
-        with TestClient(create_app(settings)) as client:
-            yield Seeded(web=Web(client, tokens), engine=engine, settings=settings, ids=ids, charter=charter)
+        with TestClient(create_app(settings, clock=lambda: now)) as client:
+            yield Seeded(web=Web(client, tokens), engine=engine, settings=settings, ids=ids, charter=charter,
+                         now=now)
     finally:
         engine.dispose()
 

@@ -12,14 +12,21 @@ from sqlmodel import Session, select
 from api.web import queries, stats
 from store.charters import load_charter_file
 from store.tables import User
+from tests.reference_times import REFERENCE_TIMES
 from tests.web import synthetic
 from tests.web.conftest import DEFAULT_CHARTER, PEOPLE, known_disputes, seed_people
 
 
-def _seed(engine: Engine) -> dict[str, str]:
+@pytest.fixture(params=list(REFERENCE_TIMES.values()), ids=list(REFERENCE_TIMES))
+def now(request: pytest.FixtureRequest) -> datetime:
+    reference: datetime = request.param
+    return reference.astimezone(UTC)
+
+
+def _seed(engine: Engine, now: datetime) -> dict[str, str]:
     seed_people(engine)
     charter, text = load_charter_file(DEFAULT_CHARTER)
-    sims = known_disputes(charter, datetime.now(UTC))
+    sims = known_disputes(charter, now)
     synthetic.write(engine, sims, charter, text)
     return {sim.dispute.start.filing.title.split()[0].lower(): sim.dispute.start.id for sim in sims}
 
@@ -28,8 +35,8 @@ def _user(session: Session, who: str) -> User:
     return session.exec(select(User).where(User.email == PEOPLE[who].email)).one()
 
 
-def test_lists_on_each_backend(engine: Engine) -> None:
-    ids = _seed(engine)
+def test_lists_on_each_backend(engine: Engine, now: datetime) -> None:
+    ids = _seed(engine, now)
     none = queries.Filters()
     with Session(engine) as session:
         waiting = [r.id for r in queries.waiting_on(session, _user(session, "pat"), none)]
@@ -46,10 +53,10 @@ def test_lists_on_each_backend(engine: Engine) -> None:
         assert rows and not more and {r.dispute_id for r in rows} == {ids["other"]}
 
 
-def test_dashboard_figures_on_each_backend(engine: Engine) -> None:
-    _seed(engine)
+def test_dashboard_figures_on_each_backend(engine: Engine, now: datetime) -> None:
+    _seed(engine, now)
     with Session(engine) as session:
-        board = stats.compute(session, "all", datetime.now(UTC))
+        board = stats.compute(session, "all", now)
     assert (board.filed, board.still_open, board.resolved, board.withdrawn) == (8, 6, 1, 1)
     assert board.breach == {1: (0, 7), 2: (0, 3), 3: (1, 1)}
     assert [sum(counts) for counts in board.open_age.values()] == [3, 2, 1]
