@@ -12,9 +12,10 @@ from __future__ import annotations
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+import pytest
 from temporalio.api.enums.v1 import EventType
 
-from domain.model import Status
+from domain.model import Actor, Role, Status
 from tests.workflows.harness import (
     AUDITOR,
     BACKUP,
@@ -52,6 +53,7 @@ DECISION = "Direct owns the account plan and is running the renewal."
 # --- frontline -----------------------------------------------------------------------------------
 
 @keeps_history("agreement_auto_approved")
+@pytest.mark.usefixtures("at_reference_time")
 async def test_agreement_within_bounds_is_auto_approved(h: Harness) -> None:
     d = await h.file()
     filed = h.event(d, "filed")
@@ -79,6 +81,7 @@ async def test_agreement_within_bounds_is_auto_approved(h: Harness) -> None:
 
 
 @keeps_history("approval_approved")
+@pytest.mark.usefixtures("at_reference_time")
 async def test_agreement_outside_bounds_waits_for_the_mediator_who_approves(h: Harness) -> None:
     d = await h.file()
     await h.act(d, FILER, "propose", outcome=SPLIT_75)
@@ -148,6 +151,7 @@ async def test_rejected_proposal_then_a_new_one_is_accepted(h: Harness) -> None:
 # --- mediation -----------------------------------------------------------------------------------
 
 @keeps_history("mediation_paused_ruling_final")
+@pytest.mark.usefixtures("at_reference_time")
 async def test_mediation_pauses_for_information_then_the_ruling_becomes_final(h: Harness) -> None:
     d = await h.file()
     await h.sleep(hours=1)
@@ -178,8 +182,9 @@ async def test_mediation_pauses_for_information_then_the_ruling_becomes_final(h:
 
     view = await h.act(d, MEDIATOR, "resume", note="Registration REG-1 predates the other")
     resumed = h.event(d, "resumed")
-    assert not view.sla.paused and view.sla.remaining_s == remaining
     assert view.sla.due_at == business(resumed.at, MEDIATION - used)
+    # The view is taken a few milliseconds after the resume: in working hours the clock has run since.
+    assert not view.sla.paused and remaining - 1 < view.sla.remaining_s <= remaining
     assert resumed.payload["paused_s"] == round((resumed.at - asked.at).total_seconds(), 3)
 
     view = await h.act(d, MEDIATOR, "rule", outcome=PARTNER_60, criteria=CRITERIA, rationale=RATIONALE)
@@ -202,7 +207,49 @@ async def test_mediation_pauses_for_information_then_the_ruling_becomes_final(h:
     assert decision.rationale == RATIONALE and decision.charter_version == result.charter_version
 
 
+@keeps_history("mediation_question_answered")
+async def test_a_party_answers_the_question_and_the_mediator_resumes(h: Harness) -> None:
+    d = await h.file()
+    await h.act(d, OTHER, "escalate", reason="We cannot agree")
+    escalated = h.event(d, "escalated")
+    await h.sleep(hours=2)
+    await h.act(d, MEDIATOR, "request_info", question="Who registered first?")
+    asked = h.event(d, "info_requested")
+    used = CALENDAR.between(escalated.at, asked.at)
+    await h.refused(d, MEDIATOR, "answer", "Forbidden", text="Answering myself")
+    await h.refused(d, STRANGER, "answer", "Forbidden", text="Not mine")
+
+    await h.sleep(hours=20)  # the parties take their time: the stopped clock neither reminds nor breaches
+    view = await h.act(d, Actor(email=PAT.email, role=Role.rep, name="Pat Partner"), "answer",
+                       text="We registered REG-1 on 3 May.")
+    answered = h.event(d, "answered")
+    assert (answered.actor, answered.tier) == (PAT.email, 2)
+    assert answered.payload == {"question": "Who registered first?", "text": "We registered REG-1 on 3 May."}
+    # the mediator is told at once, and the next step is theirs; the clock stays stopped until they resume
+    assert view.waiting_on == [MEDIATOR.email]
+    assert view.sla.paused and view.sla.remaining_s == round(MEDIATION - used, 3)
+    item = h.recorded(d)[-1]
+    told = {n.recipient: n for n in item.notices}
+    assert told[MEDIATOR.email].kind == "action_required"
+    assert told[MEDIATOR.email].text.startswith(f"Pat Partner answered the question on {d.id}")
+    assert PAT.email not in told and DANA.email not in told
+    await h.refused(d, OTHER, "answer", "WrongState", text="Once more")  # once per party and question
+
+    await h.sleep(hours=1)
+    view = await h.act(d, MEDIATOR, "resume", note="Thanks, that settles it")
+    resumed = h.event(d, "resumed")
+    assert not view.sla.paused and view.info_request is None and view.waiting_on == [MEDIATOR.email]
+    assert view.sla.due_at == business(resumed.at, MEDIATION - used)
+    await h.refused(d, FILER, "answer", "WrongState", text="Too late")
+
+    await h.act(d, FILER, "withdraw", reason="Settled after all")
+    result = await h.finished(d)
+    assert result.status == Status.withdrawn
+    assert h.actions(d) == ["filed", "escalated", "info_requested", "answered", "resumed", "withdrawn"]
+
+
 @keeps_history("appeal_executive_decides")
+@pytest.mark.usefixtures("at_reference_time")
 async def test_appealed_ruling_goes_to_the_executive_who_decides(h: Harness) -> None:
     d = await h.file()
     await h.act(d, FILER, "escalate", reason="No progress")
@@ -305,6 +352,7 @@ async def test_holidays_do_not_count(h: Harness) -> None:
 
 
 @keeps_history("executive_breach")
+@pytest.mark.usefixtures("at_reference_time")
 async def test_unanswered_dispute_climbs_to_the_executive_who_is_paged_but_never_decides(h: Harness) -> None:
     d = await h.file()
     filed = h.event(d, "filed")
@@ -404,6 +452,7 @@ async def test_mediator_hands_the_dispute_over(h: Harness) -> None:
 
 
 @keeps_history("tier_skipping")
+@pytest.mark.usefixtures("at_reference_time")
 async def test_charter_sends_large_and_priority_deals_past_frontline(h: Harness) -> None:
     big = await h.file("mediation_over", deal_value=750_000)
     huge = await h.file("executive_over", deal_value=6_000_000)
