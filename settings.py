@@ -5,6 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ROOT = Path(__file__).resolve().parent
@@ -36,6 +37,9 @@ class Settings(BaseSettings):
     sso_header: str | None = None
     admin_token: str | None = None
     max_body_bytes: int = 256 * 1024
+    # How long a filing or an action waits for its workflow's answer before it is answered 503
+    # (it may still be applied: a retry with the same Idempotency-Key gets its result).
+    answer_within_s: float = Field(default=20.0, gt=0)
 
     @property
     def db_url(self) -> str:

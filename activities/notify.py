@@ -227,7 +227,7 @@ class NotifyActivities:
         view = self._view(event.dispute_id)
         if view is None:
             return
-        line = f":arrow_right_hook: {headline(event, view)}"
+        line = f":arrow_right_hook: {headline(event, view, self._names(event))}"
         for row in rows:
             try:
                 slack.chat_update(channel=row.slack_channel, ts=row.slack_ts, text=line,
@@ -243,6 +243,13 @@ class NotifyActivities:
                 select(DISPUTES.c.view_json).where(DISPUTES.c.id == dispute_id)
             ).scalar()
         return DisputeView.model_validate_json(view_json) if view_json else None
+
+    def _names(self, event: Event) -> dict[str, str]:
+        """The names of the people an event's headline mentions (its actor, whom it was reassigned to)."""
+        emails = {event.actor, str(event.payload.get("to") or "")} - {""}
+        with session(self.engine) as s:
+            found = s.execute(select(_U.email, _U.name).where(_U.email.in_(sorted(emails)))).all()
+        return {email: name for email, name in found if name}
 
     def _mentions(self, view: DisputeView) -> dict[str, str]:
         if not view.waiting_on:

@@ -150,7 +150,7 @@ def escape(text: str) -> str:
 
 def case_text(view: DisputeView) -> str:
     """The plain-text fallback of the case message (notifications, screen readers)."""
-    return f"{view.id}: {view.title} ({view.status.value}, tier {view.tier})"
+    return f"{view.id}: {view.title} ({view.status.value.replace('_', ' ')}, tier {view.tier})"
 
 
 def case_blocks(view: DisputeView, latest: str | None = None,

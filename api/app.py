@@ -4,22 +4,28 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+import uuid
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from urllib.parse import unquote_to_bytes
 
 from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from temporalio.client import Client
 
-from api import web
+from api import docs, web
+from api.allow import AllowHeader
 from api.deps import ensure_charter_registered
+from api.errors import problems_of_domain, problems_of_validation
 from api.routes import audit, disputes, health, users
 from api.routes import slack as slack_routes
 from domain.errors import ParleyError
+from domain.model import unstorable
 from settings import Settings, get_settings
 from store import charters
 from store.db import make_engine
@@ -45,7 +51,11 @@ class LazyTemporal:
 
 
 class BodyLimit:
-    """Refuses request bodies over the limit with 413 before the application reads them."""
+    """Refuses request bodies over the limit with 413 before the application reads them.
+
+    The rest of a refused body is read and thrown away (up to `DRAIN_MAX_BYTES`, while it keeps
+    coming): a server that answers and closes while the client is still sending resets the
+    connection, and the client then sees a broken pipe instead of the 413."""
 
     def __init__(self, app: ASGIApp, limit: int) -> None:
         self.app, self.limit = app, limit
@@ -57,7 +67,7 @@ class BodyLimit:
         declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None and declared.isdigit():
             if int(declared) > self.limit:
-                await _too_large(self.limit, send)
+                await _too_large(self.limit, scope, receive, send)
                 return
             await self.app(scope, receive, send)  # the server holds the body to its declared length
             return
@@ -72,7 +82,7 @@ class BodyLimit:
             chunk = message.get("body", b"")
             seen += len(chunk)
             if seen > self.limit:
-                await _too_large(self.limit, send)
+                await _too_large(self.limit, scope, receive, send)
                 return
             chunks.append(chunk)
             if not message.get("more_body", False):
@@ -89,18 +99,69 @@ class BodyLimit:
         await self.app(scope, replay, send)
 
 
-async def _too_large(limit: int, send: Send) -> None:
+DRAIN_MAX_BYTES = 64 * 1024 * 1024  # past this, a refused body is not read on: the connection just closes
+DRAIN_IDLE_S = 2.0  # a client that stopped sending (it saw the 413 early) is not waited for longer
+DRAIN_TOTAL_S = 15.0
+
+
+async def _too_large(limit: int, scope: Scope, receive: Receive, send: Send) -> None:
     response = JSONResponse({"detail": f"request body is larger than {limit} bytes"}, status_code=413)
     await send({"type": "http.response.start", "status": 413, "headers": response.raw_headers})
+    if b"100-continue" not in dict(scope["headers"]).get(b"expect", b"").lower():
+        await _drain(receive)  # (a client that asked to continue first sends no body at all)
     await send({"type": "http.response.body", "body": response.body})
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+async def _drain(receive: Receive) -> None:
+    """Read and discard the rest of the request body, so that the client gets to read the answer.
+    (The server stops delivering the body once the response is complete: drain before that.)"""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + DRAIN_TOTAL_S
+    drained = 0
+    while drained <= DRAIN_MAX_BYTES:
+        left = deadline - loop.time()
+        if left <= 0:
+            return
+        try:
+            message = await asyncio.wait_for(receive(), min(DRAIN_IDLE_S, left))
+        except TimeoutError:
+            return
+        if message["type"] != "http.request" or not message.get("more_body", False):
+            return
+        drained += len(message.get("body", b""))
+
+
+class UnstorableUrl:
+    """A path or query parameter that no store can hold (a NUL byte) is refused with 422 before any
+    route looks it up (PostgreSQL would refuse the query with an error, a 500)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            query = unquote_to_bytes(bytes(scope.get("query_string", b"")).replace(b"+", b" "))
+            where = "path" if unstorable(str(scope.get("path", ""))) else "query" if b"\x00" in query else None
+            if where is not None:
+                problem = {"field": where, "message": "must not contain the NUL character"}
+                await JSONResponse({"detail": [problem]}, status_code=422)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def real_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def create_app(settings: Settings | None = None, clock: Callable[[], datetime] = real_now) -> FastAPI:
+    """The app; `clock` tells it the time (tests pin it to a reference time so that no page depends
+    on the day or the hour they run)."""
     settings = settings or get_settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.settings = settings
+        app.state.clock = clock
         app.state.engine = make_engine(settings.db_url)
         charter, text = charters.load_charter_file(settings.charter)
         app.state.charter = charter
@@ -119,39 +180,39 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         summary="Channel conflicts between direct sales and partners, resolved on a durable workflow.",
         version="0.1.0",
         lifespan=lifespan,
+        docs_url=None,  # FastAPI's pages load Swagger UI from a CDN: api.docs serves it from Parley
+        redoc_url=None,
     )
     for router in (health.router, users.router, disputes.router, audit.router, slack_routes.router):
         app.include_router(router)
     web.install(app, settings)  # the web pages, their session cookie and static files
+    docs.install(app)  # /docs: Swagger UI with its assets served locally (works offline)
 
     @app.exception_handler(ParleyError)
     async def parley_error(request: Request, exc: ParleyError) -> JSONResponse:
-        message = exc.message
-        if exc.field and not message.startswith(f"{exc.field}:"):
-            message = f"{exc.field}: {message}"  # name the field, as every other 422 does
-        return JSONResponse({"detail": message}, status_code=exc.status)
+        if exc.status == 422:  # every 422 has one shape: a list of {field, message}
+            return JSONResponse({"detail": problems_of_domain(exc)}, status_code=422)
+        return JSONResponse({"detail": exc.message}, status_code=exc.status)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        return JSONResponse({"detail": _describe(exc)}, status_code=422)
+        return JSONResponse({"detail": problems_of_validation(exc.errors(), exc.body)}, status_code=422)
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> Response:
+        """The last resort, which should never be reached: the failure is logged with a request id, and
+        /api answers JSON (not Starlette's plain-text 500)."""
+        request_id = uuid.uuid4().hex[:16]
+        log.error("unexpected %s on %s %s (request id %s)", type(exc).__name__, request.method, request.url.path,
+                  request_id, exc_info=exc)
+        headers = {"X-Request-ID": request_id}
+        if request.url.path.startswith("/api/"):
+            return JSONResponse({"detail": f"internal error (request id {request_id}); it is logged",
+                                 "request_id": request_id}, status_code=500, headers=headers)
+        return PlainTextResponse(f"Internal Server Error (request id {request_id})", status_code=500,
+                                 headers=headers)
 
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    app.add_middleware(UnstorableUrl)
+    app.add_middleware(AllowHeader)  # a 405 names every method of the path
     return app
-
-
-def _describe(exc: RequestValidationError) -> list[dict[str, object]]:
-    """FastAPI's error list, with a `field` naming the offending input in dotted form."""
-    body = exc.body if isinstance(exc.body, dict) else {}
-    out = []
-    for err in exc.errors():
-        loc = [str(p) for p in err.get("loc", ())]
-        if loc[:1] == ["body"]:
-            loc = loc[1:]
-            if loc and loc[0] == body.get("action"):
-                loc = loc[1:]  # the tag of the action union, not a field: "outcome", not "propose.outcome"
-        if err.get("type") in ("union_tag_invalid", "union_tag_not_found"):
-            loc = ["action"]
-        elif err.get("type") == "json_invalid":
-            loc = ["body"]  # pydantic's location is a character offset
-        out.append({"field": ".".join(loc), "msg": err.get("msg"), "type": err.get("type"), "loc": err.get("loc")})
-    return out

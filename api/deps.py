@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Annotated, Any
@@ -14,13 +16,14 @@ from sqlmodel import Session
 from temporalio.client import Client
 
 from domain.charter import Charter
-from domain.errors import Forbidden, NotAuthenticated
+from domain.errors import Forbidden, NotAuthenticated, Unavailable
 from domain.model import Role
 from settings import Settings
 from store import charters
 from store.tables import User
 from store.users import user_by_token
 
+log = logging.getLogger(__name__)
 ADMIN_EMAIL = "admin@parley.local"
 bearer = HTTPBearer(auto_error=False, description="A Parley API token")
 
@@ -47,7 +50,14 @@ def get_session(engine: Annotated[Engine, Depends(get_engine)]) -> Iterator[Sess
 
 
 async def get_temporal(request: Request) -> Client:
-    client: Client = await request.app.state.temporal.get()
+    """The Temporal client; 503 (never 500) while Temporal cannot be reached. Nothing was sent yet."""
+    settings: Settings = request.app.state.settings
+    try:
+        client: Client = await asyncio.wait_for(request.app.state.temporal.get(), settings.answer_within_s)
+    except Exception as exc:  # connecting failed, whatever the reason (refused, timed out, TLS, ...)
+        log.warning("Temporal at %s is not reachable: %r", settings.temporal_target, exc)
+        raise Unavailable(f"Temporal is not reachable ({type(exc).__name__}); nothing was applied: "
+                          "retry (with the same Idempotency-Key) shortly") from exc
     return client
 
 

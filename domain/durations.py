@@ -9,8 +9,13 @@ from __future__ import annotations
 
 import math
 import re
+from datetime import datetime
+from typing import TYPE_CHECKING
 
-__all__ = ["format_duration", "parse_duration"]
+if TYPE_CHECKING:
+    from domain.calendar import BusinessCalendar
+
+__all__ = ["format_business_time", "format_due", "format_duration", "parse_duration", "plural"]
 
 _UNIT_SECONDS: dict[str, float] = {"s": 1.0, "m": 60.0, "h": 3600.0}
 _UNIT_ORDER = "dhms"
@@ -90,3 +95,57 @@ def format_duration(seconds: float) -> str:
         elif parts:
             break  # only adjacent units: "1d 5s" would read oddly
     return sign + " ".join(parts[:2])
+
+
+def plural(count: int, noun: str, nouns: str | None = None) -> str:
+    """``"1 dispute"``, ``"12 disputes"``, ``"1,204 events"``; ``nouns`` for irregular plurals."""
+    return f"{count:,} {noun if count == 1 else (nouns or noun + 's')}"
+
+
+def format_business_time(seconds: float, calendar: BusinessCalendar) -> str:
+    """Business time as people count it on the charter's calendar: ``"2 business days 3 h"``.
+
+    A business day is the calendar's working day (``calendar.day_seconds``: 8 hours on a
+    09:00–17:00 calendar), so three 8-hour days read "3 business days", never "1d 0h"; on a 24x7
+    calendar a day is 24 hours and reads "day". Shows the largest unit and the next one down (when
+    non-zero), rounded to that smaller unit: "2 business days 3 h", "5 h 30 min", "12 min 5 s",
+    "8 s". The magnitude only: the caller says "left" or "over".
+    """
+    if not math.isfinite(seconds):
+        raise ValueError(f"cannot format business time {seconds!r}")
+    day_word = "day" if calendar.spec.kind == "24x7" else "business day"
+    parts = [text for count, text in _business_parts(abs(seconds), calendar.day_seconds, day_word) if count]
+    return " ".join(parts) or "0 s"
+
+
+def _business_parts(s: float, day: float, day_word: str) -> list[tuple[int, str]]:
+    if s >= day:
+        days = int(s // day)
+        hours = _half_up((s - days * day) / 3600)
+        if hours * 3600 >= day:  # rounds up to a whole working day
+            days, hours = days + 1, 0
+        return [(days, plural(days, day_word)), (hours, f"{hours} h")]
+    if s >= 3600:
+        minutes = _half_up(s / 60)
+        if minutes * 60 >= day:
+            return _business_parts(minutes * 60.0, day, day_word)
+        hours, minutes = divmod(minutes, 60)
+        return [(hours, f"{hours} h"), (minutes, f"{minutes} min")]
+    whole = _half_up(s)
+    if whole >= 60:
+        if whole >= min(3600.0, day):
+            return _business_parts(float(whole), day, day_word)
+        minutes, rest = divmod(whole, 60)
+        return [(minutes, f"{minutes} min"), (rest, f"{rest} s")]
+    return [(whole, f"{whole} s")]
+
+
+def _half_up(x: float) -> int:
+    """Rounds a non-negative number to the nearest whole, halves up (30 minutes count as an hour)."""
+    return int(math.floor(x + 0.5))
+
+
+def format_due(at: datetime, calendar: BusinessCalendar) -> str:
+    """A wall-clock instant in the calendar's time zone, with the zone: ``"Tue 10 Mar 2026, 17:00 EST"``."""
+    local = at.astimezone(calendar.timezone)
+    return f"{local:%a} {local.day} {local:%b %Y, %H:%M} {local.tzname() or calendar.spec.timezone}"

@@ -49,6 +49,8 @@ class Dispute:
         self.decision: Decision | None = None
         self.appeal: dict[str, Any] | None = None
         self.info_request: dict[str, Any] | None = None
+        # who is who, for the texts people read: the parties, and everyone who has acted so far
+        self.names: dict[str, str] = {p.email: p.name for p in self.parties if p.name}
         self.reached_executive = False
         self.created_at = self.updated_at = now
         self.closed_at: datetime | None = None
@@ -98,13 +100,19 @@ class Dispute:
             case Status.awaiting_approval:
                 return [self.mediator]
             case Status.mediation:
-                return emails if self.clock and self.clock.paused else [self.mediator]
+                if self.clock and self.clock.paused and not self.answered():
+                    return emails  # the mediator asked; the parties answer
+                return [self.mediator]
             case Status.appeal_window:
                 return emails
             case Status.executive:
                 breached = self.clock is not None and self.clock.breached()
                 return list(self.executives) if breached else [self.executive]
         return []
+
+    def answered(self) -> bool:
+        """The open question has an answer: the next step is the mediator's again."""
+        return bool(self.info_request and self.info_request.get("answers"))
 
     def view(self, now: datetime) -> DisputeView:
         f = self.start.filing
@@ -144,6 +152,9 @@ class Dispute:
         self.check(cmd)
         before = len(self.events)
         actor, act = cmd.actor, cmd.act
+        for person in (actor, cmd.reassign_to):
+            if person is not None and person.name:
+                self.names[person.email] = person.name
         handler = getattr(self, f"_on_{act.action}")
         handler(actor, act, now, cmd)
         return self.events[before:]
@@ -206,6 +217,13 @@ class Dispute:
             "note": act.note, "paused_s": round(paused_for, 3),
             "due_at": _iso(self.clock.due_at(self.cal)),
         })
+
+    def _on_answer(self, actor: Actor, act: Any, now: datetime, cmd: Command) -> None:
+        assert self.info_request is not None
+        answers = [*self.info_request.get("answers", ()),
+                   {"by": actor.email, "text": act.text, "at": now.isoformat()}]
+        self.info_request = {**self.info_request, "answers": answers}
+        self._emit(now, actor.email, "answered", {"question": self.info_request["question"], "text": act.text})
 
     def _on_rule(self, actor: Actor, act: Any, now: datetime, cmd: Command) -> None:
         self.decision = self._decision("ruling", act.outcome, actor.email, now, act.rationale, act.criteria)

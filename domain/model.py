@@ -6,20 +6,108 @@ Temporal with the pydantic data converter.
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from babel.numbers import list_currencies
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
 MAX_MONEY = 1e11  # a hundred billion: anything larger is a typo
-Email = Annotated[str, Field(min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
+EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+# ISO 4217 codes as CLDR knows them (read once, at import: validation also runs inside the workflow
+# sandbox), less XXX ("no currency") and XTS (reserved for testing)
+CURRENCIES = frozenset(list_currencies()) - {"XXX", "XTS"}
+
+
+def _email(value: str) -> str:
+    if not re.match(EMAIL_PATTERN, value):
+        raise PydanticCustomError("email", "is not a valid e-mail address")
+    return value
+
+
+def _currency(value: str) -> str:
+    if not re.fullmatch(r"[A-Z]{3}", value):
+        raise PydanticCustomError("currency", "must be a three-letter ISO 4217 currency code in capitals, "
+                                              "such as USD or EUR")
+    if value not in CURRENCIES:
+        raise PydanticCustomError("currency", "{code} is not an ISO 4217 currency code", {"code": value})
+    return value
+
+
+Email = Annotated[str, Field(min_length=3, max_length=254, json_schema_extra={"format": "email"}),
+                  AfterValidator(_email)]
+# the OpenAPI document lists the codes, so that a client (and Schemathesis) knows which are accepted
+Currency = Annotated[str, Field(json_schema_extra={"enum": sorted(CURRENCIES)}), AfterValidator(_currency)]
 ShortText = Annotated[str, Field(min_length=1, max_length=2000)]
-Money = Annotated[float, Field(ge=0, le=MAX_MONEY, allow_inf_nan=False)]
+
+
+TEXT_INPUT = "text_input"  # validation context: the input is a form's text, so "12.5" may be read as a number
+
+
+def _a_number(value: Any, info: ValidationInfo) -> Any:
+    """Where a number belongs, true/false and "1000" are refused (pydantic would read them as 1 and
+    1000); a whole number is a number for a float field, 2.0 is one for an int field. An HTML form
+    sends only text: it validates with `context={TEXT_INPUT: True}` to have its text read as numbers."""
+    if isinstance(value, bool):
+        raise PydanticCustomError("number_type", "must be a number, not true or false")
+    if isinstance(value, str) and not (info.context or {}).get(TEXT_INPUT):
+        raise PydanticCustomError("number_type", "must be a number, not text")
+    return value
+
+
+ANumber = BeforeValidator(_a_number)
+Money = Annotated[float, ANumber, Field(ge=0, le=MAX_MONEY, allow_inf_nan=False)]
+Percent = Annotated[float, ANumber, Field(ge=0, le=100, allow_inf_nan=False)]
+
+
+def unstorable(text: str) -> str | None:
+    """Why `text` cannot be stored as text (PostgreSQL holds no NUL, and no string holds a lone
+    surrogate once encoded as UTF-8), or None when it can."""
+    if "\x00" in text:
+        return "must not contain the NUL character"
+    if any("\ud800" <= ch <= "\udfff" for ch in text):
+        return "must not contain an unpaired surrogate (text that is not valid Unicode)"
+    return None
+
+
+def _storable(value: Any) -> Any:
+    """Every string in a value (lists and dicts included) can be stored, or a field error."""
+    if isinstance(value, str):
+        problem = unstorable(value)
+        if problem:
+            raise PydanticCustomError("unstorable_text", problem)
+    elif isinstance(value, list | tuple | set | frozenset):
+        for item in value:
+            _storable(item)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _storable(key)
+            _storable(item)
+    return value
 
 
 class Strict(BaseModel):
+    """The base of every model that crosses the API or Temporal: unknown fields are refused,
+    text is trimmed, and no text field holds what a store cannot keep (NUL, lone surrogates)."""
+
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _storable_text(cls, value: Any) -> Any:
+        return _storable(value)
 
 
 class Role(StrEnum):
@@ -68,13 +156,13 @@ class Party(Strict):
 # --- outcome and criteria ----------------------------------------------------------------------
 
 class CreditSplit(Strict):
-    direct: int = Field(ge=0, le=100)
-    partner: int = Field(ge=0, le=100)
+    direct: Annotated[int, ANumber] = Field(ge=0, le=100)
+    partner: Annotated[int, ANumber] = Field(ge=0, le=100)
 
     @model_validator(mode="after")
     def _sums_to_100(self) -> CreditSplit:
         if self.direct + self.partner != 100:
-            raise ValueError(f"credit_split must add up to 100 (got {self.direct} + {self.partner})")
+            raise ValueError(f"must add up to 100 (got {self.direct} + {self.partner})")
         return self
 
 
@@ -82,15 +170,15 @@ class Outcome(Strict):
     owner: Literal["direct", "partner", "co_sell"]
     credit_split: CreditSplit
     co_sell_stipend: Money | None = None
-    renewal_bonus_pct: float | None = Field(default=None, ge=0, le=100)
+    renewal_bonus_pct: Percent | None = None
     price_protection_until: date | None = None
-    discount_cap_pct: float | None = Field(default=None, ge=0, le=100)
+    discount_cap_pct: Percent | None = None
     terms: str | None = Field(default=None, max_length=4000)
 
 
 class PerChannelProbability(Strict):
-    direct: float = Field(ge=0, le=1)
-    partner: float = Field(ge=0, le=1)
+    direct: Annotated[float, ANumber] = Field(ge=0, le=1, allow_inf_nan=False)
+    partner: Annotated[float, ANumber] = Field(ge=0, le=1, allow_inf_nan=False)
 
 
 class PerChannelMoney(Strict):
@@ -99,8 +187,8 @@ class PerChannelMoney(Strict):
 
 
 class PerChannelFit(Strict):
-    direct: int = Field(ge=1, le=5)
-    partner: int = Field(ge=1, le=5)
+    direct: Annotated[int, ANumber] = Field(ge=1, le=5)
+    partner: Annotated[int, ANumber] = Field(ge=1, le=5)
 
 
 class Criteria(Strict):
@@ -117,11 +205,13 @@ class Recommendation(Strict):
 
 def _rationale(text: str) -> str:
     if len(text.split()) < 3 or len(text) < 15:
-        raise ValueError("rationale must explain the decision: at least three words and 15 characters")
+        raise ValueError("must explain the decision: at least three words and 15 characters")
     return text
 
 
-Rationale = Annotated[str, Field(max_length=8000)]
+# `_rationale`'s rule in the OpenAPI document (after trimming: three words, 15 characters)
+RATIONALE_PATTERN = r"^(?=[\s\S]*\S\s+\S+\s+\S)(?=[\s\S]*\S[\s\S]{13,}\S)"
+Rationale = Annotated[str, Field(max_length=8000, json_schema_extra={"pattern": RATIONALE_PATTERN})]
 
 
 # --- actions (the body of POST /api/disputes/{id}/actions) --------------------------------------
@@ -159,6 +249,13 @@ class RequestInfo(Strict):
 class Resume(Strict):
     action: Literal["resume"]
     note: str = Field(default="", max_length=2000)
+
+
+class Answer(Strict):
+    """A party's answer to the mediator's open question (the clock stays paused until `resume`)."""
+
+    action: Literal["answer"]
+    text: ShortText
 
 
 class Rule(Strict):
@@ -200,12 +297,12 @@ class Reassign(Strict):
 
 
 Action = Annotated[
-    Comment | Propose | Accept | Reject | Escalate | RequestInfo | Resume | Rule | Approve | Appeal
+    Comment | Propose | Accept | Reject | Escalate | RequestInfo | Resume | Answer | Rule | Approve | Appeal
     | Decide | Withdraw | Reassign,
     Field(discriminator="action"),
 ]
 ACTION_NAMES = (
-    "comment", "propose", "accept", "reject", "escalate", "request_info", "resume", "rule",
+    "comment", "propose", "accept", "reject", "escalate", "request_info", "resume", "answer", "rule",
     "approve", "appeal", "decide", "withdraw", "reassign",
 )
 
@@ -227,8 +324,8 @@ class Filing(Strict):
     account: str = Field(min_length=1, max_length=200)
     opportunity_ref: str | None = Field(default=None, max_length=100)
     registration_ref: str | None = Field(default=None, max_length=100)
-    deal_value: float = Field(gt=0, le=MAX_MONEY, allow_inf_nan=False)
-    currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")
+    deal_value: Annotated[float, ANumber] = Field(gt=0, le=MAX_MONEY, allow_inf_nan=False)
+    currency: Currency = "USD"
     region: str = Field(min_length=1, max_length=50)
     segment: str | None = Field(default=None, max_length=50)
     description: str = Field(min_length=1, max_length=10000)

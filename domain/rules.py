@@ -58,7 +58,7 @@ def check(d: Dispute, actor: Actor, act: Any, reassign_to: Actor | None) -> None
                 _require(is_mediator, "in mediation, only the mediator can escalate")
             else:
                 _require(is_party or is_mediator or is_executive, f"{actor.email} is not part of this dispute")
-                raise WrongState(f"a dispute in {d.status.value} cannot be escalated")
+                raise WrongState(f"a dispute {_where(d.status)} cannot be escalated")
         case "request_info" | "resume" | "rule":
             _require(is_mediator, f"only the assigned mediator ({d.mediator}) can {name.replace('_', ' ')}")
             _state(d, (Status.mediation,), f"{name} happens in mediation")
@@ -67,6 +67,13 @@ def check(d: Dispute, actor: Actor, act: Any, reassign_to: Actor | None) -> None
                 raise WrongState("information has already been requested; resume first")
             if name == "resume" and not d.clock.paused:
                 raise WrongState("the clock is not paused")
+        case "answer":
+            _require(is_party, "only the parties answer the mediator's question")
+            _state(d, (Status.mediation,), "questions are answered in mediation")
+            if d.info_request is None:
+                raise WrongState("there is no open question to answer")
+            if any(a.get("by") == actor.email for a in d.info_request.get("answers", ())):
+                raise WrongState("you have already answered this question; add a comment to say more")
         case "approve":
             _require(is_mediator, f"only the assigned mediator ({d.mediator}) can approve")
             _state(d, (Status.awaiting_approval,), "there is no agreement awaiting approval")
@@ -109,4 +116,16 @@ def _require(ok: bool, message: str) -> None:
 
 def _state(d: Dispute, allowed: tuple[Status, ...], message: str) -> None:
     if d.status not in allowed:
-        raise WrongState(f"{message}; the dispute is in {d.status.value}")
+        raise WrongState(f"{message}; the dispute is {_where(d.status)}")
+
+
+_WHERE = {
+    Status.frontline: "at frontline", Status.awaiting_approval: "awaiting the mediator's approval",
+    Status.mediation: "in mediation", Status.appeal_window: "in its appeal window",
+    Status.executive: "with the executive", Status.resolved: "resolved", Status.withdrawn: "withdrawn",
+}
+
+
+def _where(status: Status) -> str:
+    """Where a dispute stands, in words ("in its appeal window", not "appeal_window")."""
+    return _WHERE.get(status, status.value.replace("_", " "))

@@ -41,6 +41,7 @@ def create_user(session: Session, *, email: str, name: str, role: Role, channel:
         raise InvalidInput("a rep needs channel 'direct' or 'partner'", field="channel")
     if channel == "partner" and not partner_org:
         raise InvalidInput("a partner user needs partner_org", field="partner_org")
+    slack_user_id = slack_user_id or None  # "" links no Slack user (the column is unique)
     if slack_user_id and session.exec(select(User).where(User.slack_user_id == slack_user_id)).first():
         raise WrongState(f"Slack user {slack_user_id} is already linked to another user")
     user = User(email=email, name=name, role=role.value, channel=channel, partner_org=partner_org,

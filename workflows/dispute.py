@@ -92,7 +92,8 @@ class DisputeWorkflow:
         view = self._dispute.view(workflow.now())
         notify = self._dispute.charter.notifications
         for event in events:
-            notices = notices_for(event, view, notify.dm_on)
+            # names and the calendar only change the texts (activity inputs), never the commands
+            notices = notices_for(event, view, notify.dm_on, self._dispute.names, self._dispute.cal)
             self._queue.append(Recorded(event=event, view=view, notices=notices, channel=notify.channel))
 
     async def _record_queued(self) -> None:

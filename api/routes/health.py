@@ -9,10 +9,14 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
+from api.schemas import Health
+
 router = APIRouter(tags=["health"])
 
 
-@router.get("/healthz", summary="Liveness of the API, the store and Temporal")
+@router.get("/healthz", summary="Liveness of the API, the store and Temporal", response_model=Health,
+            responses={503: {"model": Health, "description": "The store or Temporal is not answering: "
+                                                            "its field says why."}})
 async def healthz(request: Request) -> JSONResponse:
     state = request.app.state
 

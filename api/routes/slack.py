@@ -1,9 +1,11 @@
 """/slack/commands, /slack/interactions, /slack/events: the requests Slack sends to Parley.
 
 Each request is verified on its raw body (401 otherwise, nothing done), then acknowledged at once:
-the acknowledgement touches neither the store nor Temporal, so it stays far inside Slack's 3 s
-even when they are slow. The work is done afterwards (`api.slack.handlers` / `.interactions`),
-answering through response_url, views.open/update/publish, chat.update or an ephemeral message.
+the acknowledgement never waits on Temporal, and touches the store only to claim the request (one
+small insert in `once_keys`: a replayed command or interaction gets 401, a re-sent event 200 and
+nothing more, on whichever API process it lands), so it stays far inside Slack's 3 s. The work is
+done afterwards (`api.slack.handlers` / `.interactions`), answering through response_url,
+views.open/update/publish, chat.update or an ephemeral message.
 The one exception is a modal submission, whose answer *is* the result: it waits up to 2 s for it.
 """
 
@@ -17,13 +19,17 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import SQLAlchemyError
 
+from api.slack import guards
 from api.slack.handlers import on_command, on_event
 from api.slack.interactions import Malformed, on_interaction
 from api.slack.service import SlackService
-from api.slack.verify import SignedBody, SlackDep
+from api.slack.verify import OnceBody, SignedBody, SlackDep
 from api.slack.work import Ctx
+from domain.errors import Unavailable
 
 
 @asynccontextmanager
@@ -58,12 +64,16 @@ def _ack(answer: dict[str, Any] | None) -> Response:
     return Response(status_code=200) if answer is None else JSONResponse(answer)
 
 
+def _ctx(request: Request, slack: SlackService) -> Ctx:
+    return Ctx(slack, request.app.state, request_id=getattr(request.state, "slack_request_id", None))
+
+
 def _bad(exc: Malformed) -> JSONResponse:
     return JSONResponse({"detail": f"not a Slack request Parley understands: {exc}"}, status_code=400)
 
 
 @router.post("/commands", summary="Slash command /conflict (signed by Slack)")
-async def commands(request: Request, body: SignedBody, slack: SlackDep) -> Response:
+async def commands(request: Request, body: OnceBody, slack: SlackDep) -> Response:
     try:
         form = _form(body)
         if form.get("ssl_check"):
@@ -72,15 +82,15 @@ async def commands(request: Request, body: SignedBody, slack: SlackDep) -> Respo
             raise Malformed("a slash command needs command and user_id")
     except Malformed as exc:
         return _bad(exc)
-    return _ack(on_command(Ctx(slack, request.app.state), form))
+    return _ack(on_command(_ctx(request, slack), form))
 
 
 @router.post("/interactions", summary="Buttons, modals and shortcuts (signed by Slack)")
-async def interactions(request: Request, body: SignedBody, slack: SlackDep) -> Response:
+async def interactions(request: Request, body: OnceBody, slack: SlackDep) -> Response:
     received = time.monotonic()
     try:
         payload = _json(_form(body).get("payload", ""))
-        return _ack(await on_interaction(Ctx(slack, request.app.state), payload, received))
+        return _ack(await on_interaction(_ctx(request, slack), payload, received))
     except Malformed as exc:
         return _bad(exc)
 
@@ -88,9 +98,17 @@ async def interactions(request: Request, body: SignedBody, slack: SlackDep) -> R
 @router.post("/events", summary="Events API: url_verification, app_home_opened (signed by Slack)")
 async def events(request: Request, body: SignedBody, slack: SlackDep) -> Response:
     try:
-        text = body.decode("utf-8")
-        return _ack(on_event(Ctx(slack, request.app.state), _json(text)))
+        data = _json(body.decode("utf-8"))
     except UnicodeDecodeError:
         return _bad(Malformed("the body is not UTF-8"))
     except Malformed as exc:
         return _bad(exc)
+    engine = request.app.state.engine
+    try:
+        first = await run_in_threadpool(guards.first_event, engine, data, request.state.slack_request_id)
+    except SQLAlchemyError as exc:  # 503: Slack delivers the event again later
+        raise Unavailable("Parley's store is not answering; nothing was done") from exc
+    if not first:
+        return Response(status_code=200)  # Slack re-sent an event already received (X-Slack-Retry-Num)
+    slack.tidy(engine)
+    return _ack(on_event(_ctx(request, slack), data))

@@ -5,18 +5,18 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from api.deps import AdminUser, CurrentUser, SessionDep
+from api.schemas import errors
 from domain.errors import NotFound
-from domain.model import Email, Role
+from domain.model import Email, Role, Strict
 from store.users import create_user, issue_token, revoke_token, user_by_email
 
 router = APIRouter(prefix="/api", tags=["users"])
 
 
-class UserCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+class UserCreate(Strict):  # unknown fields refused, text trimmed and storable (no NUL)
     email: Email
     name: str = Field(min_length=1, max_length=200)
     role: Role
@@ -38,7 +38,8 @@ class TokenIssued(BaseModel):
     token_id: str
 
 
-@router.post("/users", status_code=201, summary="Create a user (admin)")
+@router.post("/users", status_code=201, summary="Create a user (admin)",
+             responses=errors(401, 403, 409, 413, 422))
 def add_user(body: UserCreate, admin: AdminUser, session: SessionDep) -> Created:
     user, token = create_user(session, **body.model_dump())
     session.commit()
@@ -46,7 +47,8 @@ def add_user(body: UserCreate, admin: AdminUser, session: SessionDep) -> Created
     return Created(id=user.id, token=token.secret, token_id=token.id)
 
 
-@router.post("/users/{email}/tokens", status_code=201, summary="Issue another token (admin)")
+@router.post("/users/{email}/tokens", status_code=201, summary="Issue another token (admin)",
+             responses=errors(401, 403, 404, 422))
 def add_token(email: str, admin: AdminUser, session: SessionDep) -> TokenIssued:
     user = user_by_email(session, email)
     if user is None:
@@ -56,7 +58,8 @@ def add_token(email: str, admin: AdminUser, session: SessionDep) -> TokenIssued:
     return TokenIssued(token=token.secret, token_id=token.id)
 
 
-@router.delete("/tokens/{token_id}", status_code=204, summary="Revoke a token (admin or its owner)")
+@router.delete("/tokens/{token_id}", status_code=204, summary="Revoke a token (admin or its owner)",
+               responses=errors(401, 404, 409, 422))
 def delete_token(token_id: str, user: CurrentUser, session: SessionDep) -> Response:
     revoke_token(session, token_id, by=user)
     session.commit()

@@ -3,6 +3,7 @@
     api/routes/slack.py   the three endpoints Slack calls; verify, acknowledge at once, work afterwards
     api/slack/
       verify.py           the signature check on the raw body (slack-sdk's SignatureVerifier)
+      guards.py           replays, re-sent events and double presses, refused once across every process
       service.py          the app's Slack client, response_url replies and the background tasks
       identity.py         a Slack user -> a Parley user (slack_user_id, else users.info e-mail, remembered)
       offers.py           which actions a person may take on a dispute now (the buttons they get)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from babel.numbers import format_currency
 from slack_sdk.models.blocks import (
     ActionsBlock,
     Block,
@@ -24,6 +25,7 @@ from slack_sdk.models.views import View
 from activities.slack import TIER_NAMES, due_text, escape
 from api.slack.offers import label, open_proposal
 from domain.model import DisputeView, Outcome, Status
+from domain.notices import name_of
 
 SECTION_MAX = 3000  # Slack's limit for a section's text
 HEADER_MAX = 150
@@ -50,11 +52,17 @@ def status_text(status: Status) -> str:
     return status.value.replace("_", " ")
 
 
-def outcome_text(outcome: Outcome) -> str:
+def money_text(amount: float, currency: str) -> str:
+    """An amount with its currency: "EUR 5,000.00", "JPY 5,000" (the currency's own decimals)."""
+    return format_currency(amount, currency, format="¤¤\u00a0#,##0.00", locale="en", currency_digits=True)
+
+
+def outcome_text(outcome: Outcome, currency: str) -> str:
+    """The outcome in one line; `currency` is the dispute's, the currency of every amount in it."""
     split = outcome.credit_split
     parts = [f"{outcome.owner.replace('_', '-')}, direct {split.direct}% / partner {split.partner}%"]
     if outcome.co_sell_stipend is not None:
-        parts.append(f"co-sell stipend {outcome.co_sell_stipend:,.0f}")
+        parts.append(f"co-sell stipend {money_text(outcome.co_sell_stipend, currency)}")
     if outcome.renewal_bonus_pct is not None:
         parts.append(f"renewal bonus {outcome.renewal_bonus_pct:g}%")
     if outcome.price_protection_until is not None:
@@ -73,7 +81,7 @@ def title_line(view: DisputeView, public_url: str | None) -> str:
 
 
 def summary_fields(view: DisputeView) -> list[MarkdownTextObject]:
-    waiting = ", ".join(escape(e) for e in view.waiting_on) or "—"
+    waiting = ", ".join(escape(name_of(e, view)) for e in view.waiting_on) or "—"
     return [
         MarkdownTextObject(text=f"*Status*\n{status_text(view.status)} (tier {view.tier}, "
                                 f"{TIER_NAMES.get(view.tier, '?')})"),
@@ -89,13 +97,13 @@ def context_of(view: DisputeView) -> list[Block]:
     proposal = open_proposal(view)
     if view.status == Status.frontline and proposal is not None:
         note = f"\n> {escape(proposal.note)}" if proposal.note else ""
-        out.append(SectionBlock(text=clip(f"*Proposal #{proposal.id}* by {escape(proposal.by)}: "
-                                          f"{outcome_text(proposal.outcome)}{note}")))
+        out.append(SectionBlock(text=clip(f"*Proposal #{proposal.id}* by {escape(name_of(proposal.by, view))}: "
+                                          f"{outcome_text(proposal.outcome, view.currency)}{note}")))
     if view.status == Status.awaiting_approval:
         agreed = next((p for p in reversed(view.proposals) if p.state == "accepted"), None)
         if agreed is not None:
             out.append(SectionBlock(text=clip(f"*Agreement awaiting approval* (proposal #{agreed.id}): "
-                                              f"{outcome_text(agreed.outcome)}")))
+                                              f"{outcome_text(agreed.outcome, view.currency)}")))
     if view.decision is not None and view.status in (Status.appeal_window, Status.executive, Status.resolved):
         d = view.decision
         kind = {"agreement": "Agreement", "ruling": "Ruling", "decision": "Final decision"}[d.kind]
@@ -103,11 +111,15 @@ def context_of(view: DisputeView) -> list[Block]:
         if d.recommendation is not None:
             follows = "follows" if d.follows_recommendation else "departs from"
             rec = f"\n_The charter recommended {d.recommendation.owner}; this {follows} it._"
-        out.append(SectionBlock(text=clip(f"*{kind}* by {escape(d.actor)}: {outcome_text(d.outcome)}\n"
+        out.append(SectionBlock(text=clip(f"*{kind}* by {escape(d.actor)}: {outcome_text(d.outcome, view.currency)}\n"
                                           f"> {escape(d.rationale)}{rec}")))
     if view.info_request:
         question = escape(str(view.info_request.get("question", "")))
         out.append(SectionBlock(text=clip(f"*Information requested*: {question}")))
+        for answer in view.info_request.get("answers", ()):
+            if isinstance(answer, dict):
+                by = escape(name_of(str(answer.get("by", "")), view))
+                out.append(SectionBlock(text=clip(f"*Answer* from {by}: {escape(str(answer.get('text', '')))}")))
     return out
 
 
@@ -202,7 +214,7 @@ def status_blocks(view: DisputeView, public_url: str | None, offers: Sequence[st
         SectionBlock(text=clip(f"{title_line(view, public_url)}\n{escape(view.description)}")),
         SectionBlock(fields=[
             *summary_fields(view),
-            MarkdownTextObject(text="*Parties*\n" + ", ".join(escape(p.email) for p in view.parties)),
+            MarkdownTextObject(text="*Parties*\n" + ", ".join(escape(name_of(p.email, view)) for p in view.parties)),
             MarkdownTextObject(text=f"*Mediator / executive*\n{escape(view.mediator)} / {escape(view.executive)}"),
         ]),
         *context_of(view),
@@ -214,7 +226,8 @@ def status_blocks(view: DisputeView, public_url: str | None, offers: Sequence[st
 
 
 def queue_line(view: DisputeView, public_url: str | None, waiting: bool) -> str:
-    mark = "⏳ *your move*" if waiting else f"waiting on {', '.join(escape(e) for e in view.waiting_on) or '—'}"
+    others = ", ".join(escape(name_of(e, view)) for e in view.waiting_on) or "—"
+    mark = "⏳ *your move*" if waiting else f"waiting on {others}"
     return (f"{title_line(view, public_url)}\n{status_text(view.status)} · due {due_text(view)} · {mark}")
 
 

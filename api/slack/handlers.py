@@ -32,6 +32,7 @@ from api.slack.work import (
     reply,
     within,
 )
+from domain.durations import plural
 from domain.errors import ParleyError
 from domain.model import Role
 from store.tables import User
@@ -99,7 +100,7 @@ async def answer_status(ctx: Ctx, where: Where, dispute_id: str) -> None:
         await reply(ctx, where, refusal(exc).replace("Nothing was recorded: ", ""))
         return
     offers = open_actions(view, who.email, who.role)
-    text = f"{view.id}: {view.title} ({view.status.value}, tier {view.tier})"
+    text = f"{view.id}: {view.title} ({view.status.value.replace('_', ' ')}, tier {view.tier})"
     await reply(ctx, where, text, kit.status_blocks(view, ctx.public_url, offers))
 
 
@@ -111,21 +112,17 @@ async def answer_mine(ctx: Ctx, where: Where) -> None:
     views = await run_in_threadpool(open_disputes, ctx.engine, who)
     waiting, others = queue_of(views, who)
     listed = [(v, True) for v, _ in waiting] + [(v, False) for v in others]
-    text = f"{len(listed)} open disputes, {len(waiting)} waiting on you"
+    text = f"{plural(len(listed), 'open dispute')}, {len(waiting)} waiting on you"
     await reply(ctx, where, text, kit.mine_blocks(listed, ctx.public_url))
 
 
 def on_event(ctx: Ctx, body: dict[str, Any]) -> dict[str, Any] | None:
-    """Acknowledge an Events API request; `url_verification` is answered with its challenge."""
+    """Acknowledge an Events API request; `url_verification` is answered with its challenge.
+    (An event Slack re-sends never gets here: the route claims each event id once, in the store.)"""
     if body.get("type") == "url_verification":
         return {"challenge": str(body.get("challenge", ""))}
     if body.get("type") != "event_callback":
         return None
-    event_id = str(body.get("event_id") or "")
-    if event_id:
-        if event_id in ctx.slack.seen_events:
-            return None  # Slack re-sent an event we already have
-        ctx.slack.seen_events[event_id] = True
     event = body.get("event")
     if isinstance(event, dict) and event.get("type") == "app_home_opened" and event.get("tab", "home") == "home":
         user = event.get("user")

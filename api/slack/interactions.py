@@ -27,6 +27,7 @@ from api import commands
 from api.disputes import prepare_filing
 from api.routes.disputes import new_dispute_id
 from api.slack import blocks as kit
+from api.slack import guards
 from api.slack.handlers import CHECK_WITHIN_S, DISPUTE_ID, open_filing
 from api.slack.identity import Unknown
 from api.slack.modals import (
@@ -97,6 +98,8 @@ def where_of(payload: dict[str, Any]) -> Where:
     view = payload.get("view")
     home = container.get("type") == "view" and isinstance(view, dict) and view.get("type") == "home"
     text = str(message["text"]) if message.get("text") else None
+    # a view (App Home) keeps its id as it is republished, its hash changes: a press is tied to both
+    pressed_on = f"{view.get('id')}:{view.get('hash')}" if isinstance(view, dict) and view.get("id") else None
     return Where(
         user_id=user_of(payload),
         response_url=str(payload["response_url"]) if payload.get("response_url") else None,
@@ -105,6 +108,7 @@ def where_of(payload: dict[str, Any]) -> Where:
         ephemeral=bool(container.get("is_ephemeral")),
         home=home,
         original=kit.first_section_text(message.get("blocks")) or text,
+        view=pressed_on if container.get("type") == "view" else None,
     )
 
 
@@ -161,47 +165,42 @@ def on_block_actions(ctx: Ctx, payload: dict[str, Any]) -> None:
 
 # --- buttons ----------------------------------------------------------------------------------------
 
-def _already(ctx: Ctx, where: Where) -> str | None:
-    claim = ctx.slack.claims.get(where.key) if where.key else None
-    if claim is None:
-        return None
-    if claim == "busy":
-        return ":hourglass: An action from this message is being recorded; nothing more was recorded."
-    return f"Already handled: {claim}. Nothing more was recorded."
+# A press is claimed in the store per (person, message or view, action, dispute), so that a double
+# click acts once even when its two requests reach two API processes (api/slack/guards.py).
+
+def _press(where: Where, name: str, dispute_id: str) -> str | None:
+    return guards.press_key(where.user_id, where.place, name, dispute_id)
 
 
-def _release(ctx: Ctx, where: Where) -> None:
-    if where.key and ctx.slack.claims.get(where.key) == "busy":
-        del ctx.slack.claims[where.key]
+async def _already(ctx: Ctx, where: Where, name: str, dispute_id: str) -> str | None:
+    key = _press(where, name, dispute_id)
+    return await run_in_threadpool(guards.already, ctx.engine, key) if key else None
 
 
 async def one_click(ctx: Ctx, where: Where, name: str, dispute_id: str) -> None:
     """accept / approve / resume: record it, then replace the buttons with who did what."""
-    if (already := _already(ctx, where)) is not None:
-        await reply(ctx, where, already)
+    claim = await guards.claim(ctx.engine, _press(where, name, dispute_id))
+    if isinstance(claim, str):
+        await reply(ctx, where, claim)
         return
-    if where.key:
-        ctx.slack.claims[where.key] = "busy"
     try:
         who = await identify(ctx, where.user_id)
         if isinstance(who, Unknown):
-            _release(ctx, where)
+            await claim.release()
             await reply(ctx, where, who.reason)
             return
         try:
             await act(ctx, who, dispute_id, ONE_CLICK[name])
         except ParleyError as exc:
-            _release(ctx, where)
+            await claim.release()
             await reply(ctx, where, refusal(exc, dispute_id))
             if isinstance(exc, WrongState):
                 await refresh_message(ctx, where, who, dispute_id, refusal(exc, dispute_id))
             return
-    except BaseException:
-        _release(ctx, where)
-        raise
-    line = done_line(who, DONE[name])
-    if where.key:
-        ctx.slack.claims[where.key] = line
+        line = done_line(who, DONE[name])
+        await claim.settle(line)
+    finally:
+        await claim.release()  # nothing once settled or released: the work failed on the way
     await mark_done(ctx, where, line)
 
 
@@ -223,7 +222,7 @@ async def check_offer(ctx: Ctx, slack_user_id: str, name: str, dispute_id: str) 
 
 async def open_action(ctx: Ctx, where: Where, name: str, dispute_id: str, trigger_id: str) -> None:
     """Open the action's modal (its trigger id lives 3 s), unless the action is no longer open."""
-    if (already := _already(ctx, where)) is not None:
+    if (already := await _already(ctx, where, name, dispute_id)) is not None:
         await reply(ctx, where, already)
         return
     checked = await within(CHECK_WITHIN_S, check_offer(ctx, where.user_id, name, dispute_id))
@@ -242,7 +241,8 @@ async def open_action(ctx: Ctx, where: Where, name: str, dispute_id: str, trigge
                     ruling=ruling_of(view) if view else None,
                     mediation=view is not None and view.status.value == "mediation",
                     channel=None if where.ephemeral else where.channel, ts=None if where.ephemeral else where.ts,
-                    original=where.original, home=where.home, weights=weights)
+                    original=where.original, home=where.home, weights=weights,
+                    question=str(view.info_request.get("question") or "") if view and view.info_request else None)
     await ctx.slack.call("views_open", trigger_id=trigger_id, view=action_modal(meta))
 
 
@@ -294,7 +294,8 @@ async def on_view_submission(ctx: Ctx, payload: dict[str, Any], received: float)
         if errors:
             return {"response_action": "errors", "errors": errors}
         reply_to = _response_url_in(view.get("private_metadata"))
-        task = ctx.slack.spawn(file_from_modal(ctx, user_id, values, reply_to), "file from the modal", urgent=True)
+        task = ctx.slack.spawn(file_from_modal(ctx, user_id, values, reply_to, view_id=str(view.get("id") or "")),
+                               "file from the modal", urgent=True)
     elif callback == ACT_CALLBACK:
         meta = read_metadata(view.get("private_metadata"))
         if meta is None:
@@ -302,8 +303,8 @@ async def on_view_submission(ctx: Ctx, payload: dict[str, Any], received: float)
         parsed, errors = parse_action(str(meta["a"]), values)
         if errors or parsed is None:
             return {"response_action": "errors", "errors": errors}
-        task = ctx.slack.spawn(act_from_modal(ctx, user_id, meta, parsed), f"{meta['a']} from the modal",
-                               urgent=True)
+        task = ctx.slack.spawn(act_from_modal(ctx, user_id, meta, parsed, view_id=str(view.get("id") or "") or None),
+                               f"{meta['a']} from the modal", urgent=True)
     else:
         return None
     answer = await within(ANSWER_WITHIN_S - (time.monotonic() - received), task)
@@ -335,7 +336,22 @@ def _response_url_in(raw: object) -> str | None:
     return url if isinstance(url, str) else None
 
 
-async def file_from_modal(ctx: Ctx, user_id: str, values: dict[str, str], reply_to: str | None) -> Answer:
+async def file_from_modal(ctx: Ctx, user_id: str, values: dict[str, str], reply_to: str | None, *,
+                          view_id: str = "") -> Answer:
+    """File the dispute once per filing form, however often (and wherever) it is submitted; a form
+    sent back with errors gives its claim up, so that it can be corrected and sent again."""
+    claim = await guards.claim(ctx.engine, guards.press_key(user_id, f"view:{view_id}" if view_id else None,
+                                                            "file", ""))
+    if isinstance(claim, str):
+        return said("Not filed", claim)
+    try:
+        return await _file_from_modal(ctx, user_id, values, reply_to, claim)
+    finally:
+        await claim.release()  # nothing once settled
+
+
+async def _file_from_modal(ctx: Ctx, user_id: str, values: dict[str, str], reply_to: str | None,
+                           claim: guards.PressClaim) -> Answer:
     """File the dispute; confirm in the modal and where /conflict was typed (else in a DM)."""
     charter: Charter = ctx.state.charter
     metadata_back = json.dumps({"r": reply_to}) if reply_to else None
@@ -374,6 +390,7 @@ async def file_from_modal(ctx: Ctx, user_id: str, values: dict[str, str], reply_
             block = FILING_BLOCK_OF.get(exc.field or "", "title")
             return form_with({block: exc.message.removeprefix(f"{exc.field}: ")})
         view = await commands.file_dispute(await ctx.temporal(), ctx.settings.task_queue, start)
+        await claim.settle(done_line(who, f"filed {view.id}"))
     except ParleyError as exc:
         return said("Not filed", refusal(exc))
     url = kit.link(ctx.public_url, view.id)
@@ -387,32 +404,30 @@ async def file_from_modal(ctx: Ctx, user_id: str, values: dict[str, str], reply_
     return said("Filed", text)
 
 
-async def act_from_modal(ctx: Ctx, user_id: str, meta: dict[str, Any], action: BaseModel) -> Answer:
+async def act_from_modal(ctx: Ctx, user_id: str, meta: dict[str, Any], action: BaseModel, *,
+                         view_id: str | None = None) -> Answer:
     name, dispute_id = str(meta["a"]), str(meta["d"])
     where = Where(user_id=user_id, channel=meta.get("ch"), ts=meta.get("ts"), original=meta.get("o"),
-                  home=bool(meta.get("h")))
-    if (already := _already(ctx, where)) is not None:
-        return said("Not recorded", already)
-    if where.key:
-        ctx.slack.claims[where.key] = "busy"
+                  home=bool(meta.get("h")), view=view_id)  # claimed per message it came from, else per modal
+    claim = await guards.claim(ctx.engine, _press(where, name, dispute_id))
+    if isinstance(claim, str):
+        return said("Not recorded", claim)
     who: User | Unknown | None = None
     try:
         who = await identify(ctx, user_id)
         if isinstance(who, Unknown):
-            _release(ctx, where)
+            await claim.release()
             return said("Not recorded", who.reason)
         view = await act(ctx, who, dispute_id, action)
+        line = done_line(who, DONE[name])
+        await claim.settle(line)
     except ParleyError as exc:
-        _release(ctx, where)
+        await claim.release()
         if isinstance(exc, WrongState) and where.key and isinstance(who, User):
             ctx.slack.spawn(refresh_message(ctx, where, who, dispute_id, refusal(exc, dispute_id)), "refresh")
         return said("Not recorded", refusal(exc, dispute_id))
-    except BaseException:
-        _release(ctx, where)
-        raise
-    line = done_line(who, DONE[name])
-    if where.key:
-        ctx.slack.claims[where.key] = line
+    finally:
+        await claim.release()  # nothing once settled or released: the work failed on the way
     if where.key or where.home:
         ctx.slack.spawn(mark_done(ctx, where, line), "mark the message done")
     text = f"{line}\n*{view.id}* is now {view.status.value.replace('_', ' ')} (tier {view.tier})."

@@ -8,6 +8,7 @@ A submission is read back into the same models the JSON API takes (`Filing`, `Pr
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from datetime import date
 from typing import Any
@@ -29,9 +30,11 @@ from slack_sdk.models.blocks import (
 from slack_sdk.models.views import View
 
 from activities.slack import escape
+from api.errors import plain_message, sentence
 from api.slack.blocks import clip, outcome_text
 from domain.charter import Charter, Weights
 from domain.model import (
+    Answer,
     Appeal,
     Criteria,
     Decide,
@@ -103,6 +106,9 @@ def _number(values: Mapping[str, str], key: str, errors: dict[str, str], *, inte
     except ValueError:
         errors[key] = "Enter a number."
         return None
+    if not math.isfinite(number):  # "nan", "inf", "1e400": no amount, and int() of one is an error
+        errors[key] = "Enter a finite number."
+        return None
     if integer:
         if number != int(number):
             errors[key] = "Enter a whole number."
@@ -119,8 +125,7 @@ def errors_of(exc: ValidationError, where: Mapping[str, str], default: str) -> d
         path = ".".join(str(p) for p in err.get("loc", ()))
         block = next((where[k] for k in sorted(where, key=len, reverse=True)
                       if path == k or path.startswith(k + ".")), default)
-        message = str(err.get("msg", "invalid")).removeprefix("Value error, ")
-        out.setdefault(block, message[:300])
+        out.setdefault(block, sentence(plain_message(err))[:300])
     return out
 
 
@@ -239,18 +244,18 @@ def check_filing(values: Mapping[str, str]) -> dict[str, str]:
 
 ACTION_MODELS: dict[str, type[BaseModel]] = {
     "propose": Propose, "reject": Reject, "escalate": Escalate, "request_info": RequestInfo, "rule": Rule,
-    "appeal": Appeal, "decide": Decide, "withdraw": Withdraw,
+    "appeal": Appeal, "decide": Decide, "withdraw": Withdraw, "answer": Answer,
 }
 TITLES = {
     "propose": "Propose a resolution", "reject": "Reject", "escalate": "Escalate to executive",
     "request_info": "Request information", "rule": "Rule", "appeal": "Appeal the ruling",
-    "decide": "Final decision", "withdraw": "Withdraw the dispute",
+    "decide": "Final decision", "withdraw": "Withdraw the dispute", "answer": "Answer the mediator",
 }
 SUBMITS = {"propose": "Propose", "reject": "Reject", "escalate": "Escalate", "request_info": "Ask",
-           "rule": "Rule", "appeal": "Appeal", "decide": "Decide", "withdraw": "Withdraw"}
+           "rule": "Rule", "appeal": "Appeal", "decide": "Decide", "withdraw": "Withdraw", "answer": "Answer"}
 TEXT_FIELD = {"reject": ("reason", "Why not?"), "escalate": ("reason", "Why escalate?"),
               "request_info": ("question", "What do you need to know?"), "appeal": ("reason", "Grounds for the appeal"),
-              "withdraw": ("reason", "Why withdraw?")}
+              "withdraw": ("reason", "Why withdraw?"), "answer": ("text", "Your answer")}
 ACTION_BLOCK_OF = {
     "outcome.owner": "owner", "outcome.credit_split": "credit_direct", "outcome.co_sell_stipend": "co_sell_stipend",
     "outcome.renewal_bonus_pct": "renewal_bonus_pct", "outcome.price_protection_until": "price_protection_until",
@@ -259,6 +264,7 @@ ACTION_BLOCK_OF = {
     "criteria.lifetime_value.direct": "ltv_direct", "criteria.lifetime_value.partner": "ltv_partner",
     "criteria.strategic_fit.direct": "fit_direct", "criteria.strategic_fit.partner": "fit_partner",
     "criteria": "win_direct", "rationale": "rationale", "reason": "reason", "question": "question", "note": "note",
+    "text": "text",
 }
 
 
@@ -273,12 +279,12 @@ def ruling_of(view: DisputeView) -> str | None:
     if view.decision is None or view.status not in (Status.appeal_window, Status.executive):
         return None
     d = view.decision
-    return clip(f"*Ruling under review:* {outcome_text(d.outcome)}\n> {escape(d.rationale)}", 1000)
+    return clip(f"*Ruling under review:* {outcome_text(d.outcome, view.currency)}\n> {escape(d.rationale)}", 1000)
 
 
 def metadata(dispute_id: str, action: str, *, summary: str | None = None, ruling: str | None = None,
              mediation: bool = False, channel: str | None = None, ts: str | None = None, original: str | None = None,
-             home: bool = False, weights: Weights | None = None) -> dict[str, Any]:
+             home: bool = False, weights: Weights | None = None, question: str | None = None) -> dict[str, Any]:
     """What a modal carries in its private_metadata: the dispute and action, what to show again when
     it is redrawn, and the message to update once the action is recorded."""
     data: dict[str, Any] = {"d": dispute_id, "a": action}
@@ -286,6 +292,8 @@ def metadata(dispute_id: str, action: str, *, summary: str | None = None, ruling
         data["s"] = summary
     if ruling:
         data["r"] = ruling
+    if question:
+        data["q"] = question
     if mediation:
         data["m"] = 1
     if channel and ts:
@@ -305,7 +313,7 @@ def encode_metadata(meta: Mapping[str, Any]) -> str:
     data = dict(meta)
     text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
     while len(text) > METADATA_MAX:
-        key = max(("o", "r", "s"), key=lambda k: len(str(data.get(k) or "")))
+        key = max(("o", "r", "s", "q"), key=lambda k: len(str(data.get(k) or "")))
         value = str(data.get(key) or "")
         if not value:
             raise ValueError("private_metadata does not fit even without its texts")
@@ -418,6 +426,8 @@ def action_modal(meta: Mapping[str, Any], *, initial: Mapping[str, str] | None =
         blocks.append(SectionBlock(block_id="problem", text=clip(f":warning: {problem}")))
     if meta.get("r") and action in ("appeal", "decide"):
         blocks.append(SectionBlock(text=clip(str(meta["r"]))))
+    if meta.get("q") and action == "answer":
+        blocks.append(SectionBlock(text=clip(f"*The mediator asks:* {escape(str(meta['q']))}")))
     if action in ("propose", "rule", "decide"):
         blocks += _outcome_blocks(v)
     if action in ("rule", "decide"):

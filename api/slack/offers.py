@@ -13,17 +13,25 @@ from typing import Literal
 from domain.model import CLOSED, DisputeView, Proposal, Role, Status
 
 Offer = Literal[
-    "accept", "reject", "propose", "escalate", "approve", "request_info", "resume", "rule", "appeal",
+    "accept", "reject", "propose", "escalate", "approve", "request_info", "resume", "answer", "rule", "appeal",
     "decide", "withdraw",
 ]
 # Actions that need more than a click: they open a modal.
 NEEDS_INPUT: frozenset[str] = frozenset({
-    "reject", "propose", "escalate", "request_info", "rule", "appeal", "decide", "withdraw",
+    "reject", "propose", "escalate", "request_info", "answer", "rule", "appeal", "decide", "withdraw",
 })
 
 
 def open_proposal(view: DisputeView) -> Proposal | None:
     return next((p for p in reversed(view.proposals) if p.state == "open"), None)
+
+
+def question_open_to(view: DisputeView, email: str) -> bool:
+    """The mediator's question is open and `email` (a party) has not answered it yet."""
+    request = view.info_request
+    if not view.sla.paused or not request:
+        return False
+    return not any(isinstance(a, dict) and a.get("by") == email for a in request.get("answers", ()))
 
 
 def open_actions(view: DisputeView, email: str, role: Role | str) -> list[Offer]:
@@ -48,6 +56,8 @@ def open_actions(view: DisputeView, email: str, role: Role | str) -> list[Offer]
                 out.append("escalate")
         case Status.mediation if is_mediator:
             out += ["rule", "resume" if view.sla.paused else "request_info", "escalate"]
+        case Status.mediation if is_party and question_open_to(view, email):
+            out.append("answer")
         case Status.appeal_window if is_party:
             out.append("appeal")
         case Status.executive if is_executive:
@@ -65,6 +75,7 @@ LABELS: dict[str, str] = {
     "approve": "Approve agreement",
     "request_info": "Request information",
     "resume": "Resume the clock",
+    "answer": "Answer the question",
     "rule": "Rule",
     "appeal": "Appeal the ruling",
     "decide": "Decide",
@@ -89,6 +100,7 @@ DONE: dict[str, str] = {
     "approve": "approved the agreement",
     "request_info": "requested information (the clock is paused)",
     "resume": "resumed the clock",
+    "answer": "answered the mediator's question",
     "rule": "ruled",
     "appeal": "appealed the ruling",
     "decide": "made the final decision",

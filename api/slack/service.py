@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import OrderedDict
 from collections.abc import Coroutine, Sequence
 from typing import Any, TypeVar
 from urllib.error import URLError
@@ -22,9 +21,11 @@ from slack_sdk.models.blocks import Block
 from slack_sdk.signature import Clock, SignatureVerifier
 from slack_sdk.web import SlackResponse
 from slack_sdk.webhook import WebhookClient
+from sqlalchemy import Engine
 
 from activities.slack import make_slack_client, retry_handlers
 from settings import Settings
+from store import once
 
 log = logging.getLogger("parley.slack")
 T = TypeVar("T")
@@ -33,22 +34,8 @@ API_TIMEOUT_S = 5.0  # per Slack call from the API; a modal's trigger id only li
 BACKGROUND_CONCURRENCY = 8  # pieces of ordinary work running at once: a burst does not starve the acks
 QUIET_S = 0.02  # ordinary work starts once no request has arrived for this long ...
 QUIET_MAX_S = 0.25  # ... or after this long at most
-REPLAY_WINDOW_S = 5 * 60  # Slack's own limit on a request's age
+PURGE_EVERY_S = 600  # expired once-keys (replays, events, presses) are forgotten this often per process
 SLACK_HOOKS = "https://hooks.slack.com/"
-
-
-class BoundedDict(OrderedDict[Any, Any]):
-    """A dict that forgets its oldest entries past `limit` (per-process memory of recent things)."""
-
-    def __init__(self, limit: int) -> None:
-        super().__init__()
-        self.limit = limit
-
-    def __setitem__(self, key: Any, value: Any) -> None:
-        super().__setitem__(key, value)
-        self.move_to_end(key)
-        while len(self) > self.limit:
-            self.popitem(last=False)
 
 
 class SlackService:
@@ -62,11 +49,9 @@ class SlackService:
         self.tasks: set[asyncio.Task[Any]] = set()
         self._gate = asyncio.Semaphore(BACKGROUND_CONCURRENCY)
         self._last_request = 0.0
-        self.seen_signatures: BoundedDict = BoundedDict(100_000)  # signature -> when first seen
-        self.seen_events: BoundedDict = BoundedDict(10_000)  # event_id -> True
-        # (channel, message ts) -> what happened to it: "busy" while an action from it runs, then the line
-        # that replaced its buttons. Stops a double click from acting twice before the buttons are gone.
-        self.claims: BoundedDict = BoundedDict(10_000)
+        self._last_purge: float | None = None
+        # Replays, Events API retries and double presses are claimed in the store (api/slack/guards.py),
+        # never here: any number of API processes share them, and a restart forgets nothing.
 
     # --- requests ---------------------------------------------------------------------------------
 
@@ -74,14 +59,14 @@ class SlackService:
         """A request came in (ordinary work lets a burst of them be acknowledged first)."""
         self._last_request = time.monotonic()
 
-    def replayed(self, signature: str) -> bool:
-        """True when this exact signed request was seen within Slack's five-minute window."""
+    def tidy(self, engine: Engine) -> None:
+        """Now and then (at start-up, then every PURGE_EVERY_S), forget the expired once-keys, as
+        ordinary work after the acknowledgement: never on a request's own path."""
         now = time.monotonic()
-        first = self.seen_signatures.get(signature)
-        if first is not None and now - first < REPLAY_WINDOW_S:
-            return True
-        self.seen_signatures[signature] = now
-        return False
+        if self._last_purge is not None and now - self._last_purge < PURGE_EVERY_S:
+            return
+        self._last_purge = now
+        self.spawn(run_in_threadpool(once.purge, engine), "forget expired once-keys")
 
     # --- background work --------------------------------------------------------------------------
 

@@ -2,9 +2,12 @@
 
 slack-sdk's `SignatureVerifier` checks `v0=HMAC-SHA256(signing secret, "v0:{timestamp}:{body}")` and
 refuses timestamps more than five minutes from its clock. A missing, malformed, wrong or stale
-signature, a body changed after signing, or the same signed request sent twice gets 401 and nothing
-is done. (Slack re-sends an *event* it thinks was lost, marked `X-Slack-Retry-Num`; those are let
-through and de-duplicated by their event id instead.)
+signature, or a body changed after signing gets 401 and nothing is done.
+
+A command or an interaction is also refused (401) when the same signed request was received before,
+by this API process or any other, whatever its headers (`X-Slack-Retry-Num` included: Slack retries
+only Events API deliveries): `OnceBody` claims it in the store (`api.slack.guards`), one small insert
+on the acknowledgement's path. Events are de-duplicated by their event id instead (routes/slack.py).
 """
 
 from __future__ import annotations
@@ -12,9 +15,12 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
+from sqlalchemy.exc import SQLAlchemyError
 
+from api.slack import guards
 from api.slack.service import SlackService
-from domain.errors import NotAuthenticated
+from domain.errors import NotAuthenticated, Unavailable
 
 
 def slack_service(request: Request) -> SlackService:
@@ -32,18 +38,35 @@ async def signed_body(request: Request) -> bytes:
     signature = request.headers.get("x-slack-signature")
     if not timestamp or not signature:
         raise NotAuthenticated("missing Slack signature headers")
-    if not timestamp.isdigit():
+    # Unix seconds in ASCII digits, and no more than 12 of them: "1e30", "-5" or a 400-digit number
+    # (which slack-sdk's clock arithmetic cannot even turn into a float) is refused here, never a 500
+    if not (timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= 12):
         raise NotAuthenticated("malformed Slack request timestamp")
     try:
         valid = service.verifier.is_valid(body=body, timestamp=timestamp, signature=signature)
-    except (ValueError, UnicodeDecodeError):  # a body that is not UTF-8 cannot have been signed by Slack
+    except (ValueError, OverflowError, UnicodeDecodeError):  # a body that is not UTF-8 was not signed by Slack
         valid = False
     if not valid:
         raise NotAuthenticated("invalid or stale Slack signature")
-    if "x-slack-retry-num" not in request.headers and service.replayed(signature):
-        raise NotAuthenticated("this signed Slack request was already received")
+    request.state.slack_request_id = guards.request_id(timestamp, signature)
     return body
 
 
 SignedBody = Annotated[bytes, Depends(signed_body)]
+
+
+async def first_body(request: Request, body: SignedBody) -> bytes:
+    """A signed request's body, the first time any Parley API process receives it (401 after that)."""
+    engine = request.app.state.engine
+    try:
+        first = await run_in_threadpool(guards.first_request, engine, request.state.slack_request_id)
+    except SQLAlchemyError as exc:
+        raise Unavailable("Parley's store is not answering; nothing was done") from exc
+    if not first:
+        raise NotAuthenticated("this signed Slack request was already received")
+    slack_service(request).tidy(engine)
+    return body
+
+
+OnceBody = Annotated[bytes, Depends(first_body)]
 SlackDep = Annotated[SlackService, Depends(slack_service)]

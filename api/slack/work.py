@@ -49,6 +49,12 @@ class Ctx:
 
     slack: SlackService
     state: Any  # app.state: engine, charter, temporal, settings
+    request_id: str | None = None  # the signed Slack request being handled (api.slack.guards.request_id)
+
+    @property
+    def update_id(self) -> str | None:
+        """The id of the workflow update this request sends: the same request never acts twice."""
+        return f"slack-{self.request_id}" if self.request_id else None
 
     @property
     def engine(self) -> Engine:
@@ -85,10 +91,18 @@ class Where:
     ephemeral: bool = False  # that message is ephemeral (updated through response_url only)
     home: bool = False  # pressed on the App Home tab
     original: str | None = None  # the first section of that message, kept when its buttons go
+    view: str | None = None  # no message: the view pressed on (App Home: id and hash) or the modal submitted
 
     @property
     def key(self) -> tuple[str, str] | None:
         return (self.channel, self.ts) if self.channel and self.ts else None
+
+    @property
+    def place(self) -> str | None:
+        """What a press is tied to, for its double-press claim: the message, else the view."""
+        if self.key:
+            return f"message:{self.channel}:{self.ts}"
+        return f"view:{self.view}" if self.view else None
 
 
 async def within(seconds: float, work: Awaitable[T]) -> T | None:
@@ -177,7 +191,7 @@ def prepare_command(engine: Engine, user: User, dispute_id: str, action: BaseMod
 async def act(ctx: Ctx, user: User, dispute_id: str, action: BaseModel) -> DisputeView:
     """The same workflow update as POST /api/disputes/{id}/actions; the validator decides."""
     cmd = await run_in_threadpool(prepare_command, ctx.engine, user, dispute_id, action)
-    return await commands.act(await ctx.temporal(), dispute_id, cmd)
+    return await commands.act(await ctx.temporal(), dispute_id, cmd, update_id=ctx.update_id)
 
 
 def refusal(exc: ParleyError, dispute_id: str | None = None) -> str:

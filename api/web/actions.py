@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from domain.lifecycle import Dispute
 
 # The order the page shows them in: the likely next step first, withdrawing last.
-ORDER = ("accept", "reject", "propose", "approve", "reject_agreement", "request_info", "resume", "rule",
+ORDER = ("accept", "reject", "propose", "answer", "approve", "reject_agreement", "request_info", "resume", "rule",
          "decide", "appeal", "escalate", "comment", "reassign", "withdraw")
 
 
@@ -49,6 +49,7 @@ class ViewState:
         self.executive = view.executive
         self.executives = tuple(e for e in (view.executive, view.backup_executive) if e)
         self.reached_executive = view.reached_executive
+        self.info_request = view.info_request
         self.clock = None if view.status in CLOSED else _Clock(paused=view.sla.paused)
         self.start = _Start(_Filer(view.filed_by))
 

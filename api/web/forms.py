@@ -1,6 +1,8 @@
 """HTML forms to the API's models: dotted field names ("outcome.credit_split.direct") become nested
 values, and pydantic's errors come back keyed by the same names, so that each error is shown next
-to its field."""
+to its field. A form's values are all text, so they are validated as form text (`TEXT_INPUT`): "12.5"
+is read as a number here (the JSON API refuses "12.5" where a number belongs); "nan", "inf" and
+"1e400" are still refused as not finite."""
 
 from __future__ import annotations
 
@@ -9,9 +11,11 @@ from typing import Any
 from pydantic import TypeAdapter, ValidationError
 from starlette.datastructures import FormData
 
-from domain.model import Action, Filing
+from api.errors import plain_message, sentence
+from domain.model import TEXT_INPUT, Action, Filing
 
 ACTION_ADAPTER: TypeAdapter[Any] = TypeAdapter(Action)
+FORM_TEXT = {TEXT_INPUT: True}
 SKIP = {"csrf", "action", "form"}
 MESSAGES = {
     "missing": "Required.",
@@ -23,6 +27,7 @@ MESSAGES = {
     "enum": "Choose one of the options.",
     "literal_error": "Choose one of the options.",
     "extra_forbidden": "Not expected here.",
+    "email": "Enter a valid e-mail address.",
 }
 
 
@@ -63,9 +68,7 @@ def _message(err: Any) -> str:
     kind = str(err.get("type", ""))
     if kind in MESSAGES and not (kind == "string_too_short" and err.get("ctx", {}).get("min_length", 1) > 1):
         return MESSAGES[kind]
-    message = str(err.get("msg", "Invalid value."))
-    message = message.removeprefix("Value error, ")
-    return message[:1].upper() + message[1:] + ("" if message.endswith(".") else ".")
+    return sentence(plain_message(err))  # the API's words for the same problem, as a sentence
 
 
 def complete_split(values: dict[str, str]) -> None:
@@ -75,7 +78,7 @@ def complete_split(values: dict[str, str]) -> None:
     for known, other in (("direct", "partner"), ("partner", "direct")):
         given, missing = values.get(names[known], ""), values.get(names[other], "")
         if given and not missing:
-            if given.isdigit() and 0 <= int(given) <= 100:
+            if given.isascii() and given.isdigit() and 0 <= int(given) <= 100:  # not "²", which int() refuses
                 values[names[other]] = str(100 - int(given))
             return
 
@@ -85,7 +88,7 @@ def parse_action(action: str, values: dict[str, str]) -> tuple[Any | None, dict[
     complete_split(values)
     data = nest(values)
     try:
-        return ACTION_ADAPTER.validate_python({"action": action, **data}), {}
+        return ACTION_ADAPTER.validate_python({"action": action, **data}, context=FORM_TEXT), {}
     except ValidationError as exc:
         errors = errors_by_field(exc, strip_first=action)
         if "action" in errors:
@@ -101,7 +104,7 @@ def parse_filing(values: dict[str, str]) -> tuple[Filing | None, dict[str, str]]
     if "currency" in data:
         data["currency"] = str(data["currency"]).upper()
     try:
-        return Filing.model_validate(data), {}
+        return Filing.model_validate(data, context=FORM_TEXT), {}
     except ValidationError as exc:
         errors = errors_by_field(exc)
         # a bad evidence line is reported on the evidence box as a whole

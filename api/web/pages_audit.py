@@ -10,7 +10,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response, StreamingResponse
 from sqlmodel import Session
 
-from api.deps import EngineDep, SessionDep
+from api.deps import EngineDep, SessionDep, get_now
 from api.web import charts, queries, stats
 from api.web.render import LEADERS, OWNER_LABELS, TIER_NAMES, PageRoute, duration, render
 from api.web.session import PageUser
@@ -37,11 +37,12 @@ def audit_page(request: Request, user: PageUser, session: SessionDep) -> Respons
 def audit_verify(request: Request, user: PageUser, session: SessionDep, digest: str = "") -> Response:
     _auditor(user)
     digest = digest.strip()
-    try:
-        result = audit.verify(session, digest=digest or None)
-    except ValueError as exc:
-        return _audit_page(request, session, None, digest, digest_error=str(exc), status_code=422)
-    return _audit_page(request, session, result, digest)
+    if digest:  # only the digest is the auditor's input: a damaged trail is a result, shown as such
+        try:
+            audit.parse_digest(digest)
+        except ValueError as exc:
+            return _audit_page(request, session, None, digest, digest_error=str(exc), status_code=422)
+    return _audit_page(request, session, audit.verify(session, digest=digest or None), digest)
 
 
 def _audit_page(request: Request, session: Session, result: audit.VerifyResult | None, digest: str | None,
@@ -49,7 +50,7 @@ def _audit_page(request: Request, session: Session, result: audit.VerifyResult |
     filters = queries.Filters.parse(request.query_params)
     page = queries.all_disputes(session, filters)
     return render(request, "audit.html", status_code=status_code, rows=page.rows, page=page, filters=filters,
-                  result=result, digest=digest or "", digest_error=digest_error, now=datetime.now(UTC),
+                  result=result, digest=digest or "", digest_error=digest_error, now=get_now(request),
                   regions=queries.regions(session), outcomes=queries.OUTCOME_CHOICES)
 
 
@@ -75,7 +76,7 @@ def audit_export(fmt: str, user: PageUser, engine: EngineDep) -> Response:
 def dashboard_page(request: Request, user: PageUser, session: SessionDep, period: str = "") -> Response:
     if Role(user.role) not in LEADERS:
         raise Forbidden("The dashboard is for mediators, executives, auditors and admins.")
-    board = stats.dashboard(session, stats.period_of(period))
+    board = stats.dashboard(session, stats.period_of(period), get_now(request))
     return render(request, "dashboard.html", board=board, periods=stats.PERIODS, charts=_charts(board),
                   age_buckets=[label for label, _ in stats.AGE_BUCKETS])
 

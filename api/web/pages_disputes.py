@@ -8,7 +8,7 @@ State changes go through `api.commands` only (file_dispute starts the workflow, 
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -19,7 +19,7 @@ from sqlmodel import Session
 from temporalio.client import Client
 
 from api import commands
-from api.deps import ADMIN_EMAIL, SessionDep, get_charter, get_temporal
+from api.deps import ADMIN_EMAIL, SessionDep, get_charter, get_now, get_temporal
 from api.disputes import prepare_filing, resolve_actor, to_json, visible_row
 from api.routes.disputes import new_dispute_id
 from api.web import queries
@@ -42,6 +42,7 @@ FORM_TITLES = {
     "accept": "Accept the proposal", "reject": "Reject the proposal", "propose": "Propose a resolution",
     "approve": "Approve the agreement", "reject_agreement": "Reject the agreement",
     "request_info": "Ask for information (pauses the clock)", "resume": "Resume (restarts the clock)",
+    "answer": "Answer the mediator's question",
     "rule": "Rule", "decide": "Make the final decision", "appeal": "Appeal the ruling",
     "escalate": "Escalate", "comment": "Comment", "reassign": "Reassign", "withdraw": "Withdraw the dispute",
 }
@@ -49,6 +50,7 @@ DONE = {
     "accept": "You accepted the proposal.", "reject": "You rejected it.", "propose": "Your proposal is recorded.",
     "approve": "You approved the agreement.", "reject_agreement": "You rejected the agreement.",
     "request_info": "Your question is recorded; the clock is paused.", "resume": "The clock runs again.",
+    "answer": "Your answer is recorded and the mediator is told; the clock stays paused until they resume.",
     "rule": "Your ruling is recorded; the appeal window is open.", "decide": "Your final decision is recorded.",
     "appeal": "Your appeal is recorded; the dispute goes to the executive.", "escalate": "Escalated.",
     "comment": "Comment added.", "reassign": "Reassigned.", "withdraw": "The dispute is withdrawn.",
@@ -75,7 +77,7 @@ def waiting_on_me(request: Request, user: PageUser, session: SessionDep) -> Resp
     filters = queries.Filters.parse(request.query_params)
     rows = queries.waiting_on(session, user, filters)
     return render(request, "queue.html", title="Waiting on me", rows=rows, filters=filters, page=None,
-                  now=datetime.now(UTC), regions=queries.regions(session), everything=False,
+                  now=get_now(request), regions=queries.regions(session), everything=False,
                   intro="Open disputes whose next step is yours, the nearest deadline first.")
 
 
@@ -87,14 +89,15 @@ def my_disputes(request: Request, user: PageUser, session: SessionDep) -> Respon
     intro = ("Every dispute you may see, latest activity first." if everything else
              "Disputes you filed, are a party to, or are assigned to, latest activity first.")
     return render(request, "queue.html", title="My disputes", rows=page.rows, filters=filters, page=page,
-                  now=datetime.now(UTC), regions=queries.regions(session), everything=everything, intro=intro)
+                  now=get_now(request), regions=queries.regions(session), everything=everything, intro=intro)
 
 
 # --- the dispute page ------------------------------------------------------------------------------
 
-def dispute_context(session: Session, user: User, dispute_id: str, app_charter: Charter) -> dict[str, Any]:
+def dispute_context(session: Session, user: User, dispute_id: str, app_charter: Charter,
+                    now: datetime) -> dict[str, Any]:
     row = visible_row(session, user, dispute_id)
-    view = DisputeView.model_validate(to_json(session, row))
+    view = DisputeView.model_validate(to_json(session, row, now))
     events = events_for(session, dispute_id)
     actions = open_actions(view, actor_for(user))
     people = {p.email for p in view.parties} | {view.mediator, view.executive} | {e["actor"] for e in events}
@@ -109,16 +112,17 @@ def dispute_context(session: Session, user: User, dispute_id: str, app_charter: 
                        if u.email != current]
     return {
         "view": view, "events": events, "actions": actions, "names": queries.names_of(session, people),
-        "charter": charter, "weights_json": json.dumps(charter.weights.model_dump()),
+        "charter": charter, "calendar": charter.business_calendar(),
+        "weights_json": json.dumps(charter.weights.model_dump()),
         "reassign_to": reassign_to, "auditing": Role(user.role) in (Role.auditor, Role.admin),
         "open_proposal": next((p for p in reversed(view.proposals) if p.state == "open"), None),
-        "now": datetime.now(UTC), "form_titles": FORM_TITLES,
+        "now": now, "form_titles": FORM_TITLES,
     }
 
 
 def _dispute_page(request: Request, session: Session, user: User, dispute_id: str, *, status_code: int = 200,
                   failed: FormState | None = None) -> Response:
-    context = dispute_context(session, user, dispute_id, get_charter(request))
+    context = dispute_context(session, user, dispute_id, get_charter(request), get_now(request))
     forms = {name: FormState(name) for name in context["actions"]}
     if failed is not None and failed.prefix in forms:
         forms[failed.prefix] = failed
@@ -171,7 +175,8 @@ async def file_submit(request: Request, user: PageUser) -> Response:
         start = await run_in_threadpool(prepare)
         if start is None:
             return await run_in_threadpool(page, 422)
-        view = await commands.file_dispute(await _temporal(request), settings.task_queue, start)
+        view = await commands.file_dispute(await _temporal(request), settings.task_queue, start,
+                                           within=settings.answer_within_s)
     except InvalidInput as exc:
         errors[exc.field or "form"] = _without_field(exc)
         return await run_in_threadpool(page, 422)
@@ -196,7 +201,7 @@ def dispute_updates(request: Request, dispute_id: str, user: PageUser, session: 
     seq = queries.last_seq(session, user, dispute_id)
     if seq is not None and seq <= since:
         return Response(status_code=204, headers={"Cache-Control": "no-store"})
-    context = dispute_context(session, user, dispute_id, get_charter(request))
+    context = dispute_context(session, user, dispute_id, get_charter(request), get_now(request))
     response = render(request, "_live.html", **context)
     response.headers["X-Parley-Seq"] = str(context["view"].last_seq)
     response.headers["X-Parley-Status"] = context["view"].status.value
@@ -229,13 +234,18 @@ async def act_submit(request: Request, dispute_id: str, user: PageUser) -> Respo
 
     try:
         cmd = await run_in_threadpool(prepare)
-        await commands.act(await _temporal(request), dispute_id, cmd)
+        await commands.act(await _temporal(request), dispute_id, cmd,
+                           within=request.app.state.settings.answer_within_s)
     except InvalidInput as exc:
         return await run_in_threadpool(page, 422, {exc.field or "form": _without_field(exc)})
     except ParleyError as exc:
         if exc.status == 404:
             raise
-        flash(request, f"Not done: {exc.message}", "error")
+        if exc.status == 409:  # a tab from before: say what changed, and show the dispute as it is now
+            flash(request, f"Not done. This dispute has moved on: {exc.message} — the page now shows its "
+                           "current state.", "error")
+        else:
+            flash(request, f"Not done: {exc.message}", "error")
         return await run_in_threadpool(page, exc.status, {})
     flash(request, DONE.get(form_name, f"{ACTION_LABELS.get(action_name, action_name)}: done."))
     return RedirectResponse(f"/disputes/{dispute_id}", status_code=303)

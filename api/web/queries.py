@@ -179,17 +179,18 @@ def _page(session: Session, query: Select[Any], filters: Filters) -> Page:
 def waiting_on(session: Session, user: User, filters: Filters, limit: int = 100) -> list[ListRow]:
     """The open disputes whose next step is this user's, soonest deadline first (no deadline last).
 
-    SQL narrows to the states in which the user can be the one waited on; a frontline dispute waits
-    on a party only while no proposal of theirs is open, which only the view says, so those rows are
-    checked against the stored view's `waiting_on`.
+    SQL narrows to the states in which the user can be the one waited on; where that depends on more
+    than the columns say, the row is checked against the stored view's `waiting_on` (computed by the
+    workflow's `Dispute.waiting_on`): a frontline dispute waits on a party only while no proposal of
+    theirs is open, and a paused mediation waits on the parties until one answers the mediator's
+    question, then on the mediator.
     """
     me = user.email
     is_party = or_(D.filed_by == me, D.counterparty == me)
     cond = or_(
         and_(is_party, or_(D.status.in_((Status.frontline.value, Status.appeal_window.value)),
                            and_(D.status == Status.mediation.value, D.paused.is_(True)))),
-        and_(D.mediator == me, or_(D.status == Status.awaiting_approval.value,
-                                   and_(D.status == Status.mediation.value, D.paused.is_(False)))),
+        and_(D.mediator == me, D.status.in_((Status.awaiting_approval.value, Status.mediation.value))),
         and_(D.status == Status.executive.value,
              or_(D.executive == me, and_(D.backup_executive == me, D.breached.is_(True)))),
     )
@@ -199,17 +200,22 @@ def waiting_on(session: Session, user: User, filters: Filters, limit: int = 100)
     batch, offset = limit * 2, 0
     while len(out) < limit:
         rows = _rows(session, query.offset(offset).limit(batch))
-        check = [r.id for r in rows if r.status == Status.frontline.value]
+        check = [r.id for r in rows if _depends_on_view(r)]
         waiting: set[str] = set()
         if check:
             for dispute_id, view_json in session.execute(select(D.id, D.view_json).where(D.id.in_(check))):
                 if me in json.loads(view_json).get("waiting_on", []):
                     waiting.add(dispute_id)
-        out += [r for r in rows if r.status != Status.frontline.value or r.id in waiting]
+        out += [r for r in rows if not _depends_on_view(r) or r.id in waiting]
         if len(rows) < batch:
             break
         offset += batch
     return out[:limit]
+
+
+def _depends_on_view(row: ListRow) -> bool:
+    """Whether the columns alone cannot say who the dispute waits on (see `waiting_on`)."""
+    return row.status == Status.frontline.value or (row.status == Status.mediation.value and row.paused)
 
 
 def my_disputes(session: Session, user: User, filters: Filters, everything: bool) -> Page:

@@ -15,6 +15,8 @@ from fastapi.routing import APIRoute
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from api.web.session import check_csrf, csrf_token, pop_flashes, via_sso
+from domain.calendar import BusinessCalendar
+from domain.durations import format_business_time, format_due, plural
 from domain.errors import ParleyError
 from domain.model import Role
 from store.tables import User
@@ -36,7 +38,8 @@ ACTION_LABELS = {
     "filed": "Filed", "commented": "Commented", "proposed": "Proposed a resolution", "accepted": "Accepted",
     "proposal_rejected": "Rejected the proposal", "approval_rejected": "Rejected the agreement",
     "approved": "Approved the agreement", "escalated": "Escalated", "info_requested": "Asked for information",
-    "resumed": "Resumed the clock", "ruled": "Ruled", "appealed": "Appealed", "decided": "Decided (final)",
+    "resumed": "Resumed the clock", "answered": "Answered the question",
+    "ruled": "Ruled", "appealed": "Appealed", "decided": "Decided (final)",
     "withdrawn": "Withdrew", "reassigned": "Reassigned", "sla_reminder": "SLA reminder",
     "sla_breached": "SLA breached", "ruling_final": "Ruling became final",
 }
@@ -90,6 +93,41 @@ def duration(seconds: float | None) -> str:
     return sign + text
 
 
+def business_time(seconds: float | None, calendar: BusinessCalendar) -> str:
+    """Business time in the charter's business days and hours ("2 business days 3 h")."""
+    if seconds is None or math.isnan(seconds):
+        return "–"
+    return format_business_time(seconds, calendar)
+
+
+def wall(value: datetime | str | None, calendar: BusinessCalendar) -> str:
+    """A wall-clock instant in the charter's time zone ("Tue 10 Mar 2026, 17:00 EST")."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return format_due(value if value.tzinfo else value.replace(tzinfo=UTC), calendar)
+
+
+def from_now(due: datetime, now: datetime) -> str:
+    """Wall-clock time to (or since) an instant, as the page's script counts it down."""
+    left = (due - now).total_seconds()
+    return f"{duration(left)} from now" if left > 0 else f"deadline passed {duration(abs(left))} ago"
+
+
+DAY_NAMES = {"mon": "Mon", "tue": "Tue", "wed": "Wed", "thu": "Thu", "fri": "Fri", "sat": "Sat", "sun": "Sun"}
+
+
+def calendar_note(calendar: BusinessCalendar) -> str:
+    """What a business day is on this charter, in words."""
+    spec = calendar.spec
+    if spec.kind == "24x7":
+        return "The charter's calendar runs round the clock: business time is wall-clock time."
+    days = ", ".join(DAY_NAMES.get(d.lower()[:3], d) for d in spec.working_days)
+    return (f"Business time counts only the charter's working hours: a business day is "
+            f"{calendar.day_seconds / 3600:g} h ({spec.start}–{spec.end} {spec.timezone}, {days}; holidays excluded).")
+
+
 def money(value: float | int | None, currency: str = "") -> str:
     if value is None:
         return "–"
@@ -113,6 +151,8 @@ def _env() -> Environment:
         undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True,
     )
     env.filters.update(iso=iso, utc=utc_text, duration=duration, money=money, number=number, day=day,
+                       business_time=business_time, wall=wall, from_now=from_now, calendar_note=calendar_note,
+                       plural=plural,
                        action_label=lambda a: ACTION_LABELS.get(a, a.replace("_", " ").capitalize()),
                        status_label=lambda s: STATUS_LABELS.get(s, s),
                        owner_label=lambda o: OWNER_LABELS.get(o, o or "–"),

@@ -103,12 +103,31 @@ def filing(**overrides: Any) -> dict[str, Any]:
     return body
 
 
-def names_field(response: httpx.Response, field: str) -> bool:
-    """Whether an error response names `field`: FastAPI's list of errors, or "field: message"."""
+def problems(response: httpx.Response) -> list[dict[str, str]]:
+    """The problems of a 422, checked to have the one shape every 422 has (DESIGN §5): `detail` is a
+    non-empty list of exactly `{field, message}`, the message in plain words (not pydantic's)."""
+    assert response.status_code == 422, response.text
     detail = response.json()["detail"]
-    if isinstance(detail, list):
-        return any(isinstance(e, dict) and e.get("field") == field for e in detail)
-    return isinstance(detail, str) and detail.startswith(f"{field}:")
+    assert isinstance(detail, list) and detail, response.text
+    for problem in detail:
+        assert isinstance(problem, dict) and set(problem) == {"field", "message"}, response.text
+        assert isinstance(problem["field"], str) and problem["field"], response.text
+        message = problem["message"]
+        assert isinstance(message, str) and message.strip(), response.text
+        assert not message.startswith(("Input should", "String should", "Value error", "Field required")), message
+    return detail
+
+
+def names_field(response: httpx.Response, field: str) -> bool:
+    """Whether a 422 names `field` (and has the shape of every 422)."""
+    return any(p["field"] == field for p in problems(response))
+
+
+def message_for(response: httpx.Response, field: str) -> str:
+    """The message of the first problem a 422 reports for `field`."""
+    found = [p["message"] for p in problems(response) if p["field"] == field]
+    assert found, f"no problem with {field!r}: {response.text}"
+    return found[0]
 
 
 def closed_port() -> int:

@@ -9,7 +9,7 @@ import re
 from typing import Any
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import text, update
 
 from store.audit import GENESIS, RECORD_FIELDS, canonical, chain_hash
 from store.db import session
@@ -147,3 +147,90 @@ async def test_an_unknown_export_format_is_422(api: Api) -> None:
     response = await api.get("/api/audit/export", "auditor", params={"format": "xml"})
     assert response.status_code == 422
     assert names_field(response, "query.format"), response.text
+
+
+# --- a damaged trail is a verification result, never an error -------------------------------------------
+
+class Damage:
+    """Overwrites one column of a stored event with raw SQL (as an insider would); `undo` puts it back."""
+
+    def __init__(self, api: Api, dispute_id: str, seq: int) -> None:
+        self.api = api
+        table = AUDIT_EVENTS.c
+        with session(api.engine) as s:
+            self.original = s.execute(AUDIT_EVENTS.select().where(
+                (table.dispute_id == dispute_id) & (table.seq == seq))).one()
+
+    def apply(self, column: str, sql_value: str, **params: Any) -> None:
+        with session(self.api.engine, write=True) as s:  # SQLite: take the write lock up front
+            s.execute(text(f"UPDATE audit_events SET {column} = {sql_value} WHERE id = :id"),
+                      {"id": self.original.id, **params})
+
+    def undo(self) -> None:
+        values = {name: getattr(self.original, name) for name in self.original._fields if name != "id"}
+        with session(self.api.engine, write=True) as s:
+            s.execute(update(AUDIT_EVENTS).where(AUDIT_EVENTS.c.id == self.original.id).values(values))
+
+
+@pytest.mark.parametrize(("column", "sql_value", "words", "stored"), [
+    ("at", "'infinity'", "the time (at) is not a time in the form Parley stores (stored: 'infinity')", "infinity"),
+    ("hash", "'abc'", "the hash is not a SHA-256 hash of 64 lowercase hexadecimal digits", "abc"),
+])
+async def test_a_damaged_event_is_reported_and_exported_as_stored(api: Api, column: str, sql_value: str,
+                                                                   words: str, stored: str) -> None:
+    dispute_id = await resolved_dispute(api)
+    saved = await verify(api)
+    damage = Damage(api, dispute_id, 2)
+    damage.apply(column, sql_value)
+    try:
+        for params in ({}, {"digest": saved["digest"]}):
+            result = await verify(api, **params)  # 200, not a 422 or a 500
+            assert result["ok"] is False and result["events"] == saved["events"]
+            assert (result["first_bad"]["dispute_id"], result["first_bad"]["seq"]) == (dispute_id, 2)
+            assert words in result["first_bad"]["problem"], result
+            assert f"event id {damage.original.id}" in result["first_bad"]["problem"], result
+
+        jsonl = await api.get("/api/audit/export", "auditor", params={"format": "jsonl"})
+        assert jsonl.status_code == 200
+        records = [json.loads(line) for line in jsonl.text.splitlines()]
+        assert len(records) == saved["events"]  # every event, the damaged one too
+        assert next(r for r in records if r["id"] == damage.original.id)[column] == stored
+        response = await api.get("/api/audit/export", "auditor", params={"format": "csv"})
+        assert response.status_code == 200
+        rows = list(csv.DictReader(io.StringIO(response.text)))
+        assert len(rows) == saved["events"]
+        assert next(r for r in rows if r["id"] == str(damage.original.id))[column] == stored
+
+        events = await api.get(f"/api/disputes/{dispute_id}/audit", "auditor")
+        assert events.status_code == 200, events.text
+        assert [e[column] for e in events.json() if e["seq"] == 2] == [stored]
+    finally:
+        damage.undo()
+    assert (await verify(api))["ok"] is True
+
+
+@pytest.mark.parametrize(("variant", "words"), [
+    ("spaces", "the payload is not in canonical form"),
+    ("a repeated key", "the key 'text' appears more than once"),
+])
+async def test_a_payload_that_is_not_canonical_fails_verification(api: Api, variant: str, words: str) -> None:
+    dispute_id = await resolved_dispute(api)
+    damage = Damage(api, dispute_id, 2)
+    stored = damage.original.payload
+    payload = json.dumps(json.loads(stored), ensure_ascii=False) if variant == "spaces" else \
+        '{"text":"we never said that",' + stored[1:]  # the last "text" wins: the same value, the same hash
+    assert payload != stored and json.loads(payload) == json.loads(stored)
+    damage.apply("payload", ":p", p=payload)
+    try:
+        result = await verify(api)
+        assert result["ok"] is False
+        assert (result["first_bad"]["dispute_id"], result["first_bad"]["seq"]) == (dispute_id, 2)
+        assert words in result["first_bad"]["problem"] and "hash mismatch" not in result["first_bad"]["problem"]
+        exported = await api.get("/api/audit/export", "auditor")
+        records = [json.loads(line) for line in exported.text.splitlines()]
+        # the stored text, not a re-serialised object
+        assert [r["payload"] for r in records if r["id"] == damage.original.id] == [payload]
+    finally:
+        damage.undo()
+    assert (await verify(api))["ok"] is True
+

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.api.conftest import ORG_A, PEOPLE, Api, filing, names_field
+from tests.api.conftest import ORG_A, PEOPLE, Api, filing, names_field, problems
 
 
 async def test_filing_returns_the_dispute_at_frontline(api: Api) -> None:
@@ -109,7 +109,7 @@ async def test_a_malformed_or_non_object_body_is_422(api: Api) -> None:
     for content in (b'{"title": "unterminated', b"[1, 2, 3]", b"", b"null", b'"a string"'):
         response = await api.http.post("/api/disputes", content=content, headers=headers)
         assert response.status_code == 422, (content, response.text)
-        assert isinstance(response.json()["detail"], list)
+        assert [p["field"] for p in problems(response)] == ["body"], (content, response.text)
     assert api.counts() == before
 
 

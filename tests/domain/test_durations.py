@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 
 from domain.calendar import BusinessCalendar, CalendarSpec
-from domain.durations import format_duration, parse_duration
+from domain.durations import format_business_time, format_due, format_duration, parse_duration, plural
 
 BUSINESS_DAY = 8 * 3600.0
 FULL_DAY = 86400.0
@@ -129,3 +131,58 @@ def test_round_trip_on_a_24x7_day() -> None:
     for text in ("90s", "15m", "4h", "2d", "1d4h", "2h 30m"):
         seconds = parse_duration(text, FULL_DAY)
         assert parse_duration(format_duration(seconds).replace(" ", ""), FULL_DAY) == seconds
+
+
+# --- business time as people read it ---------------------------------------------------------------
+
+NINE_TO_FIVE = BusinessCalendar(CalendarSpec(timezone="America/New_York"))
+HALF_PAST = BusinessCalendar(CalendarSpec(start="09:00", end="17:30"))
+ALWAYS = BusinessCalendar(CalendarSpec(kind="24x7"))
+H = 3600
+
+
+@pytest.mark.parametrize(
+    ("seconds", "expected"),
+    [
+        # three 8-hour business days: once shown as "1d 0h of business time left"
+        (3 * 8 * H, "3 business days"),
+        (2 * 8 * H + 3 * H, "2 business days 3 h"),
+        (8 * H, "1 business day"),
+        (8 * H + 30 * 60, "1 business day 1 h"),  # rounded to the hour once days are shown
+        (2 * 8 * H + 7.6 * H, "3 business days"),  # 7.6 h rounds up to a whole working day
+        (7 * H + 59 * 60 + 50, "1 business day"),
+        (5.5 * H, "5 h 30 min"),
+        (H, "1 h"),
+        (125, "2 min 5 s"),
+        (59.6, "1 min"),
+        (8, "8 s"),
+        (0.2, "0 s"),
+        (-(2 * 8 * H + 3 * H), "2 business days 3 h"),  # the magnitude: the caller says "over"
+    ],
+)
+def test_business_time_counts_working_days(seconds: float, expected: str) -> None:
+    assert format_business_time(seconds, NINE_TO_FIVE) == expected
+
+
+def test_business_days_follow_the_calendar() -> None:
+    assert format_business_time(17 * H, HALF_PAST) == "2 business days"  # 8.5 h a day
+    assert format_business_time(24 * H, ALWAYS) == "1 day"  # round the clock: plain days of 24 h
+    assert format_business_time(2 * 86400 + 3 * H, ALWAYS) == "2 days 3 h"
+    assert format_business_time(23 * H, ALWAYS) == "23 h"
+    with pytest.raises(ValueError):
+        format_business_time(float("inf"), NINE_TO_FIVE)
+
+
+def test_the_due_time_is_wall_clock_in_the_charters_zone() -> None:
+    due = datetime(2026, 3, 10, 21, 0, tzinfo=UTC)
+    assert format_due(due, NINE_TO_FIVE) == "Tue 10 Mar 2026, 17:00 EDT"
+    assert format_due(datetime(2026, 1, 6, 22, 0, tzinfo=UTC), NINE_TO_FIVE) == "Tue 6 Jan 2026, 17:00 EST"
+    assert format_due(due, ALWAYS) == "Tue 10 Mar 2026, 21:00 UTC"
+
+
+def test_plural() -> None:
+    assert plural(1, "dispute") == "1 dispute"
+    assert plural(12, "event") == "12 events"
+    assert plural(0, "event") == "0 events"
+    assert plural(1204, "event") == "1,204 events"
+    assert plural(2, "business day") == "2 business days"

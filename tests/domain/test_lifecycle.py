@@ -120,6 +120,12 @@ def paused() -> Dispute:
     return d
 
 
+def answered() -> Dispute:
+    d = paused()
+    do(d, OTHER, "answer", text="We registered on 3 May.")
+    return d
+
+
 def ruled(outcome: dict[str, Any] = PARTNER_OUTCOME) -> Dispute:
     d = in_mediation()
     do(d, MEDIATOR, "rule", outcome=outcome, criteria=CRITERIA, rationale=RATIONALE)
@@ -149,8 +155,8 @@ def withdrawn() -> Dispute:
 
 STATES: dict[str, Callable[[], Dispute]] = {
     "frontline": dispute, "proposed": proposed, "awaiting_approval": awaiting_approval,
-    "mediation": in_mediation, "paused": paused, "appeal_window": ruled, "executive": appealed,
-    "resolved": resolved, "withdrawn": withdrawn,
+    "mediation": in_mediation, "paused": paused, "answered": answered, "appeal_window": ruled,
+    "executive": appealed, "resolved": resolved, "withdrawn": withdrawn,
 }
 ACTORS = {
     "filer": FILER, "other": OTHER, "stranger": STRANGER, "mediator": MEDIATOR, "mediator2": MEDIATOR2,
@@ -164,6 +170,7 @@ PAYLOADS: dict[str, dict[str, Any]] = {
     "escalate": {"reason": "Stuck"},
     "request_info": {"question": "Evidence?"},
     "resume": {},
+    "answer": {"text": "Dana registered first."},
     "rule": {"outcome": PARTNER_OUTCOME, "criteria": CRITERIA, "rationale": RATIONALE},
     "approve": {},
     "appeal": {"reason": "Unfair"},
@@ -185,6 +192,9 @@ ALLOWED = [
     ("mediation", "mediator", "request_info"), ("mediation", "mediator", "rule"),
     ("mediation", "mediator", "escalate"), ("mediation", "other", "comment"), ("mediation", "filer", "withdraw"),
     ("paused", "mediator", "resume"), ("paused", "filer", "comment"), ("paused", "filer", "withdraw"),
+    ("paused", "filer", "answer"), ("paused", "other", "answer"),
+    ("answered", "filer", "answer"), ("answered", "mediator", "resume"), ("answered", "mediator", "rule"),
+    ("answered", "mediator", "escalate"), ("answered", "other", "comment"),
     ("appeal_window", "filer", "appeal"), ("appeal_window", "other", "appeal"),
     ("appeal_window", "filer", "withdraw"),
     ("executive", "exec", "decide"), ("executive", "backup", "decide"), ("executive", "exec", "comment"),
@@ -226,6 +236,15 @@ REFUSED = [
     ("mediation", "exec", "rule", Forbidden), ("mediation", "exec", "decide", WrongState),
     ("mediation", "filer", "appeal", WrongState), ("mediation", "filer", "rule", Forbidden),
     ("paused", "mediator", "request_info", WrongState), ("paused", "other", "resume", Forbidden),
+    # answering the mediator's question: a party, while the question is open, once each
+    ("paused", "mediator", "answer", Forbidden), ("paused", "stranger", "answer", Forbidden),
+    ("paused", "exec", "answer", Forbidden), ("paused", "admin", "answer", Forbidden),
+    ("paused", "auditor", "answer", Forbidden),
+    ("frontline", "filer", "answer", WrongState), ("mediation", "filer", "answer", WrongState),
+    ("appeal_window", "other", "answer", WrongState), ("executive", "filer", "answer", WrongState),
+    ("answered", "other", "answer", WrongState), ("answered", "mediator", "answer", Forbidden),
+    ("answered", "mediator", "request_info", WrongState),
+    ("resolved", "filer", "answer", WrongState),
     # appeal window
     ("appeal_window", "mediator", "appeal", Forbidden), ("appeal_window", "filer", "escalate", WrongState),
     ("appeal_window", "mediator", "escalate", WrongState), ("appeal_window", "mediator", "rule", WrongState),
@@ -258,6 +277,15 @@ def test_refused(state: str, who: str, action: str, error: type[ParleyError]) ->
     with pytest.raises(error):
         d.apply(command, d.updated_at + timedelta(minutes=1))
     assert (d.status, d.seq, len(d.events), d.view(FILED).model_dump()) == before
+
+
+def test_refusals_name_the_state_in_words() -> None:
+    with pytest.raises(WrongState) as info:
+        ruled().check(cmd(FILER, "propose", **PAYLOADS["propose"]))
+    assert info.value.message == "proposals are made at frontline; the dispute is in its appeal window"
+    with pytest.raises(WrongState) as info:
+        awaiting_approval().check(cmd(MEDIATOR, "rule", **PAYLOADS["rule"]))
+    assert "awaiting_approval" not in info.value.message and "awaiting the mediator's approval" in info.value.message
 
 
 def test_auditor_is_refused_before_anything_else() -> None:
@@ -635,6 +663,41 @@ def test_request_info_pauses_and_resume_keeps_the_remaining_time() -> None:
     assert event.payload["fraction"] == 0.9
     (event,) = fire(d, ny(3, 3, 10))
     assert event.action == "escalated"
+
+
+def test_a_party_answers_the_question_and_the_mediator_is_up_again() -> None:
+    d = dispute(deal_value=750_000)  # mediation from Mon 10:00: 24 business hours
+    do(d, MEDIATOR, "request_info", at=ny(2, 2, 12), question="Who registered first?")
+    assert d.view(ny(2, 2, 12)).waiting_on == [DANA.email, PAT.email]
+
+    at = ny(2, 3, 9, 30)
+    (event,) = d.apply(cmd(Actor(email=PAT.email, role=Role.rep, name="Pat Partner"), "answer",
+                           text="We registered on 3 May."), at)
+    assert (event.action, event.actor, event.tier) == ("answered", PAT.email, 2)
+    assert event.payload == {"question": "Who registered first?", "text": "We registered on 3 May."}
+    view = d.view(at)
+    # the next step is the mediator's again, but the clock stays stopped until they resume
+    assert view.waiting_on == [MEDIATOR.email]
+    assert view.status == Status.mediation and view.sla.paused and view.sla.remaining_s == 14 * H
+    assert d.next_timer() is None
+    assert view.info_request is not None
+    assert view.info_request["answers"] == [{"by": PAT.email, "text": "We registered on 3 May.", "at": at.isoformat()}]
+    assert d.names[PAT.email] == "Pat Partner"
+
+    # the other party may add theirs; nobody answers twice
+    do(d, FILER, "answer", at=ny(2, 3, 10), text="We met them in April.")
+    assert [a["by"] for a in d.info_request["answers"]] == [PAT.email, DANA.email]  # type: ignore[index]
+    with pytest.raises(WrongState, match="already answered"):
+        d.check(cmd(OTHER, "answer", text="And another thing"))
+
+    (event,) = do(d, MEDIATOR, "resume", at=ny(2, 3, 11))
+    view = d.view(ny(2, 3, 11))
+    assert not view.sla.paused and view.info_request is None and view.waiting_on == [MEDIATOR.email]
+    with pytest.raises(WrongState, match="no open question"):
+        d.check(cmd(OTHER, "answer", text="Late"))
+    # a new question can be answered again by either party
+    do(d, MEDIATOR, "request_info", at=ny(2, 3, 12), question="And the quote?")
+    d.check(cmd(OTHER, "answer", text="Sent on the 4th"))
 
 
 def test_reminder_due_during_the_pause_is_sent_at_resume() -> None:

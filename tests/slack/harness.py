@@ -1,8 +1,9 @@
 """The whole Slack app over real HTTP, driven the way Slack drives it.
 
 `slack_stack` runs the real app (uvicorn, in this event loop) and the real worker against a Temporal
-dev server, a migrated SQLite store, the local `FakeSlack` Web API and a `ResponseSink` that stands in
-for Slack's `response_url` hooks. `SlackDriver` then plays Slack: it signs every request exactly as
+dev server, a migrated SQLite store (or a PostgreSQL database), the local `FakeSlack` Web API and a
+`ResponseSink` that stands in for Slack's `response_url` hooks; `another_api` adds a second API process
+on the same store. `SlackDriver` then plays Slack: it signs every request exactly as
 Slack does (v0 HMAC-SHA256 over "v0:{timestamp}:{body}"), reads the buttons of the messages the app
 posted in the fake, sends the `block_actions` payload of the pressed button, fills the modal the app
 opened (from `fake.views`) and sends the `view_submission`. Every wait polls with a deadline.
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import dataclasses
 import hashlib
 import hmac
 import json
@@ -30,7 +32,7 @@ from urllib.parse import urlencode
 import httpx
 import uvicorn
 from fastapi import FastAPI
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, delete, func, select
 from sqlmodel import Session
 from temporalio.client import Client
 from temporalio.service import RPCError
@@ -41,7 +43,7 @@ from api.app import create_app
 from domain.model import Role
 from settings import Settings
 from store.db import make_engine, migrate
-from store.tables import AUDIT_EVENTS, DISPUTES, NOTIFICATIONS
+from store.tables import AUDIT_EVENTS, DISPUTES, NOTIFICATIONS, ONCE_KEYS
 from store.users import create_user
 from tests.fakes.slack import FakeSlack
 from worker import build_worker
@@ -211,10 +213,31 @@ def slack_timeout(seconds: float | None) -> Iterator[None]:
 
 
 @asynccontextmanager
+async def serve(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """`app` under uvicorn (lifespan on) on a free local port, in this event loop; a client for it."""
+    sock = free_socket()
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on", ws="none"))
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    try:
+        await eventually(lambda: server.started or task.done(), timeout=10, what="uvicorn")
+        if task.done():
+            task.result()
+        port = sock.getsockname()[1]
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
+            yield http
+    finally:
+        server.should_exit = True
+        await task
+        sock.close()
+
+
+@asynccontextmanager
 async def slack_stack(env: WorkflowEnvironment, data_dir: Path, *, fake: FakeSlack | None = None,
-                      worker_slack_timeout: float | None = None) -> AsyncIterator[Stack]:
+                      worker_slack_timeout: float | None = None, database_url: str | None = None,
+                      ) -> AsyncIterator[Stack]:
+    """The stack on a migrated SQLite file in `data_dir`, or on `database_url` (an empty database)."""
     fake = fake or FakeSlack(min_interval_per_channel=1.0)
-    db_url = f"sqlite:///{data_dir / 'parley.db'}"
+    db_url = database_url or f"sqlite:///{data_dir / 'parley.db'}"
     migrate(db_url)
     engine = make_engine(db_url)
     sink = ResponseSink()
@@ -229,31 +252,37 @@ async def slack_stack(env: WorkflowEnvironment, data_dir: Path, *, fake: FakeSla
         )
         app = create_app(settings)
         app.state.slack_clock = clock
-        sock = free_socket()
-        server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on", ws="none"))
         try:
             with concurrent.futures.ThreadPoolExecutor(max_workers=16) as executor:
                 with slack_timeout(worker_slack_timeout):
                     worker = build_worker(env.client, settings, engine, executor)
-                async with worker:
-                    task = asyncio.create_task(server.serve(sockets=[sock]))
-                    await eventually(lambda: server.started or task.done(), timeout=10, what="uvicorn")
-                    if task.done():
-                        task.result()
-                    port = sock.getsockname()[1]
-                    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
-                        stack = Stack(http=http, fake=fake, sink=sink, engine=engine, temporal=env.client,
-                                      settings=settings, clock=clock, app=app)
-                        try:
-                            yield stack
-                        finally:
-                            await terminate(env.client, stack.filed)
-                            server.should_exit = True
-                            await task
+                async with worker, serve(app) as http:
+                    stack = Stack(http=http, fake=fake, sink=sink, engine=engine, temporal=env.client,
+                                  settings=settings, clock=clock, app=app)
+                    try:
+                        yield stack
+                    finally:
+                        await terminate(env.client, stack.filed)
         finally:
-            sock.close()
             sink.close()
             engine.dispose()
+
+
+@asynccontextmanager
+async def another_api(stack: Stack) -> AsyncIterator[Stack]:
+    """A second API process on the same store, Temporal and fake Slack: its own application (and so
+    its own memory) on its own port, as behind a load balancer or after a restart. The stack's worker
+    serves both; a `SlackDriver` of the result sends its requests to the second API."""
+    app = create_app(stack.settings)
+    app.state.slack_clock = stack.clock
+    async with serve(app) as http:
+        yield dataclasses.replace(stack, http=http, app=app)
+
+
+def forget_presses(engine: Engine) -> None:
+    """Drop every double-press claim, as if they had expired (store/once.py, scope "press")."""
+    with engine.begin() as conn:
+        conn.execute(delete(ONCE_KEYS).where(ONCE_KEYS.c.scope == "press"))
 
 
 async def terminate(client: Client, dispute_ids: list[str]) -> None:
@@ -420,6 +449,11 @@ class SlackDriver:
 
     async def submit(self, who: str, view: dict[str, Any], values: dict[str, str], *,
                      user_id: str | None = None) -> httpx.Response:
+        return await self.post("/slack/interactions", self.submission(who, view, values, user_id=user_id))
+
+    def submission(self, who: str, view: dict[str, Any], values: dict[str, str], *,
+                   user_id: str | None = None) -> bytes:
+        """The body of a view_submission (each call a new one: Slack gives every request a trigger id)."""
         payload = {
             "type": "view_submission", "api_app_id": "A0PARLEY", "token": "legacy",
             "team": {"id": "T0FAKE", "domain": "fake"},
@@ -427,7 +461,7 @@ class SlackDriver:
             "trigger_id": f"trig-{uuid.uuid4().hex}",
             "view": {**view, "state": self.state_of(view, values)},
         }
-        return await self.interact(payload)
+        return urlencode({"payload": json.dumps(payload)}).encode()
 
     async def dispatch(self, who: str, view: dict[str, Any], values: dict[str, str], block_id: str) -> httpx.Response:
         """A dispatch_action input changed in a modal (block_actions from the view)."""

@@ -65,11 +65,12 @@ def test_every_action_form_fits_and_reads_back(action: str) -> None:
         kind="ruling", outcome=outcome,
         rationale=LONG[:4000], actor="m@example.com", at=T0, tier=2, charter_version="v"), title=LONG[:200])
     meta = metadata(decided.id, action, summary=summary_of(decided), ruling=ruling_of(decided), channel="D1",
-                    ts="1.2", original=LONG, weights=Weights())
+                    ts="1.2", original=LONG, weights=Weights(), question=LONG[:2000])
     modal = action_modal(meta, initial=CRITERIA).to_dict()
     assert len(modal["private_metadata"]) <= 3000 and len(modal["title"]["text"]) <= 24
     values = {"owner": "co_sell", "credit_direct": "55", "note": "n", "reason": "Because we must",
               "question": "Who registered first?", "rationale": "Registered first, stronger relationship.",
+              "text": "We registered on 3 May.",
               "price_protection_until": "2027-03-31", **CRITERIA}
     parsed, errors = parse_action(action, values)
     assert errors == {} and parsed is not None and parsed.model_dump()["action"] == action

@@ -59,14 +59,14 @@ async def test_frontline_agreement_resolves_at_once(slack: SlackDriver) -> None:
 
     proposed = await slack.act_via_modal("pat", dispute_id, "propose", {**CO_SELL, "note": "Split it"})
     assert proposed["response_action"] == "update" and "proposed a resolution" in json.dumps(proposed["view"])
-    await buttons_gone(slack, first, PEOPLE["pat"].email)
+    await buttons_gone(slack, first, PEOPLE["pat"].name)  # "Pat Partner proposed …": named, not addressed
 
     offer = await slack.dm_with("dana", dispute_id, "accept")
     assert slack.buttons(offer) == ["accept", "reject", "propose", "escalate", "withdraw"]
     assert "co-sell, direct 60% / partner 40%" in json.dumps(offer["blocks"])
     _, sent = await slack.click("dana", dispute_id, "accept")
     await reaches(slack, dispute_id, "resolved")
-    await buttons_gone(slack, offer, "accepted the proposal", PEOPLE["dana"].email)
+    await buttons_gone(slack, offer, "accepted the proposal", PEOPLE["dana"].name)
 
     assert people_events(slack, dispute_id) == [
         (PEOPLE["dana"].email, "filed"), (PEOPLE["pat"].email, "proposed"), (PEOPLE["dana"].email, "accepted")]
@@ -143,6 +143,34 @@ async def test_mediation_with_a_question_then_a_ruling_nobody_appeals(slack: Sla
     assert "Ruling" in json.dumps(appeal["blocks"])
     await reaches(slack, dispute_id, "resolved", timeout=15)  # nobody appealed within 4 s
     assert events(slack.stack.engine, dispute_id)[-1] == ("system:appeal_window", "ruling_final")
+
+
+async def test_a_party_answers_the_question_from_its_dm_and_the_mediator_resumes(slack: SlackDriver) -> None:
+    dispute_id = await slack.file("dana", against="pat")
+    await slack.act_via_modal("pat", dispute_id, "escalate", {"reason": "We cannot agree on the split"})
+    await reaches(slack, dispute_id, "mediation")
+    await slack.act_via_modal("mediator", dispute_id, "request_info", {"question": "Who registered first?"})
+
+    # pat is asked in a DM whose Answer button opens a form that shows the question
+    asked = await slack.dm_with("pat", dispute_id, "answer")
+    assert slack.buttons(asked) == ["answer"]
+    sent = await slack.press("pat", asked, "answer")
+    modal = await slack.modal(sent)
+    assert modal["title"]["text"] == "Answer the mediator"
+    assert "Who registered first?" in json.dumps(modal["blocks"])
+    answered = (await slack.submit("pat", modal, {"text": "We registered it on 3 May."})).json()
+    assert "answered the mediator's question" in json.dumps(answered["view"])
+    await buttons_gone(slack, asked, f"{PEOPLE['pat'].name} answered")
+
+    # the mediator hears at once, by pat's name, with the answer and the buttons to go on
+    told = await slack.dm_with("mediator", dispute_id, "resume")
+    assert told["text"].startswith(f"{PEOPLE['pat'].name} answered the question on {dispute_id}")
+    assert slack.buttons(told) == ["rule", "resume", "escalate"]
+    assert "We registered it on 3 May." in json.dumps(told["blocks"])
+    await slack.press("mediator", told, "resume")
+    await eventually(lambda: people_events(slack, dispute_id)[-1][1] == "resumed", what="the clock to resume")
+    assert [a for _, a in people_events(slack, dispute_id)] == [
+        "filed", "escalated", "info_requested", "answered", "resumed"]
 
 
 async def test_sla_breach_then_ruling_appealed_then_executive_decides(slack: SlackDriver) -> None:

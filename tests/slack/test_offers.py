@@ -24,6 +24,7 @@ from tests.domain.test_lifecycle import (
     RATIONALE,
     SPLIT_70,
     STRANGER,
+    answered,
     appealed,
     awaiting_approval,
     cmd,
@@ -39,15 +40,15 @@ from tests.domain.test_lifecycle import (
 FIELDS: dict[str, dict[str, Any]] = {
     "accept": {}, "approve": {}, "resume": {},
     "reject": {"reason": "No"}, "escalate": {"reason": "Stuck"}, "appeal": {"reason": "Unfair"},
-    "withdraw": {"reason": "Done"}, "request_info": {"question": "Who?"},
+    "withdraw": {"reason": "Done"}, "request_info": {"question": "Who?"}, "answer": {"text": "Dana did."},
     "propose": {"outcome": SPLIT_70},
     "rule": {"outcome": PARTNER_OUTCOME, "criteria": CRITERIA, "rationale": RATIONALE},
     "decide": {"outcome": PARTNER_OUTCOME, "criteria": CRITERIA, "rationale": RATIONALE},
 }
 STATES: dict[str, Callable[[], Dispute]] = {
     "frontline": dispute, "proposed": proposed, "awaiting_approval": awaiting_approval,
-    "mediation": in_mediation, "paused": paused, "appeal_window": ruled, "executive": appealed,
-    "resolved": resolved, "withdrawn": withdrawn,
+    "mediation": in_mediation, "paused": paused, "answered": answered, "appeal_window": ruled,
+    "executive": appealed, "resolved": resolved, "withdrawn": withdrawn,
 }
 ACTORS = {"filer": FILER, "other": OTHER, "mediator": MEDIATOR, "exec": EXEC, "backup": BACKUP,
           "auditor": AUDITOR, "stranger": STRANGER, "admin": ADMIN}
@@ -80,3 +81,15 @@ def test_the_likely_action_comes_first() -> None:
     view = d.view(d.updated_at)
     assert open_actions(view, OTHER.email, OTHER.role) == ["accept", "reject", "propose", "escalate"]
     assert open_actions(view, FILER.email, FILER.role) == ["propose", "escalate", "withdraw"]
+
+
+def test_a_party_with_an_open_question_gets_an_answer_button() -> None:
+    d = paused()
+    view = d.view(d.updated_at)
+    assert open_actions(view, OTHER.email, OTHER.role) == ["answer"]
+    assert open_actions(view, FILER.email, FILER.role) == ["answer", "withdraw"]
+    d = answered()  # pat answered: dana still may, pat may not again
+    view = d.view(d.updated_at)
+    assert open_actions(view, OTHER.email, OTHER.role) == []
+    assert open_actions(view, FILER.email, FILER.role) == ["answer", "withdraw"]
+    assert open_actions(view, MEDIATOR.email, MEDIATOR.role) == ["rule", "resume", "escalate"]

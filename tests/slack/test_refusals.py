@@ -10,7 +10,17 @@ from urllib.parse import urlencode
 
 import pytest
 
-from tests.slack.harness import NO_EMAIL, PEOPLE, STRANGER, SlackDriver, counts, events, eventually, status
+from tests.slack.harness import (
+    NO_EMAIL,
+    PEOPLE,
+    STRANGER,
+    SlackDriver,
+    counts,
+    events,
+    eventually,
+    forget_presses,
+    status,
+)
 
 FILING = {"title": "Globex overlap", "conflict_type": "account_ownership", "account": "Globex",
           "deal_value": "120000", "currency": "USD", "region": "AMER", "description": "Both teams quote."}
@@ -97,11 +107,11 @@ async def test_a_stale_button_is_refused_clearly(slack: SlackDriver) -> None:
     await eventually(lambda: status(slack.stack.engine, dispute_id) == "resolved", what="the acceptance")
     recorded = events(slack.stack.engine, dispute_id)
 
-    # the same message again: this API process remembers it
+    # the same message again: the store remembers it (for every API process: see test_replays.py)
     again = await slack.press("dana", offer, "accept")
     assert "Already handled" in await slack.answer(again)
-    # as if another API process received it: the workflow's validator refuses it
-    slack.stack.app.state.slack.claims.clear()
+    # once that claim has expired: the workflow's validator refuses it
+    forget_presses(slack.stack.engine)
     elsewhere = await slack.press("dana", offer, "accept")
     assert "has moved on" in await slack.answer(elsewhere) and "resolved" in await slack.answer(elsewhere)
     # an older message whose moment has passed: the modal does not even open
@@ -116,7 +126,6 @@ async def test_a_refused_press_refreshes_the_buttons(slack: SlackDriver) -> None
     dispute_id, offer = await proposed(slack)
     # nobody accepts in time: at the frontline SLA (4 s) the dispute moves to mediation by itself
     await eventually(lambda: status(slack.stack.engine, dispute_id) == "mediation", what="mediation")
-    slack.stack.app.state.slack.claims.clear()
     sent = await slack.press("dana", offer, "accept")
     assert "has moved on" in await slack.answer(sent)
 

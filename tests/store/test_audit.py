@@ -362,3 +362,193 @@ def test_digest_waits_for_writers_in_flight(engine: Engine) -> None:
     reader.join(timeout=10)
     assert result and result[0].ok and result[0].events == 3  # ...and then covers its event
     assert verify(engine, result[0].digest).ok
+
+
+# --- damage: stored values that are not what Parley writes ---------------------------------------------
+# Damage is tampering: verification reports it as the first bad event (never raises), and the export
+# still writes every event, a damaged value as its stored text. PostgreSQL's types limit what can be
+# stored (times such as 'infinity', bad hashes, NULLs once the constraints are dropped); SQLite keeps
+# any value in any column, so it also gets text in its time and number columns.
+
+UNCHECKED = object()  # an exported value the test does not pin down (PostgreSQL renders it per session)
+
+
+def allow_nulls(engine: Engine) -> None:
+    """What an insider with the owner's rights can do first: drop the NOT NULL constraints."""
+    columns = [c.name for c in AUDIT_EVENTS.c if c.name != "id"]
+    if engine.dialect.name == "postgresql":
+        for name in columns:
+            tamper(engine, f"ALTER TABLE audit_events ALTER COLUMN {name} DROP NOT NULL")
+        return
+    listed = ", ".join(["id", *columns])
+    tamper(engine, "CREATE TABLE loose (id INTEGER PRIMARY KEY AUTOINCREMENT, dispute_id VARCHAR, seq INTEGER, "
+                   "at DATETIME, actor VARCHAR, action VARCHAR, tier INTEGER, payload TEXT, charter_version VARCHAR, "
+                   "prev_hash VARCHAR, hash VARCHAR)")
+    tamper(engine, f"INSERT INTO loose ({listed}) SELECT {listed} FROM audit_events")
+    tamper(engine, "DROP TABLE audit_events")
+    tamper(engine, "ALTER TABLE loose RENAME TO audit_events")
+
+
+def damaged(engine: Engine, event_id: int, column: str, stored: Any) -> list[dict[str, Any]]:
+    """Every read of the trail still works, and the export holds every event with the stored value."""
+    with session(engine) as s:
+        records = [json.loads(line) for line in audit.export(s, "jsonl")]
+        table = list(csv.DictReader(io.StringIO("".join(audit.export(s, "csv")))))
+        shown = audit.events_for(s, A) + audit.events_for(s, B)
+        audit.digest(s)
+    assert len(records) == len(table) == 8
+    assert [r["id"] for r in records] == [int(r["id"]) for r in table]
+    assert len(shown) >= 7
+    if stored is not UNCHECKED:
+        record_ = next(r for r in records if r["id"] == event_id)
+        assert record_[column] == stored, record_
+        line = next(r for r in table if r["id"] == str(event_id))
+        assert line[column] == ("" if stored is None else str(stored)), line
+    return records
+
+
+def assert_damage(engine: Engine, where: tuple[str | None, int | None], words: str, event_id: int,
+                  column: str, stored: Any) -> None:
+    result = verify(engine)
+    assert_bad(result, *where, words)
+    assert result.first_bad is not None and result.first_bad.event_id == event_id
+    assert f"event id {event_id}" in result.first_bad.problem
+    damaged(engine, event_id, column, stored)
+
+
+@pytest.mark.parametrize(("value", "stored"), [
+    ("infinity", "infinity"),
+    ("-infinity", "-infinity"),
+    ("12000-01-01 00:00:00+00", UNCHECKED),  # PostgreSQL can hold it; Python's datetime cannot
+])
+def test_a_time_that_is_no_usable_time_is_reported(trail: Engine, value: str, stored: Any) -> None:
+    event_id = row(trail, A, 3).id
+    tamper(trail, "UPDATE audit_events SET at = :v WHERE dispute_id = :d AND seq = 3", v=value, d=A)
+    assert_damage(trail, (A, 3), "the time (at) is not a time", event_id, "at", stored)
+
+
+@pytest.mark.parametrize(("column", "value", "words"), [
+    ("hash", "'abc'", "the hash is not a SHA-256 hash of 64 lowercase hexadecimal digits (stored: 'abc', 3 char"),
+    ("hash", "upper(hash)", "the hash is not a SHA-256 hash"),
+    ("hash", "hash || '0'", "65 characters"),
+    ("prev_hash", "''", "the previous hash (prev_hash) is not a SHA-256 hash"),
+])
+def test_a_hash_of_the_wrong_form_is_reported(trail: Engine, column: str, value: str, words: str) -> None:
+    event_id = row(trail, A, 3).id
+    tamper(trail, f"UPDATE audit_events SET {column} = {value} WHERE dispute_id = :d AND seq = 3", d=A)
+    assert_damage(trail, (A, 3), words, event_id, column, UNCHECKED)
+
+
+@pytest.mark.parametrize("column", [c.name for c in AUDIT_EVENTS.c if c.name != "id"])
+def test_a_null_in_any_column_is_reported(trail: Engine, column: str) -> None:
+    allow_nulls(trail)
+    event_id = row(trail, A, 3).id
+    tamper(trail, f"UPDATE audit_events SET {column} = NULL WHERE dispute_id = :d AND seq = 3", d=A)
+    where: tuple[str | None, int | None] = (None, None) if column == "dispute_id" else \
+        (A, None) if column == "seq" else (A, 3)
+    assert_damage(trail, where, "is missing (NULL)", event_id, column, None)
+    assert verify(trail, verify(trail).digest).ok is False  # against a digest too
+
+
+@pytest.mark.parametrize(("column", "value", "where", "words", "stored"), [
+    ("at", "'garbage'", (A, 3), "the time (at) is not a time in the form Parley stores (stored: 'garbage')",
+     "garbage"),
+    ("at", "12345", (A, 3), "the time (at) is not a time", 12345),
+    ("at", "'2025-03-03 09:00:03.123456 and then some'", (A, 3), "the time (at) is not a time", UNCHECKED),
+    ("at", "'2025-03-03T09:00:03.123456'", (A, 3), "the time (at) is not a time", "2025-03-03T09:00:03.123456"),
+    ("at", "X'00'", (A, 3), "the time (at) is not a time", "\x00"),
+    ("seq", "'abc'", (A, None), "cannot be placed in its chain: the sequence number (seq) is not a whole number "
+     "(stored: 'abc')", "abc"),
+    ("seq", "2.5", (A, None), "the sequence number (seq) is not a whole number (stored: 2.5)", 2.5),
+    ("tier", "'high'", (A, 3), "the tier is not a whole number (stored: 'high')", "high"),
+    ("tier", "1.5", (A, 3), "the tier is not a whole number", 1.5),
+    ("actor", "CAST(X'FF6D616C6C6F7279' AS TEXT)", (A, 3), "the actor is not valid UTF-8 text", "\\xffmallory"),
+    ("payload", "X'7B7D'", (A, 3), "the payload is stored as binary data", "{}"),
+    ("dispute_id", "X'50524C2D41'", (None, None), "the dispute id is stored as binary data", "PRL-A"),
+])
+def test_sqlite_values_of_the_wrong_kind_are_reported(trail: Engine, column: str, value: str,
+                                                     where: tuple[str | None, int | None], words: str,
+                                                     stored: Any) -> None:
+    if trail.dialect.name != "sqlite":
+        pytest.skip("PostgreSQL's column types refuse these values")
+    event_id = row(trail, A, 3).id
+    tamper(trail, f"UPDATE audit_events SET {column} = {value} WHERE dispute_id = :d AND seq = 3", d=A)
+    assert_damage(trail, where, words, event_id, column, stored)
+
+
+def _payload_variants(stored: str) -> dict[str, str]:
+    value = json.loads(stored)
+    return {
+        "keys in another order": json.dumps(dict(reversed(list(value.items()))), separators=(",", ":"),
+                                            ensure_ascii=False),
+        "spaces": json.dumps(value, sort_keys=True, ensure_ascii=False),
+        "ASCII escapes": json.dumps(value, sort_keys=True, separators=(",", ":")),
+        "trailing newline": stored + "\n",
+        "a repeated key": '{"n":999,' + stored[1:],  # the last "n" wins: the same value as before
+    }
+
+
+@pytest.mark.parametrize("variant", ["keys in another order", "spaces", "ASCII escapes", "trailing newline",
+                                     "a repeated key"])
+def test_a_payload_that_is_not_canonical_is_reported(trail: Engine, variant: str) -> None:
+    original = row(trail, A, 3)
+    text_ = _payload_variants(original.payload)[variant]
+    assert text_ != original.payload and json.loads(text_) == json.loads(original.payload)
+    tamper(trail, "UPDATE audit_events SET payload = :p WHERE dispute_id = :d AND seq = 3", p=text_, d=A)
+    words = "the key 'n' appears more than once" if variant == "a repeated key" else "not in canonical form"
+    result = verify(trail)
+    assert_bad(result, A, 3, words)  # the parsed value, and so the hash, is the same as before
+    assert "hash mismatch" not in result.first_bad.problem  # type: ignore[union-attr]
+    records = damaged(trail, original.id, "payload", text_)  # exported as the stored text, not as an object
+    assert records[2]["payload"] == text_
+
+
+@pytest.mark.parametrize(("payload", "words"), [
+    ("NaN", "NaN is not a JSON number"),
+    ('{"n":1e999}', "not valid JSON"),
+    ("[" * 20_000 + "]" * 20_000, "not valid JSON"),  # too deep to parse
+    ('{"n":', "not valid JSON"),
+])
+def test_a_payload_that_is_not_json_is_a_hash_mismatch(trail: Engine, payload: str, words: str) -> None:
+    event_id = row(trail, A, 3).id
+    tamper(trail, "UPDATE audit_events SET payload = :p WHERE dispute_id = :d AND seq = 3", p=payload, d=A)
+    result = verify(trail)
+    assert_bad(result, A, 3, "hash mismatch")
+    assert words in result.first_bad.problem  # type: ignore[union-attr]
+    assert damaged(trail, event_id, "payload", payload)[2]["payload"] == payload
+
+
+def test_a_payload_that_is_no_object_is_reported_even_with_a_matching_hash(trail: Engine) -> None:
+    old = row(trail, A, 3)
+    fields = {name: getattr(old, name) for name in audit.EVENT_FIELDS}
+    fields["payload"] = [1, 2]
+    tamper(trail, "UPDATE audit_events SET payload = :p, hash = :h WHERE dispute_id = :d AND seq = 3",
+           p="[1,2]", h=audit.chain_hash(old.prev_hash, audit.canonical(fields)), d=A)
+    assert_bad(verify(trail), A, 3, "the payload is not a JSON object")
+
+
+def test_a_key_damaged_event_is_reported_before_the_gap_it_leaves(trail: Engine) -> None:
+    allow_nulls(trail)
+    tamper(trail, "UPDATE audit_events SET seq = NULL WHERE dispute_id = :d AND seq = 2", d=A)
+    result = verify(trail)
+    assert_bad(result, A, None, "the sequence number (seq) is missing (NULL)")  # not "event 2 is missing"
+    assert result.events == 8
+
+
+def test_the_first_damaged_dispute_is_reported(trail: Engine) -> None:
+    tamper(trail, "UPDATE audit_events SET hash = 'x' WHERE dispute_id = :d AND seq = 2", d=B)
+    tamper(trail, "UPDATE audit_events SET at = 'infinity' WHERE dispute_id = :d AND seq = 4", d=A)
+    result = verify(trail)
+    assert_bad(result, A, 4, "the time (at)")
+    assert (result.events, result.disputes) == (8, 2)
+
+
+def test_damage_in_a_large_trail_streams(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(audit, "BATCH", 7)
+    _bulk_trail(engine, disputes=5, per_dispute=20)
+    tamper(engine, "UPDATE audit_events SET at = 'infinity' WHERE dispute_id = 'PRL-0003' AND seq = 11")
+    result = verify(engine)
+    assert_bad(result, "PRL-0003", 11, "the time (at)")
+    assert (result.events, result.disputes) == (100, 5)
+    with session(engine) as s:
+        assert sum(1 for _ in audit.export(s, "csv")) == 101

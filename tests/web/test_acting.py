@@ -73,8 +73,11 @@ def test_the_whole_escalation_path(web: Web) -> None:
     web.ok(dispute_id, "rule", **outcome_form("partner", 30), **criteria_form(), rationale=RATIONALE)
     page = web.get(f"/disputes/{dispute_id}").text
     assert 'class="badge st-appeal_window"' in page and "follows the recommendation" in page
+    assert 'class="badge appealable">appealable</span>' in page
     web.sign_in("pat").ok(dispute_id, "appeal", reason="The ruling ignores our registration")
     assert status_of(web, dispute_id) == "executive"
+    page = web.get(f"/disputes/{dispute_id}").text  # the ruling is under appeal: no longer "appealable"
+    assert "appealable" not in page and 'class="badge appealed">appealed — the executive decides' in page
     web.sign_in("exec")
     assert actions_of(web, dispute_id) == ["decide", "comment", "reassign"]
     web.ok(dispute_id, "decide", **outcome_form("direct", 70), **criteria_form(),
@@ -115,8 +118,47 @@ def test_a_refusal_of_the_workflow_comes_back_as_a_message(web: Web) -> None:
     web.sign_in("pat").ok(dispute_id, "accept")
     stale = web.act(dispute_id, "accept")  # a form from before: the dispute is resolved now (409)
     assert stale.status_code == 409
-    assert 'class="flash flash-error" role="alert">Not done:' in stale.text
+    assert 'class="flash flash-error" role="alert">Not done. This dispute has moved on:' in stale.text
     assert 'class="badge st-resolved"' in stale.text
+
+
+def test_a_stale_tab_is_told_what_changed_at_the_top_of_the_page(web: Web) -> None:
+    dispute_id = web.sign_in("dana").file()
+    assert "propose" in actions_of(web, dispute_id)  # dana's tab shows the proposal form …
+    web.sign_in("pat").ok(dispute_id, "escalate", reason="We cannot agree")  # … while pat escalates
+    stale = web.sign_in("dana").act(dispute_id, "propose", **outcome_form(), note="From the old tab")
+    assert stale.status_code == 409
+    assert ('class="flash flash-error" role="alert">Not done. This dispute has moved on: proposals are made at '
+            "frontline; the dispute is in mediation — the page now shows its current state.</div>") in stale.text
+    assert "Fix the problem below" not in stale.text  # there is nothing below to fix
+    assert 'class="badge st-mediation"' in stale.text
+    assert re.findall(r'data-action-form="([a-z_]+)"', stale.text) == ["comment", "withdraw"]
+    assert timeline(web, dispute_id) == ["Filed", "Escalated"]
+
+
+def test_a_party_answers_the_mediators_question(web: Web) -> None:
+    dispute_id = web.sign_in("dana").file()
+    web.sign_in("pat").ok(dispute_id, "escalate", reason="We cannot agree")
+    web.sign_in("mediator").ok(dispute_id, "request_info", question="Who registered the deal first?")
+    assert dispute_id not in web.get("/").text  # the parties' turn
+    web.sign_in("pat")
+    assert dispute_id in web.get("/").text
+    assert actions_of(web, dispute_id) == ["answer", "comment"]
+    page = web.get(f"/disputes/{dispute_id}").text
+    assert "The mediator asks: “Who registered the deal first?”" in page
+    web.ok(dispute_id, "answer", text="We registered it on 3 May.")
+    page = web.get(f"/disputes/{dispute_id}").text
+    assert "Your answer is recorded and the mediator is told" in page
+    assert "<strong>Answer</strong> from Pat Partner: “We registered it on 3 May.”" in page
+    assert "Clock paused" in page and "Answered; waiting for the mediator to resume" in page
+    assert actions_of(web, dispute_id) == ["comment"]  # once is enough
+    assert dispute_id not in web.get("/").text
+    assert dispute_id not in web.sign_in("dana").get("/").text  # waiting on the mediator now
+    web.sign_in("mediator")
+    assert dispute_id in web.get("/").text
+    assert timeline(web, dispute_id)[-1] == "Answered the question"
+    web.ok(dispute_id, "resume", note="Thanks")
+    assert dispute_id in web.get("/").text and "Clock paused" not in web.get(f"/disputes/{dispute_id}").text
 
 
 def test_reassigning_moves_the_dispute_to_another_mediator(web: Web) -> None:

@@ -275,3 +275,27 @@ async def test_the_page_recommends_exactly_as_the_server(browser: Browser, stack
         assert got == want, case
     await context.close()
 
+
+
+async def test_the_api_docs_render_offline_under_their_csp(browser: Browser, stack: Stack) -> None:
+    """/docs: Swagger UI's assets come from Parley (no CDN: this machine has no internet), and its
+    Content-Security-Policy lets the page's own start-up script run."""
+    context = await browser.new_context(base_url=stack.url)
+    context.set_default_timeout(TIMEOUT_MS)
+    page = await context.new_page()
+    requests: list[str] = []
+    problems: list[str] = []
+    page.on("request", lambda request: requests.append(request.url))
+    page.on("console", lambda message: problems.append(message.text) if message.type == "error" else None)
+    page.on("pageerror", lambda error: problems.append(str(error)))
+    await page.goto("/docs")
+    operation = page.locator(".opblock-post .opblock-summary-path[data-path='/api/disputes']")
+    await expect(operation).to_have_text("/api/disputes", timeout=TIMEOUT_MS)  # a 1.5 MB script to parse
+    await operation.click()
+    await expect(page.locator(".opblock-post.is-open h4", has_text="Request body")).to_be_visible()
+    await page.screenshot(path=screenshot_path("api-docs"), full_page=False)
+    off_site = [url for url in requests if not url.startswith(stack.url)]
+    assert not off_site, off_site
+    assert any(url.endswith("/static-docs/swagger-ui-bundle.js") for url in requests), requests
+    assert not problems, problems  # a blocked script or style would show as a console error
+    await context.close()

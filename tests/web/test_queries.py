@@ -3,13 +3,14 @@ the same known disputes must give the same lists and the same dashboard figures 
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
 from api.web import queries, stats
+from domain.model import Actor, Role
 from store.charters import load_charter_file
 from store.tables import User
 from tests.reference_times import REFERENCE_TIMES
@@ -67,3 +68,33 @@ def test_dashboard_figures_on_each_backend(engine: Engine, now: datetime) -> Non
     assert board.credit_deals == pytest.approx({"direct": 0.7, "partner": 0.3})
     assert board.credit_value == [("EUR", 175_000.0, 75_000.0)]
     assert dict(board.by_type)["registration_overlap"] == 1 and sum(n for _, n in board.by_region) == 8
+
+
+def test_an_answered_question_waits_on_the_mediator(engine: Engine) -> None:
+    """SQL and the workflow agree on whom a paused mediation waits: the parties until one of them
+    answers the mediator's question, then the mediator (the clock stays paused until they resume)."""
+    seed_people(engine)
+    charter, text = load_charter_file(DEFAULT_CHARTER)
+    now = datetime(2027, 2, 3, 15, 0, tzinfo=UTC)  # a Wednesday, 10:00 in New York
+    p = {k: v.party() for k, v in PEOPLE.items() if v.role == Role.rep}
+    actor = {k: Actor(email=v.email, role=v.role, name=v.name) for k, v in PEOPLE.items()}
+    sims: dict[str, synthetic.Sim] = {}
+    for key in ("asked", "answered"):
+        sim = synthetic.begin(synthetic.start(f"PRL-{key.upper()}", charter, p["dana"], p["pat"]),
+                              now - timedelta(hours=3))
+        sim.act(actor["pat"], "escalate", reason="We cannot agree")
+        sim.act(actor["mediator"], "request_info", question="Who registered first?")
+        if key == "answered":
+            sim.act(actor["pat"], "answer", text="We did, on 3 May.")
+        sims[key] = sim
+    synthetic.write(engine, list(sims.values()), charter, text)
+    with Session(engine) as session:
+        def queue(who: str) -> set[str]:
+            return {r.id for r in queries.waiting_on(session, _user(session, who), queries.Filters())}
+
+        for who in ("dana", "pat", "mediator"):  # the SQL queue says what the workflow's view says
+            expected = {sim.dispute.start.id for sim in sims.values()
+                        if PEOPLE[who].email in sim.dispute.view(sim.now).waiting_on}
+            assert queue(who) == expected, who
+        assert queue("pat") == queue("dana") == {"PRL-ASKED"}
+        assert queue("mediator") == {"PRL-ANSWERED"}

@@ -1,0 +1,277 @@
+"""What the JSON API answers: the response models of the routes and the errors each route may give.
+
+The input models live in the pure core (`domain/model.py`: `Filing`, the actions); the models here
+only describe output, so they carry types and enumerations but none of the input bounds (a stored
+dispute stays readable when a bound is later tightened). `DisputePublic` is `DisputeView` as the API
+returns it (the stored view with its SLA brought up to this moment); `tests/api/test_schemas.py`
+checks that the two keep the same fields and that a stored view passes through unchanged.
+
+Errors are `{"detail": …}`: a sentence for 401/403/404/409/413/503 and a list of `{field, message}`
+for 422. `errors(401, 404, …)` declares them on a route, with the words of DESIGN §5.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import Query
+from pydantic import BaseModel, Field
+
+from domain.model import ConflictType, Status
+
+Channel = Literal["direct", "partner"]
+Owner = Literal["direct", "partner", "co_sell"]
+# The audit trail's one time format (store.audit.iso): kept as text so that its microseconds and
+# "Z" reach the client exactly as they were hashed.
+AuditTime = Annotated[str, Field(json_schema_extra={"format": "date-time"},
+                                 examples=["2026-05-04T13:07:42.123456Z"])]
+# Times inside `appeal` and `info_request`, as the workflow wrote them (isoformat, "+00:00").
+IsoTime = Annotated[str, Field(json_schema_extra={"format": "date-time"})]
+
+
+# --- errors --------------------------------------------------------------------------------------
+
+class Problem(BaseModel):
+    """A refusal: the reason in plain words."""
+
+    detail: str = Field(examples=["no dispute PRL-00000000 that you can see"])
+
+
+class FieldProblem(BaseModel):
+    field: str = Field(description="the offending input in dotted form, e.g. `outcome.credit_split`; "
+                                   "`body` for the request as a whole",
+                       examples=["counterparty_email"])
+    message: str = Field(examples=["no Parley user nobody@example.com"])
+
+
+class Invalid(BaseModel):
+    """Invalid input: every problem found, whether the schema or a domain rule refused it."""
+
+    detail: list[FieldProblem]
+
+
+ERRORS: dict[int, tuple[type[BaseModel], str]] = {
+    401: (Problem, "No or unknown credentials: send `Authorization: Bearer <token>`."),
+    403: (Problem, "Not allowed for this user."),
+    404: (Problem, "Unknown, or not visible to this user."),
+    409: (Problem, "Not allowed in the current state (or it exists already)."),
+    413: (Problem, "The request body is larger than `PARLEY_MAX_BODY_BYTES`."),
+    422: (Invalid, "Invalid input: `detail` lists each problem with its `field`, whether the schema or a "
+                   "rule the schema cannot state (e.g. a credit split adding up to 100, a counterparty who "
+                   "is a Parley rep of the other channel) refused it."),
+    503: (Problem, "Temporal did not answer in time: the request may still be applied, so check before "
+                   "retrying."),
+}
+
+
+def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """The `responses=` of a route that may answer with these error statuses."""
+    return {code: {"model": ERRORS[code][0], "description": ERRORS[code][1]} for code in codes}
+
+
+# --- the dispute ---------------------------------------------------------------------------------
+
+class PartyPublic(BaseModel):
+    email: str
+    name: str
+    channel: Channel
+    partner_org: str | None
+    slack_user_id: str | None
+
+
+class SlaPublic(BaseModel):
+    due_at: datetime | None = Field(description="when the current tier's SLA runs out (null: no clock)")
+    remaining_s: float | None = Field(description="business seconds left, computed at the request; "
+                                                  "negative once breached")
+    paused: bool
+    breached: bool
+    tier_sla_s: float | None = Field(description="the tier's SLA in business seconds")
+
+
+class CreditSplitPublic(BaseModel):
+    direct: int
+    partner: int
+
+
+class OutcomePublic(BaseModel):
+    owner: Owner
+    credit_split: CreditSplitPublic
+    co_sell_stipend: float | None
+    renewal_bonus_pct: float | None
+    price_protection_until: date | None
+    discount_cap_pct: float | None
+    terms: str | None
+
+
+class PerChannelNumber(BaseModel):
+    direct: float
+    partner: float
+
+
+class PerChannelInt(BaseModel):
+    direct: int
+    partner: int
+
+
+class CriteriaPublic(BaseModel):
+    win_probability: PerChannelNumber
+    lifetime_value: PerChannelNumber
+    strategic_fit: PerChannelInt
+
+
+class RecommendationPublic(BaseModel):
+    owner: Owner
+    credit_split: CreditSplitPublic
+    scores: dict[str, float] = Field(description="the charter's weighted score per channel")
+
+
+class ProposalPublic(BaseModel):
+    id: int
+    by: str
+    outcome: OutcomePublic
+    note: str
+    at: datetime
+    state: Literal["open", "accepted", "rejected", "superseded", "approved", "withdrawn"]
+
+
+class DecisionPublic(BaseModel):
+    kind: Literal["agreement", "ruling", "decision"]
+    outcome: OutcomePublic
+    criteria: CriteriaPublic | None
+    recommendation: RecommendationPublic | None
+    follows_recommendation: bool | None
+    rationale: str
+    actor: str
+    at: datetime
+    tier: int
+    charter_version: str
+    final: bool
+
+
+class AppealPublic(BaseModel):
+    by: str
+    reason: str
+    at: IsoTime
+
+
+class AnswerPublic(BaseModel):
+    by: str
+    text: str
+    at: IsoTime
+
+
+class InfoRequestPublic(BaseModel):
+    """The mediator's open question (the SLA clock is paused) and the parties' answers so far."""
+
+    question: str
+    by: str
+    at: IsoTime
+    answers: list[AnswerPublic] = Field(default_factory=list, description="absent until someone answers")
+
+
+class DisputePublic(BaseModel):
+    """A dispute as `GET /api/disputes/{id}` shows it, its SLA brought up to the moment of the request."""
+
+    id: str = Field(examples=["PRL-1A2B3C4D"])
+    title: str
+    conflict_type: ConflictType
+    account: str
+    opportunity_ref: str | None
+    registration_ref: str | None
+    deal_value: float
+    currency: str = Field(description="ISO 4217")
+    region: str
+    segment: str | None
+    description: str
+    evidence: list[str]
+    partner_org: str | None
+    status: Status
+    tier: int = Field(ge=1, le=3)
+    filed_by: str
+    parties: list[PartyPublic]
+    mediator: str
+    executive: str
+    backup_executive: str | None
+    reached_executive: bool
+    sla: SlaPublic
+    proposals: list[ProposalPublic]
+    decision: DecisionPublic | None
+    appeal: AppealPublic | None
+    info_request: InfoRequestPublic | None
+    waiting_on: list[str] = Field(description="the e-mails of whoever must act next")
+    charter_version: str
+    created_at: datetime
+    updated_at: datetime
+    closed_at: datetime | None
+    last_seq: int = Field(description="the number of the dispute's latest audit event")
+
+
+# --- the audit trail -----------------------------------------------------------------------------
+
+class AuditEventPublic(BaseModel):
+    """One event of a dispute's hash chain (`store/audit.py` states how to check it)."""
+
+    id: int
+    dispute_id: str
+    seq: int
+    at: AuditTime
+    actor: str = Field(description="a user's e-mail, or `system:sla` / `system:appeal_window`")
+    action: str
+    tier: int
+    payload: dict[str, Any] | str = Field(description="an object; the stored text when it is no longer JSON "
+                                                      "(the trail was tampered with)")
+    charter_version: str
+    prev_hash: str
+    hash: str
+
+
+class FirstBadPublic(BaseModel):
+    """The first event that does not fit its chain (or, for the digest, no event: `dispute_id` null)."""
+
+    dispute_id: str | None
+    seq: int | None
+    problem: str
+    event_id: int | None = Field(description="the stored row's id, when there is one (not for a missing event)")
+
+
+# `?digest=`: documented only (the route checks it, naming the expected form in its 422).
+DigestQuery = Annotated[str | None, Query(
+    description="a digest saved from an earlier verification: `v1:<max id>:<count>:<sha256 hex>`",
+    json_schema_extra={"pattern": r"^\s*v1:[0-9]+:[0-9]+:[0-9a-f]{64}\s*$"},
+)]
+
+
+class VerifyPublic(BaseModel):
+    ok: bool
+    events: int
+    disputes: int
+    digest: str = Field(description="save it; `?digest=` later checks that no event it covers went missing",
+                        examples=["v1:42:42:" + "0" * 64])
+    first_bad: FirstBadPublic | None
+
+
+# --- health --------------------------------------------------------------------------------------
+
+class Health(BaseModel):
+    status: Literal["ok", "error"]
+    db: str = Field(description='"ok", or "error: …"')
+    temporal: str = Field(description='"ok", or "error: …"')
+
+
+# --- the export ----------------------------------------------------------------------------------
+
+EXPORT_CONTENT: dict[str, Any] = {
+    "description": "Every event in (dispute_id, seq) order: with `format=jsonl` one JSON object per line "
+                   "(the fields of an audit event, as `GET /api/disputes/{id}/audit` shows them); with "
+                   "`format=csv` a header line, then one row per event with the payload as canonical JSON.",
+    "content": {
+        "application/x-ndjson": {
+            "schema": {"type": "string", "description": "lines, each an audit event as JSON"},
+        },
+        "text/csv": {
+            "schema": {"type": "string", "description": "id,dispute_id,seq,at,actor,action,tier,payload,"
+                                                         "charter_version,prev_hash,hash"},
+        },
+    },
+}

@@ -1,0 +1,327 @@
+"""Input at the edges, over real HTTP on both stores: every 422 has one shape in plain words, no input
+gives a 500 (integers past 64 bits, NUL and lone surrogates, booleans and numeric strings where a
+number belongs, infinities), currencies must exist, and a body over the limit is answered with 413
+rather than a reset connection."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.api.conftest import CRITERIA, OUTCOME, RATIONALE, Api, filing, message_for, names_field, problems
+
+BIG = "99999999999999999999999"  # past 64 bits
+
+
+async def post_json(api: Api, path: str, who: str, body: Any) -> httpx.Response:
+    """POST `body` as JSON written by Python's encoder: escapes for lone surrogates, NaN and Infinity
+    as Python writes them (httpx's own encoder refuses both)."""
+    headers = api.auth(who) | {"Content-Type": "application/json"}
+    response = await api.http.post(path, content=json.dumps(body).encode(), headers=headers)
+    if path == "/api/disputes" and response.status_code == 201:
+        api.filed.append(response.json()["id"])
+    return response
+
+
+# --- one shape for every 422 ---------------------------------------------------------------------------
+
+async def test_every_422_is_a_list_of_field_and_plain_message(api: Api) -> None:
+    dispute_id = await api.in_state("frontline")
+    cases: list[tuple[str, str, str, Any, str, str]] = [
+        # (method, path, who, body or params, field, message) — pydantic's refusals first
+        ("POST", "/api/disputes", "dana", filing(title="ab"), "title", "must be at least 3 characters long"),
+        ("POST", "/api/disputes", "dana", filing(counterparty_email="pat at resellers"), "counterparty_email",
+         "is not a valid e-mail address"),
+        ("POST", "/api/disputes", "dana", {k: v for k, v in filing().items() if k != "title"}, "title",
+         "is required"),
+        ("POST", "/api/disputes", "dana", filing(deal_value=1e13), "deal_value", "must be at most 100,000,000,000"),
+        ("POST", "/api/disputes", "dana", filing(priority="urgent"), "priority", "is not an accepted field"),
+        ("GET", "/api/disputes", "dana", {"tier": 4}, "query.tier", "must be at most 3"),
+        ("POST", f"/api/disputes/{dispute_id}/actions", "dana",
+         {"action": "propose", "outcome": {**OUTCOME, "credit_split": {"direct": 60, "partner": 30}}},
+         "outcome.credit_split", "must add up to 100 (got 60 + 30)"),
+        ("POST", f"/api/disputes/{dispute_id}/actions", "mediator",
+         {"action": "rule", "outcome": OUTCOME, "criteria": CRITERIA, "rationale": "Because"},
+         "rationale", "must explain the decision: at least three words and 15 characters"),
+        # then the domain's: in the API, in the store, and in the workflow's validator
+        ("POST", "/api/disputes", "dana", filing(counterparty_email="ghost@corp.example"), "counterparty_email",
+         "no Parley user ghost@corp.example"),
+        ("POST", "/api/disputes", "dana", filing(conflict_type="registration_overlap"), "registration_ref",
+         "required for registration_overlap conflicts"),
+        ("POST", "/api/users", "admin", {"email": f"u-{uuid.uuid4().hex[:8]}@corp.example", "name": "P",
+                                         "role": "rep", "channel": "partner"},
+         "partner_org", "a partner user needs partner_org"),
+        ("GET", "/api/audit/verify", "auditor", {"digest": "abc"}, "digest", "malformed digest 'abc'"),
+        ("POST", f"/api/disputes/{dispute_id}/actions", "mediator", {"action": "reassign", "to": "exec@example.com"},
+         "to", "exec@example.com is not a mediator"),
+    ]
+    failures = []
+    for method, path, who, payload, field, message in cases:
+        if method == "GET":
+            response = await api.get(path, who, params=payload)
+        else:
+            response = await api.post(path, who, payload)
+        if response.status_code != 422:
+            failures.append(f"{path} {payload}: {response.status_code} {response.text}")
+            continue
+        found = message_for(response, field)  # checks the shape too: exactly {field, message}
+        if not found.startswith(message):
+            failures.append(f"{field}: {found!r} instead of {message!r}")
+        for problem in problems(response):
+            text = problem["message"]
+            if "should" in text or "^" in text or "[A-Z" in text or text.startswith(field.capitalize()):
+                failures.append(f"{field}: not plain words: {text!r}")
+    assert not failures, "\n".join(failures)
+
+
+async def test_other_errors_keep_a_sentence(api: Api) -> None:
+    for response, status in [
+        (await api.get("/api/disputes", None), 401),
+        (await api.post("/api/disputes", "mediator", filing()), 403),
+        (await api.get("/api/disputes/PRL-DEADBEEF", "dana"), 404),
+        (await api.post("/api/users", "admin", {"email": api.email("dana"), "name": "Twin", "role": "rep",
+                                                "channel": "direct"}), 409),
+    ]:
+        assert response.status_code == status, response.text
+        assert isinstance(response.json()["detail"], str) and response.json()["detail"], response.text
+
+
+# --- integers past 64 bits ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("params", "field"), [
+    ({"offset": BIG}, "query.offset"),
+    ({"offset": str(2**63)}, "query.offset"),
+    ({"offset": "1000000001"}, "query.offset"),
+    ({"limit": BIG}, "query.limit"),
+    ({"tier": BIG}, "query.tier"),
+    ({"offset": "9" * 5000}, "query.offset"),
+])
+async def test_an_integer_query_parameter_out_of_range_is_422(api: Api, params: dict[str, str], field: str) -> None:
+    response = await api.get("/api/disputes", "dana", params=params)
+    assert response.status_code == 422, response.text
+    assert names_field(response, field), response.text
+
+
+async def test_the_largest_offset_allowed_answers(api: Api) -> None:
+    response = await api.get("/api/disputes", "dana", params={"offset": "1000000000"})
+    assert response.status_code == 200 and response.json() == []
+
+
+@pytest.mark.parametrize("digest", [
+    f"v1:{BIG}:1:abc",
+    f"v1:{BIG}:1:{'0' * 64}",
+    f"v1:1:{BIG}:{'0' * 64}",
+    f"v1:{2**63}:0:{'0' * 64}",
+    f"v1:{'9' * 5000}:1:{'0' * 64}",
+])
+async def test_a_digest_with_numbers_past_64_bits_is_422(api: Api, digest: str) -> None:
+    response = await api.get("/api/audit/verify", "auditor", params={"digest": digest})
+    assert response.status_code == 422, response.text
+    assert names_field(response, "digest"), response.text
+
+
+# --- text no store can hold -------------------------------------------------------------------------
+
+BAD_TEXT = {"nul": "\x00", "surrogate": "\ud800"}
+
+
+@pytest.mark.parametrize("bad", BAD_TEXT)
+async def test_a_filing_with_text_no_store_can_hold_is_422_and_starts_nothing(api: Api, bad: str) -> None:
+    char = BAD_TEXT[bad]
+    before = api.counts()
+    failures = []
+    for field in ("title", "account", "description", "region", "segment", "opportunity_ref", "registration_ref",
+                  "partner_org", "counterparty_email", "currency", "evidence"):
+        body = filing()
+        body[field] = [f"CRM{char}note"] if field == "evidence" else f"{str(body.get(field) or 'x')[:2]}{char}x"
+        response = await post_json(api, "/api/disputes", "dana", body)
+        if response.status_code != 422 or not any(p["field"] in (field, f"{field}.0") for p in problems(response)):
+            failures.append(f"{field}: {response.status_code} {response.text}")
+    assert not failures, "\n".join(failures)
+    assert api.counts() == before
+
+
+@pytest.mark.parametrize("bad", BAD_TEXT)
+async def test_an_action_with_text_no_store_can_hold_is_422(api: Api, bad: str) -> None:
+    char = BAD_TEXT[bad]
+    dispute_id = await api.in_state("frontline")
+    before = api.people_events(dispute_id)
+    cases: list[tuple[str, dict[str, Any], str]] = [
+        ("dana", {"action": "comment", "text": f"Hi{char}"}, "text"),
+        ("dana", {"action": "propose", "outcome": OUTCOME, "note": f"Split{char}"}, "note"),
+        ("dana", {"action": "propose", "outcome": {**OUTCOME, "terms": f"T{char}"}}, "outcome.terms"),
+        ("dana", {"action": "escalate", "reason": f"Stuck{char}"}, "reason"),
+        ("dana", {"action": "withdraw", "reason": f"Done{char}"}, "reason"),
+        ("mediator", {"action": "reassign", "to": f"mediator2{char}@example.com"}, "to"),
+        ("mediator", {"action": "rule", "outcome": OUTCOME, "criteria": CRITERIA, "rationale": f"{RATIONALE}{char}"},
+         "rationale"),
+    ]
+    failures = []
+    for who, body, field in cases:
+        response = await post_json(api, f"/api/disputes/{dispute_id}/actions", who, body)
+        if response.status_code != 422 or not names_field(response, field):
+            failures.append(f"{field}: {response.status_code} {response.text}")
+    assert not failures, "\n".join(failures)
+    assert api.people_events(dispute_id) == before
+
+
+@pytest.mark.parametrize("bad", BAD_TEXT)
+async def test_a_user_with_text_no_store_can_hold_is_422(api: Api, bad: str) -> None:
+    char = BAD_TEXT[bad]
+    failures = []
+    for field in ("email", "name", "partner_org", "region", "segment", "slack_user_id"):
+        email = f"u-{uuid.uuid4().hex[:8]}@corp.example"
+        body = {"email": email, "name": "New Rep", "role": "rep", "channel": "partner",
+                "partner_org": "Resellers Inc", "region": "EMEA", "segment": "smb", "slack_user_id": "U0X"}
+        body[field] = f"{body[field][:2]}{char}{body[field][2:]}"
+        response = await post_json(api, "/api/users", "admin", body)
+        if response.status_code != 422 or not names_field(response, field):
+            failures.append(f"{field}: {response.status_code} {response.text}")
+    assert not failures, "\n".join(failures)
+
+
+@pytest.mark.parametrize(("method", "path", "who", "field"), [
+    ("GET", "/api/disputes/PRL-%00", "dana", "path"),
+    ("GET", "/api/disputes/PRL-%00/audit", "auditor", "path"),
+    ("POST", "/api/disputes/PRL-%00/actions", "dana", "path"),
+    ("POST", "/api/users/x%00@corp.example/tokens", "admin", "path"),
+    ("DELETE", "/api/tokens/tok_%00", "admin", "path"),
+    ("GET", "/api/disputes?status=%00", "dana", "query"),
+    ("GET", "/api/audit/verify?digest=v1%00", "auditor", "query"),
+])
+async def test_a_nul_in_the_path_or_query_is_422(api: Api, method: str, path: str, who: str, field: str) -> None:
+    response = await api.http.request(method, path, headers=api.auth(who),
+                                      json={"action": "comment", "text": "x"} if method == "POST" else None)
+    assert response.status_code == 422, response.text
+    assert names_field(response, field), response.text
+
+
+# --- numbers are numbers ----------------------------------------------------------------------------
+
+async def test_a_boolean_or_a_numeric_string_is_not_a_number(api: Api) -> None:
+    before = api.counts()
+    not_bool, not_text = "must be a number, not true or false", "must be a number, not text"
+    for value, message in [(True, not_bool), (False, not_bool), ("1000", not_text), ("1e3", not_text)]:
+        response = await api.post("/api/disputes", "dana", filing(deal_value=value))
+        assert message_for(response, "deal_value") == message, response.text
+    assert api.counts() == before
+    dispute_id = await api.in_state("frontline")
+    events = api.people_events(dispute_id)
+    cases: list[tuple[str, dict[str, Any], str]] = [
+        ("dana", {"action": "propose", "outcome": {**OUTCOME, "credit_split": {"direct": True, "partner": 0}}},
+         "outcome.credit_split.direct"),
+        ("dana", {"action": "propose", "outcome": {**OUTCOME, "co_sell_stipend": True}}, "outcome.co_sell_stipend"),
+        ("dana", {"action": "propose", "outcome": {**OUTCOME, "renewal_bonus_pct": "5"}},
+         "outcome.renewal_bonus_pct"),
+        ("dana", {"action": "propose", "outcome": {**OUTCOME, "discount_cap_pct": False}}, "outcome.discount_cap_pct"),
+        ("mediator", {"action": "rule", "outcome": OUTCOME, "rationale": RATIONALE,
+                      "criteria": {**CRITERIA, "strategic_fit": {"direct": True, "partner": 4}}},
+         "criteria.strategic_fit.direct"),
+        ("mediator", {"action": "rule", "outcome": OUTCOME, "rationale": RATIONALE,
+                      "criteria": {**CRITERIA, "win_probability": {"direct": True, "partner": 0.5}}},
+         "criteria.win_probability.direct"),
+    ]
+    failures = []
+    for who, body, field in cases:
+        response = await api.act(dispute_id, who, **body)
+        if response.status_code != 422 or not names_field(response, field):
+            failures.append(f"{field}: {response.status_code} {response.text}")
+    assert not failures, "\n".join(failures)
+    assert api.people_events(dispute_id) == events
+
+
+@pytest.mark.parametrize("raw", ["NaN", "Infinity", "-Infinity", "1e400"])
+async def test_a_number_that_is_not_finite_is_422(api: Api, raw: str) -> None:
+    before = api.counts()
+    headers = api.auth("dana") | {"Content-Type": "application/json"}
+    text = json.dumps(filing(deal_value=12345)).replace("12345", raw)
+    response = await api.http.post("/api/disputes", content=text.encode(), headers=headers)
+    assert response.status_code == 422 and names_field(response, "deal_value"), response.text
+    assert api.counts() == before
+    dispute_id = await api.in_state("frontline")
+    for field in ("co_sell_stipend", "renewal_bonus_pct", "discount_cap_pct"):
+        text = json.dumps({"action": "propose", "outcome": {**OUTCOME, field: 12345}}).replace("12345", raw)
+        response = await api.http.post(f"/api/disputes/{dispute_id}/actions", content=text.encode(), headers=headers)
+        assert response.status_code == 422 and names_field(response, f"outcome.{field}"), response.text
+
+
+# --- currency ---------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("code", ["ZZZ", "XXX", "ABC"])
+async def test_a_currency_that_does_not_exist_is_422(api: Api, code: str) -> None:
+    before = api.counts()
+    response = await api.post("/api/disputes", "dana", filing(currency=code))
+    assert message_for(response, "currency") == f"{code} is not an ISO 4217 currency code"
+    assert api.counts() == before
+
+
+async def test_an_existing_currency_is_kept(api: Api) -> None:
+    dispute = await api.file(currency="JPY")
+    assert dispute["currency"] == "JPY"
+
+
+# --- 413, answered ----------------------------------------------------------------------------------
+
+THREE_MB = 3 * 1024 * 1024
+
+
+async def raw_post(api: Api, *, chunked: bool, close: bool) -> tuple[int, dict[str, Any]]:
+    """POST 3 MB over a plain socket, all of it, then read the answer: (status, JSON body).
+    With `Connection: close` (as urllib sends) the server closes once it has answered: unless it has
+    read the whole body by then, the client's writes meet a reset and the answer is lost."""
+    url = httpx.URL(str(api.http.base_url))
+    reader, writer = await asyncio.open_connection(url.host, url.port)
+    try:
+        head = (f"POST /api/disputes HTTP/1.1\r\nHost: {url.host}\r\nContent-Type: application/json\r\n"
+                f"Authorization: Bearer {api.tokens['dana']}\r\n" + ("Connection: close\r\n" if close else ""))
+        piece = b"x" * (64 * 1024)
+        if chunked:
+            writer.write((head + "Transfer-Encoding: chunked\r\n\r\n").encode())
+            for _ in range(THREE_MB // len(piece)):
+                writer.write(f"{len(piece):x}\r\n".encode() + piece + b"\r\n")
+                await writer.drain()
+            writer.write(b"0\r\n\r\n")
+        else:
+            writer.write((head + f"Content-Length: {THREE_MB}\r\n\r\n").encode())
+            for _ in range(THREE_MB // len(piece)):
+                writer.write(piece)
+                await writer.drain()
+        await writer.drain()
+        status_line = await asyncio.wait_for(reader.readline(), 20)
+        headers: dict[str, str] = {}
+        while (line := await reader.readline()) not in (b"\r\n", b""):
+            name, _, value = line.decode().partition(":")
+            headers[name.strip().lower()] = value.strip()
+        body = await reader.readexactly(int(headers["content-length"]))
+        return int(status_line.split()[1]), json.loads(body)
+    finally:
+        writer.close()
+
+
+@pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
+async def test_a_3mb_body_is_answered_413_every_time(api: Api, chunked: bool) -> None:
+    before = api.counts()
+    for attempt in range(6):
+        status, body = await raw_post(api, chunked=chunked, close=attempt % 2 == 0)
+        assert status == 413, (attempt, status, body)
+        assert "larger than" in body["detail"], body
+
+    async def chunks() -> AsyncIterator[bytes]:
+        for _ in range(48):
+            yield b"y" * (64 * 1024)
+
+    headers = api.auth("dana") | {"Content-Type": "application/json"}
+    for attempt in range(3):
+        content: bytes | AsyncIterator[bytes] = chunks() if chunked else b"y" * THREE_MB
+        response = await api.http.post("/api/disputes", content=content, headers=headers)
+        assert response.status_code == 413, (attempt, response.text)
+        assert "larger than" in response.json()["detail"]
+    # the connection is still good for the next request
+    assert (await api.get("/api/disputes", "dana")).status_code == 200
+    assert api.counts() == before
