@@ -67,7 +67,7 @@ class Once:
 
     engine: Engine
     response: Response
-    route: str  # "idem:<user id>:<route>:" — the key's prefix
+    prefix: str  # "idem:<user id>:<route template>:", before the key itself
     method: str
     path: str
     key: str | None
@@ -87,7 +87,7 @@ class Once:
         the work is to be done, or to be done again under the same names."""
         if self.key is None:
             return None
-        key = self.route + self.key
+        key = self.prefix + self.key
         fingerprint = _fingerprint(self.method, self.path, payload)
         seen = await self._store(_claim, self.engine, key, fingerprint)
         if seen.fingerprint != fingerprint:
@@ -117,7 +117,7 @@ class Once:
 
     async def _keep(self, status: int, answer: Any) -> None:
         if self.token is not None and self.key is not None:
-            await self._store(once.settle, self.engine, self.route + self.key, status, json.dumps(answer))
+            await self._store(once.settle, self.engine, self.prefix + self.key, status, json.dumps(answer))
 
     async def _store(self, call: Callable[..., T], *args: Any) -> T:
         try:
@@ -137,7 +137,7 @@ def idempotency(request: Request, response: Response, engine: EngineDep, user: C
     if key is not None and not _VALID.fullmatch(key):
         raise InvalidInput("must be 1 to 200 printable ASCII characters (no spaces at either end)", HEADER)
     route = getattr(request.scope.get("route"), "path", request.url.path)
-    return Once(engine=engine, response=response, route=f"idem:{user.id}:{route}:", method=request.method,
+    return Once(engine=engine, response=response, prefix=f"idem:{user.id}:{route}:", method=request.method,
                 path=request.url.path, key=key)
 
 

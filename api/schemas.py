@@ -58,16 +58,24 @@ ERRORS: dict[int, tuple[type[BaseModel], str]] = {
     409: (Problem, "Not allowed in the current state (or it exists already)."),
     413: (Problem, "The request body is larger than `PARLEY_MAX_BODY_BYTES`."),
     422: (Invalid, "Invalid input: `detail` lists each problem with its `field`, whether the schema or a "
-                   "rule the schema cannot state (e.g. a credit split adding up to 100, a counterparty who "
-                   "is a Parley rep of the other channel) refused it."),
-    503: (Problem, "Temporal did not answer in time: the request may still be applied, so check before "
-                   "retrying."),
+                   "rule the schema cannot state refused it: a credit split adding up to 100, a counterparty "
+                   "who is a Parley rep of the other channel, the fields the charter requires for a conflict "
+                   "type, text no store can hold (a NUL character)."),
+    503: (Problem, "Temporal (or the store) did not answer in time: the request may still be applied. Retry "
+                   "with the same `Idempotency-Key`, or check before retrying."),
 }
 
 
 def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
     """The `responses=` of a route that may answer with these error statuses."""
     return {code: {"model": ERRORS[code][0], "description": ERRORS[code][1]} for code in codes}
+
+
+# The header of an answer given again to a retry (`api/idempotency.py`).
+REPLAYED: dict[str, Any] = {"headers": {"Idempotent-Replayed": {
+    "description": "`true` when this is the first answer again, to a retry with the same `Idempotency-Key`",
+    "schema": {"type": "string", "enum": ["true"]},
+}}}
 
 
 # --- the dispute ---------------------------------------------------------------------------------

@@ -68,8 +68,9 @@ def _a_number(value: Any, info: ValidationInfo) -> Any:
 
 
 ANumber = BeforeValidator(_a_number)
-Money = Annotated[float, ANumber, Field(ge=0, le=MAX_MONEY, allow_inf_nan=False)]
-Percent = Annotated[float, ANumber, Field(ge=0, le=100, allow_inf_nan=False)]
+# (the bounds before the validator: after it, they would be missing from the OpenAPI document)
+Money = Annotated[float, Field(ge=0, le=MAX_MONEY, allow_inf_nan=False), ANumber]
+Percent = Annotated[float, Field(ge=0, le=100, allow_inf_nan=False), ANumber]
 
 
 def unstorable(text: str) -> str | None:

@@ -202,7 +202,7 @@ def _tamper(url: str, sql: str) -> None:
     ("UPDATE audit_events SET at = 'infinity' WHERE seq = 2", "the time (at) is not a time", "infinity"),
     ("UPDATE audit_events SET payload = '{\"a\":1,\"n\":2,\"n\":2}' WHERE seq = 2",
      "the key 'n' appears more than once", None),
-])
+], ids=["a time that is no time", "a repeated payload key"])
 def test_audit_commands_report_damage_without_a_traceback(tmp_path: Path, trail_url: str, sql: str, words: str,
                                                          stored: str | None) -> None:
     saved = parley_on(trail_url, tmp_path, "audit", "digest").stdout.strip()

@@ -13,7 +13,7 @@ from api import commands
 from api.deps import CharterDep, CurrentUser, EngineDep, NowDep, SessionDep, SettingsDep, TemporalDep
 from api.disputes import list_rows, prepare_filing, resolve_actor, to_json, visible_row
 from api.idempotency import OnceDep
-from api.schemas import AuditEventPublic, DisputePublic, errors
+from api.schemas import REPLAYED, AuditEventPublic, DisputePublic, errors
 from domain.errors import Forbidden
 from domain.model import Action, Command, Filing, Reassign, Role, Status
 from store.audit import events_for
@@ -28,7 +28,7 @@ def new_dispute_id() -> str:
 
 
 @router.post("", status_code=201, summary="File a dispute", response_model=DisputePublic,
-             response_model_exclude_unset=True, responses=errors(401, 403, 409, 413, 422, 503))
+             response_model_exclude_unset=True, responses={201: REPLAYED, **errors(401, 403, 409, 413, 422, 503)})
 async def file_dispute(filing: Filing, user: CurrentUser, engine: EngineDep, settings: SettingsDep,
                        charter: CharterDep, temporal: TemporalDep, once: OnceDep) -> dict[str, Any]:
     if (first := await once.begin(filing)) is not None:
@@ -63,7 +63,8 @@ def get_dispute(dispute_id: str, user: CurrentUser, session: SessionDep, now: No
 
 
 @router.post("/{dispute_id}/actions", summary="Act on a dispute", response_model=DisputePublic,
-             response_model_exclude_unset=True, responses=errors(401, 403, 404, 409, 413, 422, 503))
+             response_model_exclude_unset=True,
+             responses={200: REPLAYED, **errors(401, 403, 404, 409, 413, 422, 503)})
 async def act(dispute_id: str, action: Annotated[Action, Body()], user: CurrentUser, engine: EngineDep,
               settings: SettingsDep, temporal: TemporalDep, once: OnceDep) -> dict[str, Any]:
     if (first := await once.begin(action)) is not None:

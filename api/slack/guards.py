@@ -21,8 +21,10 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import threading
+from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import Engine
@@ -31,12 +33,26 @@ from store import once
 from store.tables import utcnow
 
 log = logging.getLogger("parley.slack")
+T = TypeVar("T")
 
 REPLAY_TTL = timedelta(minutes=11)  # a signed request is valid for at most 10 min (±5 around the clock)
 EVENT_TTL = timedelta(hours=1)  # Slack retries an event three times within about five minutes
 PRESS_TTL = timedelta(days=7)  # a message's buttons are replaced once acted on; this outlives stale copies
 BUSY = timedelta(minutes=2)  # far longer than an action takes (its workflow update gives up after 20 s)
 BUSY_TEXT = ":hourglass: An action from this message is being recorded; nothing more was recorded."
+
+# SQLite takes one writer at a time. A burst of acknowledgements queues its claims on this lock, where a
+# waiter goes on the moment the writer before it is done, instead of in SQLite's busy handler, which
+# sleeps in steps of up to 100 ms (50 claims at once: the slowest waited about half as long). The lock
+# only orders this process's writes; the store alone decides who wins.
+_SQLITE_WRITES = threading.Lock()
+
+
+def _write(engine: Engine, change: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    if engine.dialect.name != "sqlite":
+        return change(engine, *args, **kwargs)
+    with _SQLITE_WRITES:
+        return change(engine, *args, **kwargs)
 
 
 def _digest(*parts: str) -> str:
@@ -50,7 +66,7 @@ def request_id(timestamp: str, signature: str) -> str:
 
 def first_request(engine: Engine, request: str) -> bool:
     """True the first time this signed request reaches any Parley API process."""
-    return once.claim(engine, f"slack:{request}", "slack", REPLAY_TTL)
+    return _write(engine, once.claim, f"slack:{request}", "slack", REPLAY_TTL)
 
 
 def first_event(engine: Engine, body: dict[str, Any], request: str) -> bool:
@@ -59,8 +75,13 @@ def first_event(engine: Engine, body: dict[str, Any], request: str) -> bool:
         return True  # url_verification and the like: answering twice does nothing
     event_id = body.get("event_id")
     if isinstance(event_id, str) and event_id:
-        return once.claim(engine, f"slack-event:{_digest(event_id)}", "slack", EVENT_TTL)
+        return _write(engine, once.claim, f"slack-event:{_digest(event_id)}", "slack", EVENT_TTL)
     return first_request(engine, request)
+
+
+def purge(engine: Engine) -> int:
+    """Forget every expired claim (`SlackService.tidy` calls it now and then)."""
+    return _write(engine, once.purge)
 
 
 def press_key(user_id: str, place: str | None, action: str, dispute_id: str) -> str | None:
@@ -79,7 +100,7 @@ def claim_press(engine: Engine, key: str, now: datetime | None = None) -> str | 
     """None when this press may act (the caller then settles or releases the claim); otherwise why not."""
     now = now or utcnow()
     for _ in range(3):
-        if once.claim(engine, key, "press", PRESS_TTL, now=now):
+        if _write(engine, once.claim, key, "press", PRESS_TTL, now=now):
             return None
         seen = once.recall(engine, key)
         if seen is None:
@@ -91,7 +112,7 @@ def claim_press(engine: Engine, key: str, now: datetime | None = None) -> str | 
         # presses taking it over at the same instant could both act; the workflow's validator still
         # refuses a one-click action that is no longer open.)
         log.warning("taking over the abandoned claim %s of %s", key, seen.created_at)
-        once.release(engine, key)
+        _write(engine, once.release, key)
     return BUSY_TEXT
 
 
@@ -111,12 +132,12 @@ class PressClaim:
     async def settle(self, line: str) -> None:
         key, self.key = self.key, None
         if key:
-            await run_in_threadpool(once.settle, self.engine, key, 200, line)
+            await run_in_threadpool(_write, self.engine, once.settle, key, 200, line)
 
     async def release(self) -> None:
         key, self.key = self.key, None
         if key:
-            await run_in_threadpool(once.release, self.engine, key)
+            await run_in_threadpool(_write, self.engine, once.release, key)
 
 
 async def claim(engine: Engine, key: str | None) -> PressClaim | str:

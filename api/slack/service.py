@@ -24,8 +24,8 @@ from slack_sdk.webhook import WebhookClient
 from sqlalchemy import Engine
 
 from activities.slack import make_slack_client, retry_handlers
+from api.slack import guards
 from settings import Settings
-from store import once
 
 log = logging.getLogger("parley.slack")
 T = TypeVar("T")
@@ -66,7 +66,7 @@ class SlackService:
         if self._last_purge is not None and now - self._last_purge < PURGE_EVERY_S:
             return
         self._last_purge = now
-        self.spawn(run_in_threadpool(once.purge, engine), "forget expired once-keys")
+        self.spawn(run_in_threadpool(guards.purge, engine), "forget expired once-keys")
 
     # --- background work --------------------------------------------------------------------------
 

@@ -63,7 +63,10 @@ def iso(value: datetime | str | None) -> str:
     if value is None:
         return ""
     if isinstance(value, str):
-        value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        try:
+            value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return ""  # a damaged stored time: shown as stored by `utc_text`, flagged by verification
     value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
     return value.strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -71,7 +74,9 @@ def iso(value: datetime | str | None) -> str:
 def utc_text(value: datetime | str | None) -> str:
     """What a reader without JavaScript sees; the page script replaces it with local time."""
     stamp = iso(value)
-    return f"{stamp[:10]} {stamp[11:16]} UTC" if stamp else ""
+    if not stamp:
+        return str(value or "")
+    return f"{stamp[:10]} {stamp[11:16]} UTC"
 
 
 def duration(seconds: float | None) -> str:

@@ -80,6 +80,16 @@ async def test_every_422_is_a_list_of_field_and_plain_message(api: Api) -> None:
     assert not failures, "\n".join(failures)
 
 
+async def test_a_body_that_is_not_utf8_is_a_422_too(api: Api) -> None:
+    before = api.counts()
+    headers = api.auth("dana") | {"Content-Type": "application/json"}
+    for content in (b"\xff\xfe{}", '{"title": "caf\u00e9"}'.encode("latin-1"), b"\x80"):
+        response = await api.http.post("/api/disputes", content=content, headers=headers)
+        assert [p["field"] for p in problems(response)] == ["body"], (content, response.text)
+    assert api.counts() == before
+    assert (await api.get("/api/no-such-thing", "dana")).json() == {"detail": "Not Found"}  # other errors as before
+
+
 async def test_other_errors_keep_a_sentence(api: Api) -> None:
     for response, status in [
         (await api.get("/api/disputes", None), 401),

@@ -1,6 +1,8 @@
 """Never a 500, never maybe (DESIGN §5): a filing or an action that Temporal does not answer in time is
 a 503 in JSON, and a retry with the same `Idempotency-Key` gets the first answer and never applies the
-request twice — whether the first attempt still waits, or no worker took it yet.
+request twice — whether the first attempt still waits, no worker took it yet, or its answer was lost
+after Temporal applied it. A Temporal that refuses or went away is a 503 too; an unexpected fault on
+/api is a JSON 500 with a request id.
 
 `lone` is a second API on the module's database whose task queue has a worker only inside
 `lone.working()`, and which waits `LIMIT_S` for an answer instead of 20 s.
@@ -22,10 +24,12 @@ import httpx
 import pytest
 import pytest_asyncio
 from sqlalchemy import Engine
+from sqlalchemy.exc import OperationalError
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+import store.once
 from api.routes import disputes as dispute_routes
 from settings import Settings
 from store.db import make_engine, migrate
@@ -161,6 +165,33 @@ async def test_without_a_key_the_503_says_how_to_retry_safely(api: Api, lone: Lo
 
 
 # --- with the worker up ----------------------------------------------------------------------------
+
+async def test_an_answer_that_was_applied_but_not_kept_is_found_again(api: Api, monkeypatch: pytest.MonkeyPatch
+                                                                       ) -> None:
+    """As if the API died after Temporal applied the request and before the store kept its answer: the
+    retry asks Temporal again under the same names, and Temporal answers what it did the first time."""
+    settle = store.once.settle
+    monkeypatch.setattr(store.once, "settle", broken_store)
+    key, before = new_key(), api.counts()
+    lost = await send(api.http, api, "/api/disputes", "dana", filing(), key)
+    assert lost.status_code == 503 and "retry with the same Idempotency-Key" in lost.json()["detail"], lost.text
+    monkeypatch.setattr(store.once, "settle", settle)
+    filed = await send(api.http, api, "/api/disputes", "dana", filing(), key)
+    assert filed.status_code == 201, filed.text
+    assert api.counts() == (before[0] + 1, before[1] + 1)
+
+    path, key = f"/api/disputes/{filed.json()['id']}/actions", new_key()
+    monkeypatch.setattr(store.once, "settle", broken_store)
+    assert (await send(api.http, api, path, "pat", COMMENT, key)).status_code == 503
+    monkeypatch.setattr(store.once, "settle", settle)
+    acted = await send(api.http, api, path, "pat", COMMENT, key)
+    assert acted.status_code == 200, acted.text
+    assert len(comments(api, filed.json()["id"])) == 1
+
+
+def broken_store(*args: Any) -> None:
+    raise OperationalError("UPDATE once_keys", {}, Exception("the database went away"))
+
 
 async def test_the_same_key_twice_answers_the_same_and_applies_once(api: Api) -> None:
     key = new_key()

@@ -98,3 +98,11 @@ def test_a_malformed_digest_is_still_the_auditors_422(seeded: Seeded, damaged: A
     response = seeded.web.sign_in("auditor").get("/audit/verify", params={"digest": "v1:nonsense"})
     assert response.status_code == 422
     assert "malformed digest" in response.text
+
+
+@pytest.mark.parametrize("value", ["'infinity'", "'not a time'"])
+def test_the_dispute_page_shows_a_damaged_event_as_stored(damaged: Any, seeded: Seeded, value: str) -> None:
+    damaged("at", value)
+    page = seeded.web.sign_in("auditor").get(f"/disputes/{seeded.ids['ruled']}")
+    assert page.status_code == 200
+    assert html_lib.escape(value.strip("'")) in page.text
