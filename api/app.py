@@ -67,7 +67,7 @@ class BodyLimit:
             await self.app(scope, receive, send)
             return
         declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and declared.isdigit():
+        if declared is not None and declared.isascii() and declared.isdigit():
             if int(declared) > self.limit:
                 await _too_large(self.limit, scope, receive, send)
                 return

@@ -113,7 +113,7 @@ def _charts(board: stats.Dashboard) -> dict[str, object]:
 @router.get("/outbox")
 def outbox_page(request: Request, user: PageUser, session: SessionDep, recipient: str = "",
                 page: str = "1") -> Response:
-    page_no = int(page) if page.isdigit() and 0 < int(page) < 10_000 else 1
+    page_no = int(page) if page.isascii() and page.isdigit() and 0 < int(page) < 10_000 else 1
     rows, has_more = queries.outbox(session, user, recipient.strip() or None, page_no)
     slack = bool(request.app.state.settings.slack_bot_token)
     return render(request, "outbox.html", rows=rows, has_more=has_more, page_no=page_no, recipient=recipient.strip(),

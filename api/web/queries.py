@@ -121,7 +121,7 @@ class Filters:
             f.actor = actor.lower()
         f.scope = "all" if text("scope") == "all" else None
         page = text("page")
-        f.page = int(page) if page and page.isdigit() and 0 < int(page) < 10_000 else 1
+        f.page = int(page) if page and page.isascii() and page.isdigit() and 0 < int(page) < 10_000 else 1
         return f
 
     def where(self) -> list[ColumnElement[bool]]:

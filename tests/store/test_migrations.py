@@ -14,7 +14,7 @@ from store.db import alembic_config, make_engine, migrate, session
 from store.tables import USERS, User
 
 TABLES = {"users", "api_tokens", "charter_versions", "charter_changes", "disputes", "audit_events",
-          "notifications", "slack_messages", "alembic_version"}
+          "notifications", "slack_messages", "once_keys", "alembic_version"}
 
 
 def test_upgrade_creates_every_table_and_matches_the_models(blank_db_url: str) -> None:

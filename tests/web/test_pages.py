@@ -400,3 +400,10 @@ def test_the_outbox_shows_the_notifications_per_recipient(seeded: Seeded) -> Non
     assert "Per recipient" in everyone and "/outbox?recipient=mediator%40example.com" in everyone
     mediator = auditor.get("/outbox", params={"recipient": "mediator@example.com"}).text
     assert set(re.findall(r'<td data-label="To">([^<]+)</td>', mediator)) == {"mediator@example.com"}
+
+
+@pytest.mark.parametrize("path", ["/disputes", "/outbox", "/audit"])
+@pytest.mark.parametrize("page", ["²", "٣", "99999999999999999999999", "-1", "x"])
+def test_a_strange_page_number_shows_the_first_page(seeded: Seeded, path: str, page: str) -> None:
+    answer = seeded.web.sign_in("auditor" if path == "/audit" else "mediator").get(path, params={"page": page})
+    assert answer.status_code == 200
