@@ -15,19 +15,32 @@ from domain.charter import Charter
 from domain.clock import Clock, Milestone
 from domain.model import (
     CLOSED,
-    Action,
+    Accept,
     Actor,
+    Answer,
+    Appeal,
+    Approve,
     Command,
+    Comment,
+    Decide,
     Decision,
     DisputeStart,
     DisputeView,
+    Escalate,
     Event,
     Outcome,
     Party,
     Proposal,
+    Propose,
+    Reassign,
+    Reject,
+    RequestInfo,
+    Resume,
     Role,
+    Rule,
     Sla,
     Status,
+    Withdraw,
 )
 from domain.scoring import follows, recommend
 
@@ -80,6 +93,14 @@ class Dispute:
     def executives(self) -> tuple[str, ...]:
         backup = self.start.backup_executive
         return (self.executive, backup) if backup else (self.executive,)
+
+    @property
+    def filed_by(self) -> str:
+        return self.start.filer.email
+
+    @property
+    def paused(self) -> bool:
+        return bool(self.clock and self.clock.paused)
 
     def party(self, email: str) -> Party | None:
         return next((p for p in self.parties if p.email == email), None)
@@ -155,14 +176,43 @@ class Dispute:
         for person in (actor, cmd.reassign_to):
             if person is not None and person.name:
                 self.names[person.email] = person.name
-        handler = getattr(self, f"_on_{act.action}")
-        handler(actor, act, now, cmd)
+        match act:
+            case Comment():
+                self._emit(now, actor.email, "commented", {"text": act.text})
+            case Propose():
+                self._on_propose(actor, act, now)
+            case Accept():
+                self._on_accept(actor, now)
+            case Reject():
+                self._on_reject(actor, act, now)
+            case Escalate():
+                self._escalate(actor.email, act.reason, now)
+            case RequestInfo():
+                self._on_request_info(actor, act, now)
+            case Resume():
+                self._on_resume(actor, act, now)
+            case Answer():
+                self._on_answer(actor, act, now)
+            case Rule():
+                self.decision = self._decision("ruling", act.outcome, actor.email, now, act.rationale, act.criteria)
+                self._enter(Status.appeal_window, now)
+                self._emit(now, actor.email, "ruled", self._decision_payload())
+            case Approve():
+                self._on_approve(actor, act, now)
+            case Appeal():
+                self.appeal = {"by": actor.email, "reason": act.reason, "at": now.isoformat()}
+                self._enter(Status.executive, now)
+                self._emit(now, actor.email, "appealed", {"reason": act.reason, "to_tier": 3})
+            case Decide():
+                self._on_decide(actor, act, now)
+            case Withdraw():
+                self._on_withdraw(actor, act, now)
+            case Reassign():
+                assert cmd.reassign_to is not None
+                self._on_reassign(actor, cmd.reassign_to, now)
         return self.events[before:]
 
-    def _on_comment(self, actor: Actor, act: Any, now: datetime, cmd: Command) -> None:
-        self._emit(now, actor.email, "commented", {"text": act.text})
-
-    def _on_propose(self, actor: Actor, act: Any, now: datetime, cmd: Command) -> None:
+    def _on_propose(self, actor: Actor, act: Propose, now: datetime) -> None:
         if (old := self.open_proposal()) is not None:
             old.state = "superseded"
         proposal = Proposal(id=len(self.proposals) + 1, by=actor.email, outcome=act.outcome,
@@ -170,7 +220,7 @@ class Dispute:
         self.proposals.append(proposal)
         self._emit(now, actor.email, "proposed", {"proposal": proposal.model_dump(mode="json")})
 
-    def _on_accept(self, actor: Actor, act: Any, now: datetime, cmd: Command) -> None:
+    def _on_accept(self, actor: Actor, now: datetime) -> None:
         proposal = self.open_proposal()
         assert proposal is not None
         proposal.state = "accepted"
@@ -185,7 +235,7 @@ class Dispute:
             "proposal_id": proposal.id, "auto_approved": reason is None, "needs_approval": reason,
         })
 
-    def _on_reject(self, actor: Actor, act: Any, now: datetime, cmd: Command) -> None:
+    def _on_reject(self, actor: Actor, act: Reject, now: datetime) -> None:
         if self.status == Status.awaiting_approval:
             agreed = self.agreed_proposal()
             agreed.state = "rejected"
@@ -197,10 +247,7 @@ class Dispute:
         proposal.state = "rejected"
         self._emit(now, actor.email, "proposal_rejected", {"proposal_id": proposal.id, "reason": act.reason})
 
-    def _on_escalate(self, actor: Actor, act: Any, now: datetime, cmd: Command) -> None:
-        self._escalate(actor.email, act.reason, now)
-
-    def _on_request_info(self, actor: Actor, act: Any, now: datetime, cmd: Command) -> None:
+    def _on_request_info(self, actor: Actor, act: RequestInfo, now: datetime) -> None:
         assert self.clock is not None
         self.clock.pause(self.cal, now)
         self.info_request = {"question": act.question, "by": actor.email, "at": now.isoformat()}
@@ -208,7 +255,7 @@ class Dispute:
             "question": act.question, "remaining_s": round(self.clock.remaining(self.cal, now), 3),
         })
 
-    def _on_resume(self, actor: Actor, act: Any, now: datetime, cmd: Command) -> None:
+    def _on_resume(self, actor: Actor, act: Resume, now: datetime) -> None:
         assert self.clock is not None and self.clock.paused_at is not None
         paused_for = (now - self.clock.paused_at).total_seconds()
         self.clock.resume(now)
@@ -218,19 +265,14 @@ class Dispute:
             "due_at": _iso(self.clock.due_at(self.cal)),
         })
 
-    def _on_answer(self, actor: Actor, act: Any, now: datetime, cmd: Command) -> None:
+    def _on_answer(self, actor: Actor, act: Answer, now: datetime) -> None:
         assert self.info_request is not None
         answers = [*self.info_request.get("answers", ()),
                    {"by": actor.email, "text": act.text, "at": now.isoformat()}]
         self.info_request = {**self.info_request, "answers": answers}
         self._emit(now, actor.email, "answered", {"question": self.info_request["question"], "text": act.text})
 
-    def _on_rule(self, actor: Actor, act: Any, now: datetime, cmd: Command) -> None:
-        self.decision = self._decision("ruling", act.outcome, actor.email, now, act.rationale, act.criteria)
-        self._enter(Status.appeal_window, now)
-        self._emit(now, actor.email, "ruled", self._decision_payload())
-
-    def _on_approve(self, actor: Actor, act: Any, now: datetime, cmd: Command) -> None:
+    def _on_approve(self, actor: Actor, act: Approve, now: datetime) -> None:
         proposal = self.agreed_proposal()
         proposal.state = "approved"
         note = act.note or f"Approved the parties' agreement (proposal #{proposal.id})."
@@ -238,31 +280,25 @@ class Dispute:
         self._close(Status.resolved, now)
         self._emit(now, actor.email, "approved", {"proposal_id": proposal.id, "note": act.note})
 
-    def _on_appeal(self, actor: Actor, act: Any, now: datetime, cmd: Command) -> None:
-        self.appeal = {"by": actor.email, "reason": act.reason, "at": now.isoformat()}
-        self._enter(Status.executive, now)
-        self._emit(now, actor.email, "appealed", {"reason": act.reason, "to_tier": 3})
-
-    def _on_decide(self, actor: Actor, act: Any, now: datetime, cmd: Command) -> None:
+    def _on_decide(self, actor: Actor, act: Decide, now: datetime) -> None:
         self.decision = self._decision("decision", act.outcome, actor.email, now, act.rationale, act.criteria)
         self.decision.final = True
         self._close(Status.resolved, now)
         self._emit(now, actor.email, "decided", self._decision_payload())
 
-    def _on_withdraw(self, actor: Actor, act: Any, now: datetime, cmd: Command) -> None:
+    def _on_withdraw(self, actor: Actor, act: Withdraw, now: datetime) -> None:
         self._close(Status.withdrawn, now)
         for proposal in self.proposals:
             if proposal.state == "open":
                 proposal.state = "withdrawn"
         self._emit(now, actor.email, "withdrawn", {"reason": act.reason})
 
-    def _on_reassign(self, actor: Actor, act: Any, now: datetime, cmd: Command) -> None:
-        assert cmd.reassign_to is not None
+    def _on_reassign(self, actor: Actor, to: Actor, now: datetime) -> None:
         if self.status == Status.executive:
-            role, old, self.executive = "executive", self.executive, cmd.reassign_to.email
+            role, old, self.executive = "executive", self.executive, to.email
         else:
-            role, old, self.mediator = "mediator", self.mediator, cmd.reassign_to.email
-        self._emit(now, actor.email, "reassigned", {"role": role, "from": old, "to": cmd.reassign_to.email})
+            role, old, self.mediator = "mediator", self.mediator, to.email
+        self._emit(now, actor.email, "reassigned", {"role": role, "from": old, "to": to.email})
 
     # --- time ---------------------------------------------------------------------------------
 
@@ -365,4 +401,4 @@ def _iso(at: datetime | None) -> str | None:
     return at.isoformat() if at else None
 
 
-__all__ = ["Dispute", "Action", "Role"]
+__all__ = ["Dispute", "Role"]

@@ -50,7 +50,10 @@ Email = Annotated[str, Field(min_length=3, max_length=254, json_schema_extra={"f
                   AfterValidator(_email)]
 # the OpenAPI document lists the codes, so that a client (and Schemathesis) knows which are accepted
 Currency = Annotated[str, Field(json_schema_extra={"enum": sorted(CURRENCIES)}), AfterValidator(_currency)]
-ShortText = Annotated[str, Field(min_length=1, max_length=2000)]
+# Text is trimmed before its length counts; the OpenAPI document says so with a pattern: at least one
+# character that is not white space (three for a title: `\S[\s\S]+\S` spans at least three)
+NOT_BLANK: dict[str, Any] = {"pattern": r"\S"}
+ShortText = Annotated[str, Field(min_length=1, max_length=2000, json_schema_extra=NOT_BLANK)]
 
 
 TEXT_INPUT = "text_input"  # validation context: the input is a form's text, so "12.5" may be read as a number
@@ -320,16 +323,16 @@ class Command(Strict):
 # --- filing ------------------------------------------------------------------------------------
 
 class Filing(Strict):
-    title: str = Field(min_length=3, max_length=200)
+    title: str = Field(min_length=3, max_length=200, json_schema_extra={"pattern": r"\S[\s\S]+\S"})
     conflict_type: ConflictType
-    account: str = Field(min_length=1, max_length=200)
+    account: str = Field(min_length=1, max_length=200, json_schema_extra=NOT_BLANK)
     opportunity_ref: str | None = Field(default=None, max_length=100)
     registration_ref: str | None = Field(default=None, max_length=100)
     deal_value: Annotated[float, ANumber] = Field(gt=0, le=MAX_MONEY, allow_inf_nan=False)
     currency: Currency = "USD"
-    region: str = Field(min_length=1, max_length=50)
+    region: str = Field(min_length=1, max_length=50, json_schema_extra=NOT_BLANK)
     segment: str | None = Field(default=None, max_length=50)
-    description: str = Field(min_length=1, max_length=10000)
+    description: str = Field(min_length=1, max_length=10000, json_schema_extra=NOT_BLANK)
     counterparty_email: Email
     partner_org: str | None = Field(default=None, max_length=200)
     evidence: list[Annotated[str, Field(max_length=2000)]] = Field(default_factory=list, max_length=20)
@@ -414,6 +417,21 @@ class DisputeView(Strict):
     updated_at: datetime
     closed_at: datetime | None = None
     last_seq: int = 0
+
+    # what `domain.rules` reads of a dispute (`rules.DisputeState`), from the view
+    @property
+    def executives(self) -> tuple[str, ...]:
+        return (self.executive, self.backup_executive) if self.backup_executive else (self.executive,)
+
+    @property
+    def paused(self) -> bool:
+        return self.sla.paused
+
+    def party(self, email: str) -> Party | None:
+        return next((p for p in self.parties if p.email == email), None)
+
+    def open_proposal(self) -> Proposal | None:
+        return next((p for p in reversed(self.proposals) if p.state == "open"), None)
 
 
 # --- what the workflow hands its activities ------------------------------------------------------

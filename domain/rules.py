@@ -1,47 +1,92 @@
 """Who may take which action in which state. Raises Forbidden (403) for the wrong person and
 WrongState (409) for the right person at the wrong time; the workflow's update validator calls
-this before anything is written to history."""
+this before anything is written to history, and `domain.offers` asks it which actions to offer.
+
+The rules read a dispute through `DisputeState`, which both the workflow's `lifecycle.Dispute` and
+the stored `DisputeView` provide: one set of rules for acting and for offering.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from domain.errors import Forbidden, InvalidInput, WrongState
-from domain.model import CLOSED, Actor, Role, Status
+from domain.model import (
+    CLOSED,
+    Accept,
+    Action,
+    Actor,
+    Answer,
+    Appeal,
+    Approve,
+    Comment,
+    Decide,
+    Escalate,
+    Party,
+    Proposal,
+    Propose,
+    Reassign,
+    Reject,
+    RequestInfo,
+    Resume,
+    Role,
+    Rule,
+    Status,
+    Withdraw,
+)
 
-if TYPE_CHECKING:
-    from domain.lifecycle import Dispute
+
+class DisputeState(Protocol):
+    """What the rules read of a dispute."""
+
+    @property
+    def status(self) -> Status: ...
+    @property
+    def mediator(self) -> str: ...
+    @property
+    def executive(self) -> str: ...
+    @property
+    def executives(self) -> tuple[str, ...]: ...
+    @property
+    def filed_by(self) -> str: ...
+    @property
+    def reached_executive(self) -> bool: ...
+    @property
+    def paused(self) -> bool: ...
+    @property
+    def info_request(self) -> dict[str, Any] | None: ...
+    def party(self, email: str) -> Party | None: ...
+    def open_proposal(self) -> Proposal | None: ...
 
 
-def check(d: Dispute, actor: Actor, act: Any, reassign_to: Actor | None) -> None:
+def check(d: DisputeState, actor: Actor, act: Action, reassign_to: Actor | None) -> None:
     if actor.role == Role.auditor:
         raise Forbidden("auditors have read-only access")
     is_party = d.party(actor.email) is not None
     is_mediator = actor.email == d.mediator
     is_executive = actor.email in d.executives
-    name = act.action
 
     if d.status in CLOSED:
         if not (is_party or is_mediator or is_executive or actor.role == Role.admin):
             raise Forbidden(f"{actor.email} is not part of this dispute")
         raise WrongState(f"the dispute is {d.status.value}; no further actions are possible")
 
-    match name:
-        case "comment":
+    match act:
+        case Comment():
             if not (is_party or is_mediator or (is_executive and d.reached_executive)
                     or actor.role == Role.admin):
                 raise Forbidden(f"{actor.email} is not part of this dispute")
-        case "propose":
+        case Propose():
             _require(is_party, "only the two parties can propose a resolution")
             _state(d, (Status.frontline,), "proposals are made at frontline")
-        case "accept":
+        case Accept():
             _require(is_party, "only the other party can accept a proposal")
             _state(d, (Status.frontline,), "proposals are accepted at frontline")
             proposal = d.open_proposal()
             if proposal is None:
                 raise WrongState("there is no open proposal to accept")
             _require(proposal.by != actor.email, "you cannot accept your own proposal")
-        case "reject":
+        case Reject():
             if d.status == Status.awaiting_approval:
                 _require(is_mediator, "only the mediator can reject an agreement awaiting approval")
             else:
@@ -51,7 +96,7 @@ def check(d: Dispute, actor: Actor, act: Any, reassign_to: Actor | None) -> None
                 if proposal is None:
                     raise WrongState("there is no open proposal to reject")
                 _require(proposal.by != actor.email, "you cannot reject your own proposal; propose again")
-        case "escalate":
+        case Escalate():
             if d.status in (Status.frontline, Status.awaiting_approval):
                 _require(is_party, "at frontline, only a party can ask for mediation")
             elif d.status == Status.mediation:
@@ -59,39 +104,39 @@ def check(d: Dispute, actor: Actor, act: Any, reassign_to: Actor | None) -> None
             else:
                 _require(is_party or is_mediator or is_executive, f"{actor.email} is not part of this dispute")
                 raise WrongState(f"a dispute {_where(d.status)} cannot be escalated")
-        case "request_info" | "resume" | "rule":
+        case RequestInfo() | Resume() | Rule():
+            name = act.action
             _require(is_mediator, f"only the assigned mediator ({d.mediator}) can {name.replace('_', ' ')}")
             _state(d, (Status.mediation,), f"{name} happens in mediation")
-            assert d.clock is not None
-            if name == "request_info" and d.clock.paused:
+            if isinstance(act, RequestInfo) and d.paused:
                 raise WrongState("information has already been requested; resume first")
-            if name == "resume" and not d.clock.paused:
+            if isinstance(act, Resume) and not d.paused:
                 raise WrongState("the clock is not paused")
-        case "answer":
+        case Answer():
             _require(is_party, "only the parties answer the mediator's question")
             _state(d, (Status.mediation,), "questions are answered in mediation")
             if d.info_request is None:
                 raise WrongState("there is no open question to answer")
             if any(a.get("by") == actor.email for a in d.info_request.get("answers", ())):
                 raise WrongState("you have already answered this question; add a comment to say more")
-        case "approve":
+        case Approve():
             _require(is_mediator, f"only the assigned mediator ({d.mediator}) can approve")
             _state(d, (Status.awaiting_approval,), "there is no agreement awaiting approval")
-        case "appeal":
+        case Appeal():
             _require(is_party, "only a party can appeal a ruling")
             _state(d, (Status.appeal_window,), "a ruling can be appealed only during its appeal window")
-        case "decide":
+        case Decide():
             _require(is_executive, "only the executive sponsor (or the backup) can decide")
             _state(d, (Status.executive,), "the executive decides only once a dispute reaches tier 3")
-        case "withdraw":
-            _require(actor.email == d.start.filer.email, "only the filer can withdraw a dispute")
-        case "reassign":
+        case Withdraw():
+            _require(actor.email == d.filed_by, "only the filer can withdraw a dispute")
+        case Reassign():
             _check_reassign(d, actor, is_mediator, is_executive, reassign_to)
         case _:
-            raise InvalidInput(f"unknown action {name!r}", field="action")
+            raise InvalidInput(f"unknown action {act!r}", field="action")
 
 
-def _check_reassign(d: Dispute, actor: Actor, is_mediator: bool, is_executive: bool,
+def _check_reassign(d: DisputeState, actor: Actor, is_mediator: bool, is_executive: bool,
                     to: Actor | None) -> None:
     if to is None:
         raise InvalidInput("to: reassign needs a known user", field="to")
@@ -114,7 +159,7 @@ def _require(ok: bool, message: str) -> None:
         raise Forbidden(message)
 
 
-def _state(d: Dispute, allowed: tuple[Status, ...], message: str) -> None:
+def _state(d: DisputeState, allowed: tuple[Status, ...], message: str) -> None:
     if d.status not in allowed:
         raise WrongState(f"{message}; the dispute is {_where(d.status)}")
 
