@@ -1,0 +1,174 @@
+"""Filing, acting, reading and offering: what every surface does with a dispute, written once.
+
+`Service` holds what the work needs (the store, the settings, the charter in force, a Temporal
+client, the clock) and is made once per app (`api.app`); the functions below it are the store reads
+it is built from.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Engine
+from sqlmodel import Session, col, select
+from temporalio.client import Client
+
+from domain.charter import Charter
+from domain.errors import Forbidden, InvalidInput, NotFound
+from domain.model import Action, Actor, Command, DisputeStart, DisputeView, Filing, Party, Reassign, Role, Status
+from domain.offers import Offer, open_actions
+from service import temporal
+from service.ids import new_dispute_id
+from service.visibility import mine, visible_to
+from settings import Settings
+from store.charters import charter_by_version
+from store.tables import DisputeRow, User
+from store.users import actor_of, user_by_email
+
+ADMIN_EMAIL = "admin@parley.local"  # the bootstrap admin of PARLEY_ADMIN_TOKEN, who is no stored user
+
+
+@dataclass
+class Service:
+    engine: Engine
+    settings: Settings
+    charter: Callable[[], Charter]  # the charter new disputes pin
+    temporal: Callable[[], Awaitable[Client]]
+    clock: Callable[[], datetime]
+
+    async def file(self, user: User, filing: Filing, *, dispute_id: str | None = None,
+                   update_id: str | None = None) -> DisputeView:
+        """Start a dispute's workflow and return it once its filing is recorded."""
+        def prepare() -> DisputeStart:
+            with Session(self.engine) as session:
+                return prepare_filing(session, user, filing, self.charter(), dispute_id or new_dispute_id())
+
+        start = await asyncio.to_thread(prepare)
+        return await temporal.file_dispute(await self.temporal(), self.settings.task_queue, start, update_id,
+                                           within=self.settings.answer_within_s)
+
+    async def act(self, user: User, dispute_id: str, action: Action, *, update_id: str | None = None) -> DisputeView:
+        """Take an action (the workflow's validator judges it) and return the dispute after it."""
+        def prepare() -> Command:
+            with Session(self.engine) as session:
+                visible_row(session, user, dispute_id)
+                if Role(user.role) == Role.auditor:  # also once the workflow has closed and cannot say so
+                    raise Forbidden("auditors have read-only access")
+                to = resolve_actor(session, action.to) if isinstance(action, Reassign) else None
+                return Command(actor=actor_for(user), act=action, reassign_to=to)
+
+        cmd = await asyncio.to_thread(prepare)
+        return await temporal.act(await self.temporal(), dispute_id, cmd, update_id,
+                                  within=self.settings.answer_within_s)
+
+    def read_json(self, session: Session, user: User, dispute_id: str) -> dict[str, Any]:
+        """The dispute as `GET /api/disputes/{id}` shows it, its SLA brought up to this moment."""
+        return to_json(session, visible_row(session, user, dispute_id), self.clock())
+
+    def read(self, session: Session, user: User, dispute_id: str) -> DisputeView:
+        return DisputeView.model_validate(self.read_json(session, user, dispute_id))
+
+    @staticmethod
+    def offers(view: DisputeView, user: User) -> list[Offer]:
+        """The actions open to `user` on the dispute now (the forms and buttons they are shown)."""
+        return open_actions(view, actor_for(user))
+
+    @staticmethod
+    def may_file(user: User) -> bool:
+        return Role(user.role) == Role.rep
+
+
+def actor_for(user: User) -> Actor:
+    if user.id == 0 and user.email == ADMIN_EMAIL:
+        return Actor(email=ADMIN_EMAIL, role=Role.admin, name=user.name)
+    return actor_of(user)
+
+
+def visible_row(session: Session, user: User, dispute_id: str) -> DisputeRow:
+    row = session.exec(select(DisputeRow).where(DisputeRow.id == dispute_id, visible_to(user))).first()
+    if row is None:
+        raise NotFound(f"no dispute {dispute_id} that you can see")
+    return row
+
+
+def list_rows(session: Session, user: User, *, status: Status | None, tier: int | None, mine_only: bool,
+              limit: int, offset: int) -> list[DisputeRow]:
+    query = select(DisputeRow).where(visible_to(user))
+    if status is not None:
+        query = query.where(DisputeRow.status == status.value)
+    if tier is not None:
+        query = query.where(DisputeRow.tier == tier)
+    if mine_only:
+        query = query.where(mine(user))
+    query = query.order_by(col(DisputeRow.updated_at).desc()).offset(offset).limit(limit)
+    return list(session.exec(query))
+
+
+def to_json(session: Session, row: DisputeRow, now: datetime | None = None) -> dict[str, Any]:
+    """The stored view with its SLA brought up to this moment, in business time."""
+    view: dict[str, Any] = json.loads(row.view_json)
+    sla = view.get("sla") or {}
+    if row.due_at is not None and not sla.get("paused"):
+        now = now or datetime.now(UTC)
+        charter = charter_by_version(session, view["charter_version"])
+        due = row.due_at
+        if charter is not None:
+            cal = charter.business_calendar()
+            remaining = cal.between(now, due) if now < due else -cal.between(due, now)
+        else:
+            remaining = (due - now).total_seconds()
+        sla["remaining_s"] = round(remaining, 3)
+        sla["breached"] = bool(sla.get("breached")) or remaining <= 0
+    return view
+
+
+def prepare_filing(session: Session, user: User, filing: Filing, charter: Charter, dispute_id: str) -> DisputeStart:
+    if not Service.may_file(user):
+        raise Forbidden(f"only reps file disputes; {user.email} is a {user.role}")
+    other = user_by_email(session, filing.counterparty_email)
+    if other is None:
+        raise InvalidInput(f"counterparty_email: no Parley user {filing.counterparty_email}", "counterparty_email")
+    if other.email == user.email:
+        raise InvalidInput("counterparty_email: you cannot file a dispute against yourself", "counterparty_email")
+    if Role(other.role) != Role.rep:
+        raise InvalidInput(f"counterparty_email: {other.email} is a {other.role}, not a rep", "counterparty_email")
+    if {user.channel, other.channel} != {"direct", "partner"}:
+        raise InvalidInput("counterparty_email: a channel conflict is between a direct rep and a partner rep; "
+                           f"both are {user.channel}", "counterparty_email")
+    partner = user if user.channel == "partner" else other
+    if filing.partner_org and filing.partner_org != partner.partner_org:
+        raise InvalidInput(f"partner_org: the partner party belongs to {partner.partner_org!r}", "partner_org")
+    rules = charter.conflict_types.get(filing.conflict_type)
+    if rules is None:
+        raise InvalidInput(f"conflict_type: {filing.conflict_type.value} is not allowed by the charter",
+                           "conflict_type")
+    for field in rules.requires:
+        if field == "partner_org":
+            continue  # taken from the partner party
+        if not getattr(filing, field):
+            raise InvalidInput(f"{field}: required for {filing.conflict_type.value} conflicts", field)
+    filing = filing.model_copy(update={"partner_org": partner.partner_org})
+    routing = charter.routing
+    return DisputeStart(
+        id=dispute_id, filing=filing, filer=_party(user), counterparty=_party(other),
+        mediator=routing.mediator_for(filing.region, filing.segment), executive=routing.executive,
+        backup_executive=routing.backup_executive, charter=charter,
+    )
+
+
+def resolve_actor(session: Session, email: str) -> Actor:
+    user = user_by_email(session, email)
+    if user is None:
+        raise InvalidInput(f"to: no Parley user {email}", "to")
+    return actor_of(user)
+
+
+def _party(user: User) -> Party:
+    channel = "partner" if user.channel == "partner" else "direct"
+    return Party(email=user.email, name=user.name, channel=channel, partner_org=user.partner_org,
+                 slack_user_id=user.slack_user_id)
