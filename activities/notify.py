@@ -19,6 +19,9 @@ attempt never sends a row twice. Transient Slack trouble (rate limits past the c
 retries, server errors, connection errors and time-outs) propagates and Temporal retries the
 activity; a permanent one (unknown channel, bad token, no such Slack user) parks that row with the
 error and the others go on.
+
+The activity decides what to send and when; the store says how rows are picked and kept
+(`store.notifications`, `store.projection`, `store.queries`).
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from urllib.error import URLError
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
-from sqlalchemy import Engine, delete, func, select, update
+from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -40,8 +43,8 @@ from api.slack.blocks import dm_blocks, dm_text, done_blocks, head_text
 from api.slack.offers import open_actions
 from domain.model import DisputeView, Event, Role
 from domain.notices import headline
-from store.db import insert_or_ignore, rowcount, session
-from store.tables import AUDIT_EVENTS, DISPUTES, NOTIFICATIONS, SLACK_MESSAGES, USERS, utcnow
+from store import notifications, projection, queries
+from store.db import session
 
 # Slack errors that no retry will fix: the row is parked in the outbox with the error.
 PERMANENT = frozenset({
@@ -56,10 +59,6 @@ CLAIM_TTL = timedelta(minutes=2)  # how long a delivery may take to post a case 
 KEEPS_BUTTONS = frozenset({"commented", "sla_reminder", "sla_breached"})
 # Direct messages that may carry buttons ("resolved" ones never do).
 WITH_BUTTONS = ("action_required", "reminder", "escalated", "paged")
-
-_N = NOTIFICATIONS.c
-_M = SLACK_MESSAGES.c
-_U = USERS.c
 
 
 class _Deferred(Exception):
@@ -92,16 +91,11 @@ class NotifyActivities:
     @activity.defn(name=DELIVER_NOTICES)
     def deliver_notices(self, event: Event) -> None:
         with session(self.engine) as s:
-            rows = s.execute(
-                select(_N.id, _N.recipient, _N.kind, _N.text, _N.slack_channel)
-                .where(_N.dispute_id == event.dispute_id, _N.seq == event.seq, _N.status == "pending")
-                .order_by(_N.id)
-            ).all()
+            rows = notifications.pending(s, event.dispute_id, event.seq)
         if self.slack is None:
             if rows:
                 with session(self.engine, write=True) as s:
-                    s.execute(update(NOTIFICATIONS).where(
-                        _N.id.in_([r.id for r in rows]), _N.status == "pending").values(status="outbox"))
+                    notifications.park(s, [r.id for r in rows])
             return
         deferred: list[_Deferred] = []
         postponed: list[Any] = []
@@ -188,9 +182,8 @@ class NotifyActivities:
         channel, ts = str(posted["channel"]), str(posted["ts"])
         self.pacer.alias(target, channel)
         with session(self.engine, write=True) as s:
-            s.execute(update(SLACK_MESSAGES).where(_M.dispute_id == dispute_id)
-                      .values(channel=channel, ts=ts))
-            self._mark(s, row.id, status="sent", channel=channel, ts=ts)
+            notifications.posted_case_message(s, dispute_id, channel, ts)
+            notifications.mark(s, row.id, status="sent", channel=channel, ts=ts)
 
     def _to_person(self, slack: WebClient, dispute_id: str, row: Any) -> None:
         user_id = self._slack_user_id(slack, row.recipient)
@@ -216,12 +209,8 @@ class NotifyActivities:
         if event.action in KEEPS_BUTTONS:
             return
         with session(self.engine) as s:
-            since = s.execute(select(func.max(AUDIT_EVENTS.c.seq)).where(
-                AUDIT_EVENTS.c.dispute_id == event.dispute_id, AUDIT_EVENTS.c.seq < event.seq,
-                AUDIT_EVENTS.c.action.not_in(KEEPS_BUTTONS))).scalar() or 0
-            rows = s.execute(select(_N.id, _N.text, _N.slack_channel, _N.slack_ts).where(
-                _N.dispute_id == event.dispute_id, _N.seq >= since, _N.seq < event.seq, _N.recipient != "channel",
-                _N.status == "sent", _N.slack_ts.is_not(None), _N.kind.in_(WITH_BUTTONS))).all()
+            rows = notifications.sent_since_last_change(s, event.dispute_id, event.seq,
+                                                        unchanged_by=KEEPS_BUTTONS, kinds=WITH_BUTTONS)
         if not rows:
             return
         view = self._view(event.dispute_id)
@@ -239,35 +228,29 @@ class NotifyActivities:
 
     def _view(self, dispute_id: str) -> DisputeView | None:
         with session(self.engine) as s:
-            view_json = s.execute(
-                select(DISPUTES.c.view_json).where(DISPUTES.c.id == dispute_id)
-            ).scalar()
-        return DisputeView.model_validate_json(view_json) if view_json else None
+            return projection.stored_view(s, dispute_id)
 
     def _names(self, event: Event) -> dict[str, str]:
         """The names of the people an event's headline mentions (its actor, whom it was reassigned to)."""
         emails = {event.actor, str(event.payload.get("to") or "")} - {""}
         with session(self.engine) as s:
-            found = s.execute(select(_U.email, _U.name).where(_U.email.in_(sorted(emails)))).all()
-        return {email: name for email, name in found if name}
+            found = queries.names_of(s, emails)
+        return {email: name for email, name in found.items() if name}
 
     def _mentions(self, view: DisputeView) -> dict[str, str]:
         if not view.waiting_on:
             return {}
         with session(self.engine) as s:
-            found = s.execute(select(_U.email, _U.slack_user_id).where(
-                _U.email.in_(view.waiting_on), _U.slack_user_id.is_not(None))).all()
-        return {email: user_id for email, user_id in found}
+            return notifications.slack_ids(s, view.waiting_on)
 
     def _role(self, email: str) -> Role:
         with session(self.engine) as s:
-            role = s.execute(select(_U.role).where(func.lower(_U.email) == email.lower())).scalar()
+            role = notifications.role_of(s, email)
         return Role(str(role)) if role in Role.__members__ else Role.auditor  # unknown: offer nothing
 
     def _slack_user_id(self, slack: WebClient, email: str) -> str | None:
         with session(self.engine) as s:
-            user = s.execute(select(_U.id, _U.slack_user_id).where(func.lower(_U.email) == email.lower())
-                             ).first()
+            user = notifications.slack_link(s, email)
         if user is not None and user.slack_user_id:
             return str(user.slack_user_id)
         try:
@@ -283,8 +266,7 @@ class NotifyActivities:
         if user is not None:
             try:
                 with session(self.engine, write=True) as s:
-                    s.execute(update(USERS).where(_U.id == user.id, _U.slack_user_id.is_(None))
-                              .values(slack_user_id=user_id))
+                    notifications.link_slack_user(s, user.id, user_id)
             except IntegrityError:  # that Slack account is linked to another user: DM it, remember nothing
                 activity.logger.warning("Slack user %s of %s is linked to another user", user_id, email)
         return user_id
@@ -293,53 +275,34 @@ class NotifyActivities:
 
     def _case_message(self, dispute_id: str) -> Any:
         with session(self.engine) as s:
-            return s.execute(select(_M.channel, _M.ts).where(_M.dispute_id == dispute_id, _M.ts.is_not(None))
-                             ).first()
+            return notifications.case_message(s, dispute_id)
 
     def _claim(self, dispute_id: str, channel: str) -> None:
-        """Become the one delivery that posts the dispute's case message, or raise _Deferred."""
-        now = utcnow()
+        """Become the one delivery that posts the dispute's case message (or take over the claim of
+        one that died, after CLAIM_TTL), or raise _Deferred."""
         with session(self.engine, write=True) as s:
-            if insert_or_ignore(s, SLACK_MESSAGES, {
-                "dispute_id": dispute_id, "channel": channel, "ts": None, "claimed_at": now,
-            }, ["dispute_id"]):
+            if notifications.claim_case_message(s, dispute_id, channel, CLAIM_TTL):
                 return
-            taken = s.execute(select(_M.ts, _M.claimed_at).where(_M.dispute_id == dispute_id)).one()
-            if taken.ts is None and taken.claimed_at < now - CLAIM_TTL:  # that delivery died: take over
-                stolen = s.execute(update(SLACK_MESSAGES).where(
-                    _M.dispute_id == dispute_id, _M.claimed_at == taken.claimed_at).values(claimed_at=now))
-                if rowcount(stolen):
-                    return
         raise _Deferred(f"the case message of {dispute_id} is being posted by another delivery")
 
     def _release(self, dispute_id: str) -> None:
         with session(self.engine, write=True) as s:
-            s.execute(delete(SLACK_MESSAGES).where(
-                _M.dispute_id == dispute_id, _M.ts.is_(None)))
+            notifications.release_claim(s, dispute_id)
 
     def _forget_case_message(self, dispute_id: str) -> None:
         with session(self.engine, write=True) as s:
-            s.execute(delete(SLACK_MESSAGES).where(_M.dispute_id == dispute_id))
+            notifications.forget_case_message(s, dispute_id)
 
     # --- row state ---------------------------------------------------------------------------------
 
     def _finish(self, row_id: int, *, status: str, channel: str | None = None, ts: str | None = None,
                 error: str | None = None) -> None:
         with session(self.engine, write=True) as s:
-            self._mark(s, row_id, status=status, channel=channel, ts=ts, error=error)
-
-    @staticmethod
-    def _mark(s: Any, row_id: int, *, status: str, channel: str | None = None, ts: str | None = None,
-              error: str | None = None) -> None:
-        values: dict[str, Any] = {"status": status, "attempts": _N.attempts + 1, "error": error}
-        if status == "sent":
-            values.update(sent_at=utcnow(), slack_channel=channel, slack_ts=ts)
-        s.execute(update(NOTIFICATIONS).where(_N.id == row_id).values(**values))
+            notifications.mark(s, row_id, status=status, channel=channel, ts=ts, error=error)
 
     def _note_failure(self, row_id: int, error: str) -> None:
         try:
             with session(self.engine, write=True) as s:
-                s.execute(update(NOTIFICATIONS).where(_N.id == row_id)
-                          .values(attempts=_N.attempts + 1, error=error))
+                notifications.note_failure(s, row_id, error)
         except Exception:  # bookkeeping only: never hide the Slack error behind a store error
             activity.logger.exception("could not record the failed attempt of notice %s", row_id)

@@ -22,12 +22,13 @@ from temporalio.client import Client
 
 from api import docs, web
 from api.allow import AllowHeader
-from api.deps import ensure_charter_registered
+from api.deps import charter_in_force, ensure_charter_registered, reach_temporal
 from api.errors import problems_of_domain, problems_of_validation
 from api.routes import audit, disputes, health, users
 from api.routes import slack as slack_routes
 from domain.errors import ParleyError
 from domain.model import unstorable
+from service.disputes import Service
 from settings import Settings, get_settings
 from store import charters
 from store.db import make_engine
@@ -174,6 +175,9 @@ def create_app(settings: Settings | None = None, clock: Callable[[], datetime] =
         except (SQLAlchemyError, OSError) as exc:  # the store is down: start anyway; /healthz says so
             log.warning("charter %s not registered yet (%s); will retry on first use", charter.version_id, exc)
         app.state.temporal = LazyTemporal(settings)
+        app.state.service = Service(engine=app.state.engine, settings=settings, clock=clock,
+                                    charter=lambda: charter_in_force(app.state),
+                                    temporal=lambda: reach_temporal(app.state))
         yield
         app.state.engine.dispose()
 

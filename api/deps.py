@@ -18,13 +18,13 @@ from temporalio.client import Client
 from domain.charter import Charter
 from domain.errors import Forbidden, NotAuthenticated, Unavailable
 from domain.model import Role
+from service.disputes import ADMIN_EMAIL, Service
 from settings import Settings
 from store import charters
 from store.tables import User
 from store.users import user_by_token
 
 log = logging.getLogger(__name__)
-ADMIN_EMAIL = "admin@parley.local"
 bearer = HTTPBearer(auto_error=False, description="A Parley API token")
 
 
@@ -50,13 +50,17 @@ def get_session(engine: Annotated[Engine, Depends(get_engine)]) -> Iterator[Sess
 
 
 async def get_temporal(request: Request) -> Client:
+    return await reach_temporal(request.app.state)
+
+
+async def reach_temporal(state: Any) -> Client:
     """The Temporal client; 503 (never 500) while Temporal cannot be reached. Nothing was sent yet."""
-    settings: Settings = request.app.state.settings
+    settings: Settings = state.settings
     try:
-        client: Client = await asyncio.wait_for(request.app.state.temporal.get(), settings.answer_within_s)
+        client: Client = await asyncio.wait_for(state.temporal.get(), settings.answer_within_s)
     except Exception as exc:  # connecting failed, whatever the reason (refused, timed out, TLS, ...)
         log.warning("Temporal at %s is not reachable: %r", settings.temporal_target, exc)
-        raise Unavailable(f"Temporal is not reachable ({type(exc).__name__}); nothing was applied: "
+        raise Unavailable(f"Temporal is not reachable right now ({type(exc).__name__}); nothing was applied: "
                           "retry (with the same Idempotency-Key) shortly") from exc
     return client
 
@@ -77,9 +81,19 @@ def ensure_charter_registered(state: Any) -> None:
 
 
 def get_charter(request: Request) -> Charter:
-    ensure_charter_registered(request.app.state)
-    charter: Charter = request.app.state.charter
+    return charter_in_force(request.app.state)
+
+
+def charter_in_force(state: Any) -> Charter:
+    """The charter new disputes pin, registered in the store first."""
+    ensure_charter_registered(state)
+    charter: Charter = state.charter
     return charter
+
+
+def get_service(request: Request) -> Service:
+    service: Service = request.app.state.service
+    return service
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
@@ -88,6 +102,7 @@ SessionDep = Annotated[Session, Depends(get_session)]
 TemporalDep = Annotated[Client, Depends(get_temporal)]
 CharterDep = Annotated[Charter, Depends(get_charter)]
 NowDep = Annotated[datetime, Depends(get_now)]
+ServiceDep = Annotated[Service, Depends(get_service)]
 
 
 def authenticate(session: Session, settings: Settings, secret: str) -> User:

@@ -243,10 +243,11 @@ class FirstBadPublic(BaseModel):
     event_id: int | None = Field(description="the stored row's id, when there is one (not for a missing event)")
 
 
-# `?digest=`: documented only (the route checks it, naming the expected form in its 422).
+# `?digest=`: documented only (the route checks it, naming the expected form in its 422). The numbers
+# are ids and counts of audit events, held to nine digits here (ids are 32-bit on PostgreSQL).
 DigestQuery = Annotated[str | None, Query(
     description="a digest saved from an earlier verification: `v1:<max id>:<count>:<sha256 hex>`",
-    json_schema_extra={"pattern": r"^\s*v1:[0-9]+:[0-9]+:[0-9a-f]{64}\s*$"},
+    json_schema_extra={"pattern": r"^\s*v1:0*[0-9]{1,9}:0*[0-9]{1,9}:[0-9a-f]{64}\s*$"},
 )]
 
 

@@ -31,9 +31,9 @@ from sqlmodel import Session  # noqa: E402
 from starlette.types import ASGIApp, Message, Receive, Scope, Send  # noqa: E402
 
 from api.app import create_app  # noqa: E402
-from api.web import stats  # noqa: E402
 from domain.model import Role  # noqa: E402
 from settings import Settings  # noqa: E402
+from store import stats  # noqa: E402
 from store.charters import load_charter_file  # noqa: E402
 from store.db import make_engine, migrate  # noqa: E402
 from store.tables import AUDIT_EVENTS, DISPUTES, NOTIFICATIONS  # noqa: E402

@@ -51,8 +51,13 @@ Email = Annotated[str, Field(min_length=3, max_length=254, json_schema_extra={"f
 # the OpenAPI document lists the codes, so that a client (and Schemathesis) knows which are accepted
 Currency = Annotated[str, Field(json_schema_extra={"enum": sorted(CURRENCIES)}), AfterValidator(_currency)]
 # Text is trimmed before its length counts; the OpenAPI document says so with a pattern: at least one
-# character that is not white space (three for a title: `\S[\s\S]+\S` spans at least three)
-NOT_BLANK: dict[str, Any] = {"pattern": r"\S"}
+# character that is not white space (for a title, two of them at least three apart). White space as
+# pydantic trims it (Unicode White_Space) is spelled out, since the \s of regular-expression engines
+# differ (JavaScript's lacks \x85, Python's adds \x1c-\x1f); str.split() also splits at \x1c-\x1f.
+_WHITE = r"\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+NONSPACE = rf"[^{_WHITE}]"
+_SEPARATOR, _WORD = rf"[{_WHITE}\x1c-\x1f]", rf"[^{_WHITE}\x1c-\x1f]"
+NOT_BLANK: dict[str, Any] = {"pattern": NONSPACE}
 ShortText = Annotated[str, Field(min_length=1, max_length=2000, json_schema_extra=NOT_BLANK)]
 
 
@@ -214,7 +219,8 @@ def _rationale(text: str) -> str:
 
 
 # `_rationale`'s rule in the OpenAPI document (after trimming: three words, 15 characters)
-RATIONALE_PATTERN = r"^(?=[\s\S]*\S\s+\S+\s+\S)(?=[\s\S]*\S[\s\S]{13,}\S)"
+RATIONALE_PATTERN = (rf"^(?=[\s\S]*{_WORD}{_SEPARATOR}+{_WORD}+{_SEPARATOR}+{_WORD})"
+                     rf"(?=[\s\S]*{NONSPACE}[\s\S]{{13,}}{NONSPACE})")
 Rationale = Annotated[str, Field(max_length=8000, json_schema_extra={"pattern": RATIONALE_PATTERN})]
 
 
@@ -323,7 +329,7 @@ class Command(Strict):
 # --- filing ------------------------------------------------------------------------------------
 
 class Filing(Strict):
-    title: str = Field(min_length=3, max_length=200, json_schema_extra={"pattern": r"\S[\s\S]+\S"})
+    title: str = Field(min_length=3, max_length=200, json_schema_extra={"pattern": rf"{NONSPACE}[\s\S]+{NONSPACE}"})
     conflict_type: ConflictType
     account: str = Field(min_length=1, max_length=200, json_schema_extra=NOT_BLANK)
     opportunity_ref: str | None = Field(default=None, max_length=100)

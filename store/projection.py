@@ -1,4 +1,5 @@
-"""The read projection: one `disputes` row per dispute, rewritten from the workflow's view.
+"""The read projection: one `disputes` row per dispute, rewritten from the workflow's view, and
+its `dispute_waiting` rows (whom the dispute waits on, the view's `waiting_on`), rewritten with it.
 
 Rows only move forward: a view older than the stored one (a retried or late write) is ignored.
 """
@@ -7,16 +8,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
+from sqlalchemy import insert as sa_insert
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session
 
 from domain.model import DisputeView
 from store.db import changed, insert_or_ignore
-from store.tables import DISPUTES
+from store.tables import DISPUTE_WAITING, DISPUTES
 
 _T = DISPUTES.c
+_W = DISPUTE_WAITING.c
 
 
 def row_values(view: DisputeView) -> dict[str, Any]:
@@ -53,12 +56,27 @@ def row_values(view: DisputeView) -> dict[str, Any]:
     }
 
 
+def waiting_rows(view: DisputeView) -> list[dict[str, Any]]:
+    """The `dispute_waiting` rows for `view`: one per person it waits on (for bulk writers)."""
+    return [{"dispute_id": view.id, "email": email} for email in dict.fromkeys(view.waiting_on)]
+
+
 def upsert_dispute(session: Session, view: DisputeView) -> bool:
-    """Insert or update the dispute's row from `view` unless the row already reflects a later event.
+    """Insert or update the dispute's row from `view` unless the row already reflects a later event,
+    and when it was written, replace the dispute's waiting rows in the same transaction.
 
     Returns True when the row was written. Atomic on SQLite and PostgreSQL
     (`INSERT .. ON CONFLICT (id) DO UPDATE .. WHERE disputes.last_seq <= excluded.last_seq`).
     """
+    if not _upsert_row(session, view):
+        return False
+    session.execute(delete(DISPUTE_WAITING).where(_W.dispute_id == view.id))
+    if rows := waiting_rows(view):
+        session.execute(sa_insert(DISPUTE_WAITING), rows)
+    return True
+
+
+def _upsert_row(session: Session, view: DisputeView) -> bool:
     values = row_values(view)
     table = DISPUTES
     dialect = session.get_bind().dialect.name
@@ -79,3 +97,9 @@ def upsert_dispute(session: Session, view: DisputeView) -> bool:
         return False
     session.execute(update(table).where(_T.id == view.id).values(**values))
     return True
+
+
+def stored_view(session: Session, dispute_id: str) -> DisputeView | None:
+    """The view the dispute's row was last written from, if there is a row."""
+    view_json = session.execute(select(_T.view_json).where(_T.id == dispute_id)).scalar()
+    return DisputeView.model_validate_json(view_json) if view_json else None

@@ -135,6 +135,16 @@ class DisputeRow(SQLModel, table=True):
     view_json: str = Field(sa_type=Text)  # domain.model.DisputeView as JSON
 
 
+class DisputeWaiting(SQLModel, table=True):
+    """Whom a dispute waits on (the view's `waiting_on`), one row per person: the "waiting on me"
+    queue is a join on `email`. Rewritten with the dispute's row (`store.projection`)."""
+
+    __tablename__ = "dispute_waiting"
+
+    dispute_id: str = Field(primary_key=True, foreign_key="disputes.id")
+    email: str = Field(primary_key=True, index=True)
+
+
 # --- the audit trail -----------------------------------------------------------------------------
 
 class AuditEvent(SQLModel, table=True):
@@ -222,6 +232,7 @@ class OnceKey(SQLModel, table=True):
 # Core handles on the tables, for the set-based statements of the store and the activities.
 USERS = SQLModel.metadata.tables["users"]
 DISPUTES = SQLModel.metadata.tables["disputes"]
+DISPUTE_WAITING = SQLModel.metadata.tables["dispute_waiting"]
 AUDIT_EVENTS = SQLModel.metadata.tables["audit_events"]
 NOTIFICATIONS = SQLModel.metadata.tables["notifications"]
 SLACK_MESSAGES = SQLModel.metadata.tables["slack_messages"]

@@ -2,45 +2,27 @@
 
 from __future__ import annotations
 
-import secrets
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query
-from fastapi.concurrency import run_in_threadpool
-from sqlmodel import Session
 
-from api import commands
-from api.deps import CharterDep, CurrentUser, EngineDep, NowDep, SessionDep, SettingsDep, TemporalDep
-from api.disputes import list_rows, prepare_filing, resolve_actor, to_json, visible_row
+from api.deps import CurrentUser, NowDep, ServiceDep, SessionDep
 from api.idempotency import OnceDep
 from api.schemas import REPLAYED, AuditEventPublic, DisputePublic, errors
-from domain.errors import Forbidden
-from domain.model import Action, Command, Filing, Reassign, Role, Status
+from domain.model import Action, Filing, Status
+from service.disputes import list_rows, to_json, visible_row
 from store.audit import events_for
-from store.users import actor_of
 
 router = APIRouter(prefix="/api/disputes", tags=["disputes"])
 MAX_OFFSET = 1_000_000_000  # every integer query parameter is bounded: the stores' OFFSET is a 64-bit integer
 
 
-def new_dispute_id() -> str:
-    return f"PRL-{secrets.token_hex(4).upper()}"
-
-
 @router.post("", status_code=201, summary="File a dispute", response_model=DisputePublic,
              response_model_exclude_unset=True, responses={201: REPLAYED, **errors(401, 403, 409, 413, 422, 503)})
-async def file_dispute(filing: Filing, user: CurrentUser, engine: EngineDep, settings: SettingsDep,
-                       charter: CharterDep, temporal: TemporalDep, once: OnceDep) -> dict[str, Any]:
+async def file_dispute(filing: Filing, user: CurrentUser, service: ServiceDep, once: OnceDep) -> dict[str, Any]:
     if (first := await once.begin(filing)) is not None:
         return first  # a retry with the same Idempotency-Key: the first answer
-
-    def prepare() -> Any:
-        with Session(engine) as session:
-            return prepare_filing(session, user, filing, charter, once.dispute_id or new_dispute_id())
-
-    start = await run_in_threadpool(prepare)
-    view = await once.finish(201, commands.file_dispute(temporal, settings.task_queue, start, once.update_id,
-                                                        within=settings.answer_within_s))
+    view = await once.finish(201, service.file(user, filing, dispute_id=once.dispute_id, update_id=once.update_id))
     return view.model_dump(mode="json")
 
 
@@ -58,29 +40,18 @@ def list_disputes(
 
 @router.get("/{dispute_id}", summary="One dispute, with its live SLA", response_model=DisputePublic,
             response_model_exclude_unset=True, responses=errors(401, 404, 422))
-def get_dispute(dispute_id: str, user: CurrentUser, session: SessionDep, now: NowDep) -> dict[str, Any]:
-    return to_json(session, visible_row(session, user, dispute_id), now)
+def get_dispute(dispute_id: str, user: CurrentUser, session: SessionDep, service: ServiceDep) -> dict[str, Any]:
+    return service.read_json(session, user, dispute_id)
 
 
 @router.post("/{dispute_id}/actions", summary="Act on a dispute", response_model=DisputePublic,
              response_model_exclude_unset=True,
              responses={200: REPLAYED, **errors(401, 403, 404, 409, 413, 422, 503)})
-async def act(dispute_id: str, action: Annotated[Action, Body()], user: CurrentUser, engine: EngineDep,
-              settings: SettingsDep, temporal: TemporalDep, once: OnceDep) -> dict[str, Any]:
+async def act(dispute_id: str, action: Annotated[Action, Body()], user: CurrentUser, service: ServiceDep,
+              once: OnceDep) -> dict[str, Any]:
     if (first := await once.begin(action)) is not None:
         return first  # a retry with the same Idempotency-Key: the first answer
-
-    def prepare() -> Command:
-        with Session(engine) as session:
-            visible_row(session, user, dispute_id)
-            if Role(user.role) == Role.auditor:  # also once the workflow has closed and cannot say so
-                raise Forbidden("auditors have read-only access")
-            to = resolve_actor(session, action.to) if isinstance(action, Reassign) else None
-            return Command(actor=actor_of(user), act=action, reassign_to=to)
-
-    cmd = await run_in_threadpool(prepare)
-    view = await once.finish(200, commands.act(temporal, dispute_id, cmd, once.update_id,
-                                               within=settings.answer_within_s))
+    view = await once.finish(200, service.act(user, dispute_id, action, update_id=once.update_id))
     return view.model_dump(mode="json")
 
 

@@ -2,8 +2,9 @@
 
 Each request is verified on its raw body (401 otherwise, nothing done), then acknowledged at once:
 the acknowledgement never waits on Temporal, and touches the store only to claim the request (one
-small insert in `once_keys`: a replayed command or interaction gets 401, a re-sent event 200 and
-nothing more, on whichever API process it lands), so it stays far inside Slack's 3 s. The work is
+small insert in `once_keys`, waited for at most 0.2 s: a replayed command or interaction gets 401, a
+re-sent event 200 and nothing more, on whichever API process it lands), so it stays far inside
+Slack's 3 s. The work is
 done afterwards (`api.slack.handlers` / `.interactions`), answering through response_url,
 views.open/update/publish, chat.update or an ephemeral message.
 The one exception is a modal submission, whose answer *is* the result: it waits up to 2 s for it.
@@ -11,6 +12,7 @@ The one exception is a modal submission, whose answer *is* the result: it waits 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import AsyncIterator
@@ -21,15 +23,14 @@ from urllib.parse import parse_qs
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import SQLAlchemyError
 
 from api.slack import guards
 from api.slack.handlers import on_command, on_event
 from api.slack.interactions import Malformed, on_interaction
-from api.slack.service import SlackService
+from api.slack.service import Replayed, SlackService
 from api.slack.verify import OnceBody, SignedBody, SlackDep
 from api.slack.work import Ctx
-from domain.errors import Unavailable
+from domain.errors import NotAuthenticated
 
 
 @asynccontextmanager
@@ -93,6 +94,8 @@ async def interactions(request: Request, body: OnceBody, slack: SlackDep) -> Res
         return _ack(await on_interaction(_ctx(request, slack), payload, received))
     except Malformed as exc:
         return _bad(exc)
+    except Replayed as exc:  # a submission waits for its work, so it learns that its claim was lost
+        raise NotAuthenticated(str(exc)) from exc
 
 
 @router.post("/events", summary="Events API: url_verification, app_home_opened (signed by Slack)")
@@ -103,12 +106,11 @@ async def events(request: Request, body: SignedBody, slack: SlackDep) -> Respons
         return _bad(Malformed("the body is not UTF-8"))
     except Malformed as exc:
         return _bad(exc)
+    # Every delivery is acknowledged 200 at once, a copy Slack re-sent (X-Slack-Retry-Num) too, so that it
+    # stops: the event's work starts only once its event id is claimed, on whichever API process.
     engine = request.app.state.engine
-    try:
-        first = await run_in_threadpool(guards.first_event, engine, data, request.state.slack_request_id)
-    except SQLAlchemyError as exc:  # 503: Slack delivers the event again later
-        raise Unavailable("Parley's store is not answering; nothing was done") from exc
-    if not first:
-        return Response(status_code=200)  # Slack re-sent an event already received (X-Slack-Retry-Num)
     slack.tidy(engine)
+    if data.get("type") == "event_callback":
+        slack.hold_work_for(asyncio.ensure_future(run_in_threadpool(
+            guards.first_event, engine, data, request.state.slack_request_id)))
     return _ack(on_event(_ctx(request, slack), data))

@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 from api.deps import AdminUser, CurrentUser, SessionDep
 from api.schemas import errors
 from domain.errors import NotFound
-from domain.model import Email, Role, Strict
+from domain.model import NOT_BLANK, Email, Role, Strict
 from store.users import create_user, issue_token, revoke_token, user_by_email
 
 router = APIRouter(prefix="/api", tags=["users"])
@@ -18,7 +18,7 @@ router = APIRouter(prefix="/api", tags=["users"])
 
 class UserCreate(Strict):  # unknown fields refused, text trimmed and storable (no NUL)
     email: Email
-    name: str = Field(min_length=1, max_length=200)
+    name: str = Field(min_length=1, max_length=200, json_schema_extra=NOT_BLANK)
     role: Role
     channel: Literal["direct", "partner"] | None = None
     partner_org: Annotated[str, Field(max_length=200)] | None = None

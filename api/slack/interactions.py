@@ -25,7 +25,6 @@ from sqlmodel import Session
 from activities.slack import due_text, escape
 from api import commands
 from api.disputes import prepare_filing
-from api.routes.disputes import new_dispute_id
 from api.slack import blocks as kit
 from api.slack import guards
 from api.slack.handlers import CHECK_WITHIN_S, DISPUTE_ID, open_filing
@@ -49,6 +48,7 @@ from api.slack.modals import (
     summary_of,
 )
 from api.slack.offers import DONE, LABELS, NEEDS_INPUT, label, open_actions
+from api.slack.service import Replayed
 from api.slack.work import (
     Ctx,
     Where,
@@ -67,6 +67,7 @@ from api.slack.work import (
 from domain.charter import Charter
 from domain.errors import InvalidInput, ParleyError, WrongState
 from domain.model import Accept, Approve, DisputeStart, DisputeView, Filing, Resume, Role
+from service.ids import new_dispute_id
 from store.tables import User
 
 ANSWER_WITHIN_S = 2.0  # a view_submission must be answered within Slack's 3 s
@@ -321,6 +322,8 @@ async def show_later(ctx: Ctx, task: asyncio.Task[Answer], view_id: str) -> None
     try:
         answer = await task
         modal = answer.late()
+    except Replayed:
+        return  # the same submission was received before: its own answer stands
     except Exception:
         modal = message_modal("Not recorded", ":warning: Parley could not finish this; check "
                                               "`/conflict mine` before trying again.")

@@ -11,6 +11,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Coroutine, Sequence
+from contextvars import ContextVar
 from typing import Any, TypeVar
 from urllib.error import URLError
 
@@ -37,6 +38,14 @@ QUIET_MAX_S = 0.25  # ... or after this long at most
 PURGE_EVERY_S = 600  # expired once-keys (replays, events, presses) are forgotten this often per process
 SLACK_HOOKS = "https://hooks.slack.com/"
 
+# The claim of the request being handled, when it was not settled before the acknowledgement (see
+# `hold_work_for`); set in that request's own task, so it reaches exactly the work the request spawns.
+_CLAIM: ContextVar[asyncio.Future[bool] | None] = ContextVar("parley_slack_claim", default=None)
+
+
+class Replayed(Exception):
+    """The request's claim was lost: the same signed request was received before. Its work never runs."""
+
 
 class SlackService:
     def __init__(self, settings: Settings, *, clock: Clock | None = None, web: WebClient | None = None) -> None:
@@ -49,6 +58,7 @@ class SlackService:
         self.tasks: set[asyncio.Task[Any]] = set()
         self._gate = asyncio.Semaphore(BACKGROUND_CONCURRENCY)
         self._last_request = 0.0
+        self.claiming = 0  # acknowledgements waiting for their claim in the store (ordinary work waits too)
         self._last_purge: float | None = None
         # Replays, Events API retries and double presses are claimed in the store (api/slack/guards.py),
         # never here: any number of API processes share them, and a restart forgets nothing.
@@ -58,6 +68,13 @@ class SlackService:
     def arrived(self) -> None:
         """A request came in (ordinary work lets a burst of them be acknowledged first)."""
         self._last_request = time.monotonic()
+
+    def hold_work_for(self, claim: asyncio.Future[bool]) -> None:
+        """The store did not settle this request's claim in time, so it was acknowledged first: the work
+        this request spawns from now on starts only once `claim` says it is the first such request (a
+        replay's work never starts, and raises `Replayed` to whoever waits for it)."""
+        claim.add_done_callback(_retrieve)
+        _CLAIM.set(claim)
 
     def tidy(self, engine: Engine) -> None:
         """Now and then (at start-up, then every PURGE_EVERY_S), forget the expired once-keys, as
@@ -78,6 +95,9 @@ class SlackService:
         workflow updates it sends would otherwise compete for the CPU with the acknowledgements still
         due. `urgent` work (opening a modal before its trigger id expires, answering a submission
         within Slack's 3 s) starts at once."""
+        claim = _CLAIM.get()
+        if claim is not None:
+            work = _after(claim, work)
         task = asyncio.create_task(work if urgent else self._gated(work), name=f"slack: {what}")
         self.tasks.add(task)
         task.add_done_callback(self._finished)
@@ -86,7 +106,8 @@ class SlackService:
     async def _gated(self, work: Coroutine[Any, Any, T]) -> T:
         try:
             started = time.monotonic()
-            while (now := time.monotonic()) - self._last_request < QUIET_S and now - started < QUIET_MAX_S:
+            while ((now := time.monotonic()) - self._last_request < QUIET_S or self.claiming) \
+                    and now - started < QUIET_MAX_S:
                 await asyncio.sleep(QUIET_S)
             await self._gate.acquire()
         except BaseException:
@@ -99,7 +120,9 @@ class SlackService:
 
     def _finished(self, task: asyncio.Task[Any]) -> None:
         self.tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
+        if not task.cancelled() and isinstance(task.exception(), Replayed):
+            log.info("%s: not done, the request was a replay", task.get_name())
+        elif not task.cancelled() and task.exception() is not None:
             log.error("%s failed", task.get_name(), exc_info=task.exception())
 
     async def drain(self, timeout: float = 10.0) -> None:
@@ -156,3 +179,21 @@ class SlackService:
             log.warning("response_url answered %s: %s", answer.status_code, answer.body)
             return False
         return True
+
+
+async def _after(claim: asyncio.Future[bool], work: Coroutine[Any, Any, T]) -> T:
+    """`work`, once `claim` says its request is new; never, for a replay or a claim that failed."""
+    try:
+        first = await asyncio.shield(claim)
+    except BaseException:
+        work.close()
+        raise
+    if not first:
+        work.close()
+        raise Replayed("this signed Slack request was already received")
+    return await work
+
+
+def _retrieve(claim: asyncio.Future[bool]) -> None:
+    if not claim.cancelled() and claim.exception() is not None:
+        log.warning("a Slack request could not be claimed in the store: %r", claim.exception())

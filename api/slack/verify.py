@@ -7,11 +7,15 @@ signature, or a body changed after signing gets 401 and nothing is done.
 A command or an interaction is also refused (401) when the same signed request was received before,
 by this API process or any other, whatever its headers (`X-Slack-Retry-Num` included: Slack retries
 only Events API deliveries): `OnceBody` claims it in the store (`api.slack.guards`), one small insert
-on the acknowledgement's path. Events are de-duplicated by their event id instead (routes/slack.py).
+on the acknowledgement's path. The acknowledgement waits at most `guards.CLAIM_WITHIN_S` for it: on
+SQLite a write can queue behind the worker's for longer. Past that the request is acknowledged (200)
+and its work starts only once the claim is won, so a replay still does nothing. Events are
+de-duplicated by their event id instead (routes/slack.py).
 """
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -56,15 +60,23 @@ SignedBody = Annotated[bytes, Depends(signed_body)]
 
 
 async def first_body(request: Request, body: SignedBody) -> bytes:
-    """A signed request's body, the first time any Parley API process receives it (401 after that)."""
-    engine = request.app.state.engine
+    """A signed request's body, the first time any Parley API process receives it (401 after that,
+    or, when the store is slow to say so, 200 with nothing done)."""
+    service, engine = slack_service(request), request.app.state.engine
+    service.tidy(engine)
+    claim = asyncio.ensure_future(run_in_threadpool(guards.first_request, engine, request.state.slack_request_id))
+    service.claiming += 1  # the store's writes from this process go to the acknowledgements first
     try:
-        first = await run_in_threadpool(guards.first_request, engine, request.state.slack_request_id)
+        first = await asyncio.wait_for(asyncio.shield(claim), guards.CLAIM_WITHIN_S)
+    except TimeoutError:
+        service.hold_work_for(claim)
+        return body
     except SQLAlchemyError as exc:
         raise Unavailable("Parley's store is not answering; nothing was done") from exc
+    finally:
+        service.claiming -= 1
     if not first:
         raise NotAuthenticated("this signed Slack request was already received")
-    slack_service(request).tidy(engine)
     return body
 
 

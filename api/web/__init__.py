@@ -1,7 +1,7 @@
 """The web pages: server-rendered Jinja2 on the same FastAPI app as the JSON API.
 
 `install(app, settings)` adds the signed session cookie, the static files and the page routes.
-Pages read the projection and the audit trail (`api.web.queries`, read-only) and change state only
+Pages read the projection and the audit trail (`store.queries`, `store.stats`, read-only) and change state only
 through `api.commands`, exactly like the JSON API: the workflow stays the one writer.
 """
 

@@ -11,12 +11,12 @@ from fastapi.responses import Response, StreamingResponse
 from sqlmodel import Session
 
 from api.deps import EngineDep, SessionDep, get_now
-from api.web import charts, queries, stats
+from api.web import charts
 from api.web.render import LEADERS, OWNER_LABELS, TIER_NAMES, PageRoute, duration, render
 from api.web.session import PageUser
 from domain.errors import Forbidden, NotFound
 from domain.model import Role
-from store import audit
+from store import audit, notifications, queries, stats
 from store.tables import User
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
@@ -114,8 +114,8 @@ def _charts(board: stats.Dashboard) -> dict[str, object]:
 def outbox_page(request: Request, user: PageUser, session: SessionDep, recipient: str = "",
                 page: str = "1") -> Response:
     page_no = int(page) if page.isascii() and page.isdigit() and 0 < int(page) < 10_000 else 1
-    rows, has_more = queries.outbox(session, user, recipient.strip() or None, page_no)
+    rows, has_more = notifications.outbox(session, user, recipient.strip() or None, page_no)
     slack = bool(request.app.state.settings.slack_bot_token)
     return render(request, "outbox.html", rows=rows, has_more=has_more, page_no=page_no, recipient=recipient.strip(),
-                  recipients=queries.outbox_recipients(session, user), slack=slack,
+                  recipients=notifications.outbox_recipients(session, user), slack=slack,
                   everyone=Role(user.role) in (Role.auditor, Role.admin))

@@ -1,14 +1,13 @@
 """The dispute pages: the queues, the dispute itself with the actions open to the viewer, the
 filing form, and the small live-update endpoint the dispute page polls.
 
-State changes go through `api.commands` only (file_dispute starts the workflow, every action is its
-`act` update), exactly as in the JSON API; the pages only read the store.
+Filing, acting, reading and the actions offered all come from the service (`service.disputes`), as for
+the JSON API and the Slack app: these handlers parse forms and render pages.
 """
 
 from __future__ import annotations
 
 import json
-from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -16,25 +15,18 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import Engine
 from sqlmodel import Session
-from temporalio.client import Client
 
-from api import commands
-from api.deps import ADMIN_EMAIL, SessionDep, get_charter, get_now, get_temporal
-from api.disputes import prepare_filing, resolve_actor, to_json, visible_row
-from api.routes.disputes import new_dispute_id
-from api.web import queries
-from api.web.actions import open_actions
+from api.deps import SessionDep, get_charter, get_now, get_service
 from api.web.forms import FormState, flat, parse_action, parse_filing
 from api.web.render import ACTION_LABELS, PageRoute, render
 from api.web.session import PageUser, flash
-from domain.charter import Charter
-from domain.errors import Forbidden, InvalidInput, ParleyError, Unavailable
-from domain.model import Actor, Command, ConflictType, DisputeStart, DisputeView, Reassign, Role, Status
-from settings import Settings
+from domain.errors import Forbidden, InvalidInput, ParleyError
+from domain.model import ConflictType, Role, Status
+from service.disputes import Service
+from store import queries
 from store.audit import events_for
 from store.charters import charter_by_version
 from store.tables import User
-from store.users import actor_of
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 
@@ -60,12 +52,6 @@ DONE = {
 def _engine(request: Request) -> Engine:
     engine: Engine = request.app.state.engine
     return engine
-
-
-def actor_for(user: User) -> Actor:
-    if user.id == 0 and user.email == ADMIN_EMAIL:
-        return Actor(email=ADMIN_EMAIL, role=Role.admin, name=user.name)
-    return actor_of(user)
 
 
 # --- queues ----------------------------------------------------------------------------------------
@@ -94,16 +80,14 @@ def my_disputes(request: Request, user: PageUser, session: SessionDep) -> Respon
 
 # --- the dispute page ------------------------------------------------------------------------------
 
-def dispute_context(session: Session, user: User, dispute_id: str, app_charter: Charter,
-                    now: datetime) -> dict[str, Any]:
-    row = visible_row(session, user, dispute_id)
-    view = DisputeView.model_validate(to_json(session, row, now))
+def dispute_context(session: Session, service: Service, user: User, dispute_id: str) -> dict[str, Any]:
+    view = service.read(session, user, dispute_id)
     events = events_for(session, dispute_id)
-    actions = open_actions(view, actor_for(user))
+    actions = service.offers(view, user)
     people = {p.email for p in view.parties} | {view.mediator, view.executive} | {e["actor"] for e in events}
     if view.backup_executive:
         people.add(view.backup_executive)
-    charter = charter_by_version(session, view.charter_version) or app_charter
+    charter = charter_by_version(session, view.charter_version) or service.charter()
     reassign_to: list[tuple[str, str]] = []
     if "reassign" in actions:
         role = Role.executive if view.status == Status.executive else Role.mediator
@@ -115,14 +99,13 @@ def dispute_context(session: Session, user: User, dispute_id: str, app_charter: 
         "charter": charter, "calendar": charter.business_calendar(),
         "weights_json": json.dumps(charter.weights.model_dump()),
         "reassign_to": reassign_to, "auditing": Role(user.role) in (Role.auditor, Role.admin),
-        "open_proposal": next((p for p in reversed(view.proposals) if p.state == "open"), None),
-        "now": now, "form_titles": FORM_TITLES,
+        "open_proposal": view.open_proposal(), "now": service.clock(), "form_titles": FORM_TITLES,
     }
 
 
 def _dispute_page(request: Request, session: Session, user: User, dispute_id: str, *, status_code: int = 200,
                   failed: FormState | None = None) -> Response:
-    context = dispute_context(session, user, dispute_id, get_charter(request), get_now(request))
+    context = dispute_context(session, get_service(request), user, dispute_id)
     forms = {name: FormState(name) for name in context["actions"]}
     if failed is not None and failed.prefix in forms:
         forms[failed.prefix] = failed
@@ -154,29 +137,20 @@ async def file_submit(request: Request, user: PageUser) -> Response:
     values = flat(await request.form())
     filing, errors = parse_filing(values)
     engine = _engine(request)
-    settings: Settings = request.app.state.settings
     if filing is None:  # report what the charter requires of this conflict type in the same round
         rules = request.app.state.charter.conflict_types.get(values.get("conflict_type", ""))
         for needed in rules.requires if rules else ():
             if needed != "partner_org" and not values.get(needed):
                 errors.setdefault(needed, f"Required for {values['conflict_type']} conflicts.")
 
-    def prepare() -> DisputeStart | None:
-        if filing is None:
-            return None
-        with Session(engine) as session:
-            return prepare_filing(session, user, filing, get_charter(request), new_dispute_id())
-
     def page(status_code: int) -> Response:
         with Session(engine) as session:
             return _filing_page(request, session, user, FormState("file", values, errors), status_code)
 
+    if filing is None:
+        return await run_in_threadpool(page, 422)
     try:
-        start = await run_in_threadpool(prepare)
-        if start is None:
-            return await run_in_threadpool(page, 422)
-        view = await commands.file_dispute(await _temporal(request), settings.task_queue, start,
-                                           within=settings.answer_within_s)
+        view = await get_service(request).file(user, filing)
     except InvalidInput as exc:
         errors[exc.field or "form"] = _without_field(exc)
         return await run_in_threadpool(page, 422)
@@ -201,7 +175,7 @@ def dispute_updates(request: Request, dispute_id: str, user: PageUser, session: 
     seq = queries.last_seq(session, user, dispute_id)
     if seq is not None and seq <= since:
         return Response(status_code=204, headers={"Cache-Control": "no-store"})
-    context = dispute_context(session, user, dispute_id, get_charter(request), get_now(request))
+    context = dispute_context(session, get_service(request), user, dispute_id)
     response = render(request, "_live.html", **context)
     response.headers["X-Parley-Seq"] = str(context["view"].last_seq)
     response.headers["X-Parley-Status"] = context["view"].status.value
@@ -224,18 +198,8 @@ async def act_submit(request: Request, dispute_id: str, user: PageUser) -> Respo
     if action is None:
         return await run_in_threadpool(page, 422, errors)
 
-    def prepare() -> Command:
-        with Session(engine) as session:
-            visible_row(session, user, dispute_id)  # 404 unless the user may see it
-            if Role(user.role) == Role.auditor:
-                raise Forbidden("Auditors have read-only access.")
-            to = resolve_actor(session, action.to) if isinstance(action, Reassign) else None
-            return Command(actor=actor_for(user), act=action, reassign_to=to)
-
     try:
-        cmd = await run_in_threadpool(prepare)
-        await commands.act(await _temporal(request), dispute_id, cmd,
-                           within=request.app.state.settings.answer_within_s)
+        await get_service(request).act(user, dispute_id, action)
     except InvalidInput as exc:
         return await run_in_threadpool(page, 422, {exc.field or "form": _without_field(exc)})
     except ParleyError as exc:
@@ -249,13 +213,6 @@ async def act_submit(request: Request, dispute_id: str, user: PageUser) -> Respo
         return await run_in_threadpool(page, exc.status, {})
     flash(request, DONE.get(form_name, f"{ACTION_LABELS.get(action_name, action_name)}: done."))
     return RedirectResponse(f"/disputes/{dispute_id}", status_code=303)
-
-
-async def _temporal(request: Request) -> Client:
-    try:
-        return await get_temporal(request)
-    except Exception as exc:  # connecting failed, whatever the reason: say so on the page
-        raise Unavailable(f"Temporal is not reachable right now ({type(exc).__name__}); try again shortly.") from exc
 
 
 def _without_field(exc: InvalidInput) -> str:

@@ -21,9 +21,10 @@ from fastapi import Depends, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlmodel import Session, col, select
 
-from api.deps import ADMIN_EMAIL, SessionDep
+from api.deps import SessionDep
 from domain.errors import Forbidden
 from domain.model import Role
+from service.disputes import ADMIN_EMAIL
 from settings import Settings
 from store.tables import ApiToken, User
 from store.users import hash_token, user_by_email

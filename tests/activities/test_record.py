@@ -14,8 +14,8 @@ from activities.record import StoreActivities
 from domain.model import Notice, Recorded, Status
 from store import audit, projection
 from store.db import session
-from store.tables import AUDIT_EVENTS, NOTIFICATIONS, DisputeRow
-from tests.store.samples import CHANNEL, COUNTERPARTY, FILER, recorded, resolved_view, view
+from store.tables import AUDIT_EVENTS, DISPUTE_WAITING, NOTIFICATIONS, DisputeRow
+from tests.store.samples import CHANNEL, COUNTERPARTY, FILER, MEDIATOR, recorded, resolved_view, view
 
 
 def run(engine: Engine, item: Recorded) -> None:
@@ -84,6 +84,26 @@ def test_projection_never_goes_backwards(engine: Engine) -> None:
         assert projection.upsert_dispute(s, view(last_seq=1)) is False
         assert projection.upsert_dispute(s, view(last_seq=2, status=Status.mediation, tier=2)) is True
     assert dispute(engine).status == "mediation"
+
+
+def waiting(engine: Engine) -> set[tuple[str, str]]:
+    with engine.connect() as conn:
+        return {(r.dispute_id, r.email) for r in conn.execute(select(DISPUTE_WAITING))}
+
+
+def test_whom_a_dispute_waits_on_moves_with_its_row(engine: Engine) -> None:
+    run(engine, recorded(seq=1, the_view=view(last_seq=1, waiting_on=[FILER, COUNTERPARTY])))
+    assert waiting(engine) == {("PRL-1", FILER), ("PRL-1", COUNTERPARTY)}
+    second = view(last_seq=2, status=Status.mediation, tier=2, waiting_on=[MEDIATOR])
+    run(engine, recorded(seq=2, the_view=second))
+    assert waiting(engine) == {("PRL-1", MEDIATOR)}
+    with session(engine, write=True) as s:  # an older view writes nothing, the waiting rows included
+        assert projection.upsert_dispute(s, view(last_seq=1, waiting_on=[FILER])) is False
+    assert waiting(engine) == {("PRL-1", MEDIATOR)}
+    run(engine, recorded(seq=3, the_view=resolved_view(last_seq=3)))
+    assert waiting(engine) == set()
+    assert projection.waiting_rows(view(waiting_on=["a@x.example", "b@x.example", "a@x.example"])) == [
+        {"dispute_id": "PRL-1", "email": "a@x.example"}, {"dispute_id": "PRL-1", "email": "b@x.example"}]
 
 
 def test_closed_dispute_projection(engine: Engine) -> None:

@@ -21,8 +21,10 @@ from urllib.parse import urlencode
 import httpx
 import pytest
 import pytest_asyncio
+from sqlalchemy import Engine
 from temporalio.testing import WorkflowEnvironment
 
+from api.slack import guards
 from tests.pg import fresh_database
 from tests.slack.harness import (
     PEOPLE,
@@ -128,6 +130,40 @@ async def test_a_submission_replayed_to_another_api_process_is_recorded_once(sla
         assert refused_as_replay(await there.post("/slack/interactions", body, headers))
         assert refused_as_replay(await there.post("/slack/interactions", body, {**headers, **RETRY}))
         await settle()
+    assert proposals(slack, dispute_id) == 1
+
+
+async def test_when_the_store_is_slow_a_replay_is_acknowledged_and_does_nothing(
+        slack: SlackDriver, monkeypatch: pytest.MonkeyPatch) -> None:
+    real, claimed = guards.first_request, []
+
+    def slow(engine: Engine, request: str) -> bool:  # a store that takes 1 s to claim each request
+        time.sleep(1.0)
+        claimed.append(request)
+        return real(engine, request)
+
+    monkeypatch.setattr(guards, "first_request", slow)
+    hook, url = slack.stack.sink.url()
+    body = command_body("dana", "mine", url)
+    headers = signed_headers(body)
+    first = await slack.post("/slack/commands", body, headers)
+    assert first.status_code == 200 and not claimed  # acknowledged before its claim was settled
+    replay = await slack.post("/slack/commands", body, {**headers, **RETRY})
+    assert replay.status_code == 200 and not replay.content  # not known in time: acknowledged, nothing done
+    await eventually(lambda: slack.stack.sink.of(hook), what="the answer to /conflict mine")
+    await eventually(lambda: len(claimed) == 2, what="both claims")
+    await settle()
+    assert len(slack.stack.sink.of(hook)) == 1
+
+    # a submission's answer waits for its work anyway, so its replay still learns that it lost
+    monkeypatch.setattr(guards, "first_request", real)  # (quick while the modal opens: the SLA is 4 s)
+    dispute_id, form = await proposal_form(slack)
+    monkeypatch.setattr(guards, "first_request", slow)
+    body = slack.submission("pat", form, PROPOSAL)
+    headers = signed_headers(body)
+    assert "proposed a resolution" in (await slack.post("/slack/interactions", body, headers)).text
+    assert refused_as_replay(await slack.post("/slack/interactions", body, {**headers, **RETRY}))
+    await settle()
     assert proposals(slack, dispute_id) == 1
 
 

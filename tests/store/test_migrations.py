@@ -7,14 +7,16 @@ from datetime import UTC, datetime
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import inspect, select
+from sqlalchemy import insert, inspect, select
 from sqlmodel import SQLModel
 
+from store import projection
 from store.db import alembic_config, make_engine, migrate, session
-from store.tables import USERS, User
+from store.tables import DISPUTE_WAITING, DISPUTES, USERS, User
+from tests.store.samples import COUNTERPARTY, FILER, MEDIATOR, resolved_view, view
 
-TABLES = {"users", "api_tokens", "charter_versions", "charter_changes", "disputes", "audit_events",
-          "notifications", "slack_messages", "once_keys", "alembic_version"}
+TABLES = {"users", "api_tokens", "charter_versions", "charter_changes", "disputes", "dispute_waiting",
+          "audit_events", "notifications", "slack_messages", "once_keys", "alembic_version"}
 
 
 def test_upgrade_creates_every_table_and_matches_the_models(blank_db_url: str) -> None:
@@ -28,6 +30,23 @@ def test_upgrade_creates_every_table_and_matches_the_models(blank_db_url: str) -
                                     SQLModel.metadata) == []
             head = ScriptDirectory.from_config(alembic_config(blank_db_url)).get_current_head()
             assert conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar() == head
+    finally:
+        engine.dispose()
+
+
+def test_0004_fills_whom_each_dispute_waits_on_from_the_stored_views(blank_db_url: str) -> None:
+    migrate(blank_db_url, "0003")
+    views = [view("PRL-1", waiting_on=[FILER, COUNTERPARTY]), view("PRL-2", waiting_on=[MEDIATOR]),
+             resolved_view("PRL-3")]
+    engine = make_engine(blank_db_url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(insert(DISPUTES), [projection.row_values(v) for v in views])
+        migrate(blank_db_url)
+        with engine.connect() as conn:
+            rows = {(r.dispute_id, r.email) for r in conn.execute(select(DISPUTE_WAITING))}
+        assert rows == {("PRL-1", FILER), ("PRL-1", COUNTERPARTY), ("PRL-2", MEDIATOR)}
+        assert rows == {(r["dispute_id"], r["email"]) for v in views for r in projection.waiting_rows(v)}
     finally:
         engine.dispose()
 

@@ -2,8 +2,9 @@
 
 Each dispute runs through the real pure lifecycle (`domain.lifecycle.Dispute`) at simulated times,
 SLA timers included, and every event is written exactly as the `record_event` activity writes it:
-the audit chain, the projection row and the notification rows (parked in the outbox, as without
-Slack). So the pages read what they would read in production, hash chains included.
+the audit chain, the projection row (with whom the dispute waits on) and the notification rows
+(parked in the outbox, as without Slack). So the pages read what they would read in production,
+hash chains included.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from domain.model import Action, Actor, Command, DisputeStart, Filing, Party, Ro
 from domain.notices import notices_for
 from store import audit, charters, projection
 from store.db import session
-from store.tables import AUDIT_EVENTS, DISPUTES, NOTIFICATIONS
+from store.tables import AUDIT_EVENTS, DISPUTE_WAITING, DISPUTES, NOTIFICATIONS
 
 ACTION: TypeAdapter[Any] = TypeAdapter(Action)
 OUTCOME: dict[str, Any] = {"owner": "co_sell", "credit_split": {"direct": 60, "partner": 40}}
@@ -87,16 +88,18 @@ def begin(dispute_start: DisputeStart, at: datetime) -> Sim:
 
 def write(engine: Engine, sims: list[Sim], charter: Charter, charter_text: str) -> None:
     """Record the events of new disputes as the record activity would: the hash chain (computed with
-    `store.audit`'s own functions), the projection rows (`store.projection.row_values`) and the
-    notification rows, in three bulk inserts."""
+    `store.audit`'s own functions), the projection rows and whom each waits on
+    (`store.projection.row_values`, `waiting_rows`) and the notification rows, in bulk inserts."""
     with session(engine, write=True) as s:
         charters.register(s, charter, charter_text, by="tests", reason="synthetic disputes")
     events: list[dict[str, Any]] = []
     rows: list[dict[str, Any]] = []
+    waiting: list[dict[str, Any]] = []
     notes: list[dict[str, Any]] = []
     for sim in sims:
         view = sim.dispute.view(sim.now)
         rows.append(projection.row_values(view))
+        waiting += projection.waiting_rows(view)
         prev = audit.GENESIS
         for event in sim.dispute.events:
             fields = audit.event_fields(event)
@@ -111,6 +114,8 @@ def write(engine: Engine, sims: list[Sim], charter: Charter, charter_text: str) 
     with session(engine, write=True) as s:
         s.execute(insert(AUDIT_EVENTS), events)
         s.execute(insert(DISPUTES), rows)
+        if waiting:
+            s.execute(insert(DISPUTE_WAITING), waiting)
         if notes:
             s.execute(insert(NOTIFICATIONS), notes)
 

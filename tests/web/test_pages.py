@@ -277,7 +277,7 @@ def test_an_unknown_action_is_refused(seeded: Seeded) -> None:
 
 def test_an_auditor_cannot_act(seeded: Seeded) -> None:
     response = seeded.web.sign_in("auditor").act(seeded.ids["frontline"], "comment", text="I see")
-    assert response.status_code == 403 and "Auditors have read-only access." in response.text
+    assert response.status_code == 403 and "Not done: auditors have read-only access" in response.text
 
 
 def test_when_temporal_is_down_the_page_says_so(seeded: Seeded) -> None:

@@ -9,8 +9,8 @@ import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
-from api.web import queries, stats
 from domain.model import Actor, Role
+from store import notifications, queries, stats
 from store.charters import load_charter_file
 from store.tables import User
 from tests.reference_times import REFERENCE_TIMES
@@ -50,7 +50,7 @@ def test_lists_on_each_backend(engine: Engine, now: datetime) -> None:
         assert {r.id for r in page.rows} == {ids["paused"], ids["ruled"]} and page.total == 2
         page = queries.all_disputes(session, queries.Filters.parse({"region": "amer", "outcome": "open"}))
         assert {r.id for r in page.rows} == {ids["mediation"], ids["other"]}
-        rows, more = queries.outbox(session, _user(session, "quinn"), None, 1)
+        rows, more = notifications.outbox(session, _user(session, "quinn"), None, 1)
         assert rows and not more and {r.dispute_id for r in rows} == {ids["other"]}
 
 

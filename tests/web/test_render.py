@@ -90,8 +90,8 @@ def test_a_ruling_is_appealable_only_until_it_is_appealed() -> None:
 
 def test_counts_read_as_words() -> None:
     """Once "12 events in 1 disputes"."""
-    from api.web.queries import Filters, Page
     from store.audit import VerifyResult
+    from store.queries import Filters, Page
 
     class _Request:
         class url:  # noqa: N801 - what templates read of a request

@@ -1,28 +1,34 @@
-"""Read-only queries behind the pages: queues, the auditor's list, the outbox and the people to pick.
+"""The read-only queries behind the dispute lists: the filters of the query string, the queues,
+the auditor's list, the regions to suggest, the people to pick and their names, and the number the
+dispute page polls.
 
-Everything here reads the projection (`disputes`), the audit trail and the outbox; nothing writes.
-Lists select only the columns they show, use the projection's indexes and a LIMIT; the dashboard's
-figures are aggregated in SQL (`api.web.stats`).
+Everything here reads the projection (`disputes`, `dispute_waiting`) and the audit trail; nothing
+writes. Lists select only the columns they show, use the projection's indexes and a LIMIT. The
+outbox page reads `store.notifications`, the dashboard's figures `store.stats`.
+
+`Filters.parse` reads the filters from a query string's mapping: pure and lenient (a bad value is
+reported on the page, not a 422), it lives with `Filters.where`, which says what each filter means
+in SQL, so that a filter is defined in one place.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
-from sqlalchemy import Select, and_, func, or_, select
+from sqlalchemy import Select, and_, func, select
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col
 
-from api.visibility import mine, visible_to
 from domain.model import ConflictType, Role, Status
-from store.tables import AUDIT_EVENTS, DISPUTES, NOTIFICATIONS, USERS, User
+from store.tables import AUDIT_EVENTS, DISPUTE_WAITING, DISPUTES, USERS, User
+from store.visibility import mine, visible_to
 
 D = DISPUTES.c
+W = DISPUTE_WAITING.c
 PAGE_SIZE = 50
 OPEN_STATUSES = tuple(s.value for s in Status if s not in (Status.resolved, Status.withdrawn))
 LIST_COLUMNS = (D.id, D.title, D.status, D.tier, D.conflict_type, D.region, D.account, D.deal_value, D.currency,
@@ -179,43 +185,13 @@ def _page(session: Session, query: Select[Any], filters: Filters) -> Page:
 def waiting_on(session: Session, user: User, filters: Filters, limit: int = 100) -> list[ListRow]:
     """The open disputes whose next step is this user's, soonest deadline first (no deadline last).
 
-    SQL narrows to the states in which the user can be the one waited on; where that depends on more
-    than the columns say, the row is checked against the stored view's `waiting_on` (computed by the
-    workflow's `Dispute.waiting_on`): a frontline dispute waits on a party only while no proposal of
-    theirs is open, and a paused mediation waits on the parties until one answers the mediator's
-    question, then on the mediator.
+    Whom a dispute waits on is the workflow's answer (`Dispute.waiting_on`), stored beside the
+    projection row in `dispute_waiting`.
     """
-    me = user.email
-    is_party = or_(D.filed_by == me, D.counterparty == me)
-    cond = or_(
-        and_(is_party, or_(D.status.in_((Status.frontline.value, Status.appeal_window.value)),
-                           and_(D.status == Status.mediation.value, D.paused.is_(True)))),
-        and_(D.mediator == me, D.status.in_((Status.awaiting_approval.value, Status.mediation.value))),
-        and_(D.status == Status.executive.value,
-             or_(D.executive == me, and_(D.backup_executive == me, D.breached.is_(True)))),
-    )
-    query = (select(*LIST_COLUMNS).where(cond, visible_to(user), *filters.where())
-             .order_by(D.due_at.asc().nulls_last(), D.updated_at.asc(), D.id))
-    out: list[ListRow] = []
-    batch, offset = limit * 2, 0
-    while len(out) < limit:
-        rows = _rows(session, query.offset(offset).limit(batch))
-        check = [r.id for r in rows if _depends_on_view(r)]
-        waiting: set[str] = set()
-        if check:
-            for dispute_id, view_json in session.execute(select(D.id, D.view_json).where(D.id.in_(check))):
-                if me in json.loads(view_json).get("waiting_on", []):
-                    waiting.add(dispute_id)
-        out += [r for r in rows if not _depends_on_view(r) or r.id in waiting]
-        if len(rows) < batch:
-            break
-        offset += batch
-    return out[:limit]
-
-
-def _depends_on_view(row: ListRow) -> bool:
-    """Whether the columns alone cannot say who the dispute waits on (see `waiting_on`)."""
-    return row.status == Status.frontline.value or (row.status == Status.mediation.value and row.paused)
+    query = (select(*LIST_COLUMNS).select_from(DISPUTES.join(DISPUTE_WAITING, W.dispute_id == D.id))
+             .where(W.email == user.email, visible_to(user), *filters.where())
+             .order_by(D.due_at.asc().nulls_last(), D.updated_at.asc(), D.id).limit(limit))
+    return _rows(session, query)
 
 
 def my_disputes(session: Session, user: User, filters: Filters, everything: bool) -> Page:
@@ -254,7 +230,8 @@ def people_with_role(session: Session, role: Role) -> list[User]:
     return list(session.execute(select(User).where(col(User.role) == role.value).order_by(col(User.name))).scalars())
 
 
-def names_of(session: Session, emails: set[str]) -> dict[str, str]:
+def names_of(session: Session, emails: Collection[str]) -> dict[str, str]:
+    """The names of those of `emails` who are users."""
     if not emails:
         return {}
     rows = session.execute(select(USERS.c.email, USERS.c.name).where(USERS.c.email.in_(sorted(emails))))
@@ -267,47 +244,3 @@ def last_seq(session: Session, user: User, dispute_id: str) -> int | None:
     """The dispute's latest event number, if the user may see it (the page polls this)."""
     value = session.execute(select(D.last_seq).where(D.id == dispute_id, visible_to(user))).scalar()
     return None if value is None else int(value)
-
-
-# --- the outbox --------------------------------------------------------------------------------------
-
-N = NOTIFICATIONS.c
-
-
-@dataclass(frozen=True)
-class OutboxRow:
-    id: int
-    dispute_id: str
-    seq: int
-    recipient: str
-    kind: str
-    text: str
-    created_at: datetime
-    status: str
-    error: str | None
-
-
-def outbox(session: Session, user: User, recipient: str | None, page: int) -> tuple[list[OutboxRow], bool]:
-    """Notifications, newest first: auditors and admins see everyone's; others see their own direct
-    messages and the case updates of the disputes they may see."""
-    columns = (N.id, N.dispute_id, N.seq, N.recipient, N.kind, N.text, N.created_at, N.status, N.error)
-    query = select(*columns)
-    if Role(user.role) not in (Role.auditor, Role.admin):
-        query = (query.join(DISPUTES, D.id == N.dispute_id)
-                 .where(visible_to(user), or_(N.recipient == user.email, N.recipient == "channel")))
-    if recipient:
-        query = query.where(N.recipient == recipient)
-    query = query.order_by(N.id.desc()).offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE + 1)
-    rows = [OutboxRow(**row._mapping) for row in session.execute(query)]
-    return rows[:PAGE_SIZE], len(rows) > PAGE_SIZE
-
-
-def outbox_recipients(session: Session, user: User) -> list[str]:
-    """Whom notifications go to, for the per-recipient links (auditors and admins: everyone).
-
-    Taken from the users table (small) rather than grouping the whole outbox, which grows by several
-    rows per event."""
-    if Role(user.role) not in (Role.auditor, Role.admin):
-        return []
-    emails = session.execute(select(USERS.c.email).order_by(USERS.c.email)).scalars()
-    return ["channel", *emails]

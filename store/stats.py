@@ -23,8 +23,8 @@ from sqlalchemy import JSON, Float, and_, case, cast, extract, func, literal, or
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session
 
-from api.web.queries import OPEN_STATUSES
 from domain.model import Status
+from store.queries import OPEN_STATUSES
 from store.tables import AUDIT_EVENTS, DISPUTES
 
 D = DISPUTES.c

@@ -1,0 +1,179 @@
+"""The outbox (`notifications`) and the Slack case messages (`slack_messages`): what the outbox page
+lists, and the reads and writes `deliver_notices` (activities.notify) makes as it works through the
+rows of an event, with the lookups it needs to reach people (their role, their Slack id). The
+activity decides what to send and when; these say how it is stored.
+
+Every function takes the caller's session, so the caller chooses what one transaction holds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Row, delete, func, or_, select, update
+from sqlmodel import Session
+
+from domain.model import Role
+from store.db import insert_or_ignore, rowcount
+from store.queries import PAGE_SIZE
+from store.tables import AUDIT_EVENTS, DISPUTES, NOTIFICATIONS, SLACK_MESSAGES, USERS, User, utcnow
+from store.visibility import visible_to
+
+N = NOTIFICATIONS.c
+_M = SLACK_MESSAGES.c
+_E = AUDIT_EVENTS.c
+_U = USERS.c
+
+
+# --- the outbox page -----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class OutboxRow:
+    id: int
+    dispute_id: str
+    seq: int
+    recipient: str
+    kind: str
+    text: str
+    created_at: datetime
+    status: str
+    error: str | None
+
+
+def outbox(session: Session, user: User, recipient: str | None, page: int) -> tuple[list[OutboxRow], bool]:
+    """Notifications, newest first: auditors and admins see everyone's; others see their own direct
+    messages and the case updates of the disputes they may see."""
+    columns = (N.id, N.dispute_id, N.seq, N.recipient, N.kind, N.text, N.created_at, N.status, N.error)
+    query = select(*columns)
+    if Role(user.role) not in (Role.auditor, Role.admin):
+        query = (query.join(DISPUTES, DISPUTES.c.id == N.dispute_id)
+                 .where(visible_to(user), or_(N.recipient == user.email, N.recipient == "channel")))
+    if recipient:
+        query = query.where(N.recipient == recipient)
+    query = query.order_by(N.id.desc()).offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE + 1)
+    rows = [OutboxRow(**row._mapping) for row in session.execute(query)]
+    return rows[:PAGE_SIZE], len(rows) > PAGE_SIZE
+
+
+def outbox_recipients(session: Session, user: User) -> list[str]:
+    """Whom notifications go to, for the per-recipient links (auditors and admins: everyone).
+
+    Taken from the users table (small) rather than grouping the whole outbox, which grows by several
+    rows per event."""
+    if Role(user.role) not in (Role.auditor, Role.admin):
+        return []
+    emails = session.execute(select(_U.email).order_by(_U.email)).scalars()
+    return ["channel", *emails]
+
+
+# --- delivery: the rows of an event ----------------------------------------------------------------
+
+def pending(session: Session, dispute_id: str, seq: int) -> Sequence[Row[Any]]:
+    """The event's rows still to deliver, in order: `id, recipient, kind, text, slack_channel`."""
+    return session.execute(
+        select(N.id, N.recipient, N.kind, N.text, N.slack_channel)
+        .where(N.dispute_id == dispute_id, N.seq == seq, N.status == "pending")
+        .order_by(N.id)
+    ).all()
+
+
+def park(session: Session, ids: Collection[int]) -> None:
+    """Leave these rows in the outbox (no Slack), unless another delivery took them meanwhile."""
+    session.execute(update(NOTIFICATIONS).where(N.id.in_(list(ids)), N.status == "pending")
+                    .values(status="outbox"))
+
+
+def mark(session: Session, row_id: int, *, status: str, channel: str | None = None, ts: str | None = None,
+         error: str | None = None) -> None:
+    """Record an attempt's result: "sent" (with the message's channel and ts) or "outbox" (parked)."""
+    values: dict[str, Any] = {"status": status, "attempts": N.attempts + 1, "error": error}
+    if status == "sent":
+        values.update(sent_at=utcnow(), slack_channel=channel, slack_ts=ts)
+    session.execute(update(NOTIFICATIONS).where(N.id == row_id).values(**values))
+
+
+def note_failure(session: Session, row_id: int, error: str) -> None:
+    """Count a failed attempt that will be retried."""
+    session.execute(update(NOTIFICATIONS).where(N.id == row_id).values(attempts=N.attempts + 1, error=error))
+
+
+def sent_since_last_change(session: Session, dispute_id: str, seq: int, *, unchanged_by: Collection[str],
+                           kinds: Collection[str]) -> Sequence[Row[Any]]:
+    """The direct messages of `kinds` sent to Slack for the events before `seq`, back to the latest
+    one whose action is not in `unchanged_by`: `id, text, slack_channel, slack_ts`."""
+    since = session.execute(select(func.max(_E.seq)).where(
+        _E.dispute_id == dispute_id, _E.seq < seq, _E.action.not_in(list(unchanged_by)))).scalar() or 0
+    return session.execute(select(N.id, N.text, N.slack_channel, N.slack_ts).where(
+        N.dispute_id == dispute_id, N.seq >= since, N.seq < seq, N.recipient != "channel",
+        N.status == "sent", N.slack_ts.is_not(None), N.kind.in_(list(kinds)))).all()
+
+
+# --- the case message in the conflicts channel -------------------------------------------------------
+
+def case_message(session: Session, dispute_id: str) -> Row[Any] | None:
+    """The dispute's posted case message (`channel, ts`), if there is one."""
+    return session.execute(select(_M.channel, _M.ts).where(_M.dispute_id == dispute_id, _M.ts.is_not(None))
+                           ).first()
+
+
+def claim_case_message(session: Session, dispute_id: str, channel: str, ttl: timedelta) -> bool:
+    """Become the one delivery that posts the dispute's case message: True when this caller got the
+    claim, or took over one older than `ttl` whose message never came (that delivery died)."""
+    now = utcnow()
+    if insert_or_ignore(session, SLACK_MESSAGES, {
+        "dispute_id": dispute_id, "channel": channel, "ts": None, "claimed_at": now,
+    }, ["dispute_id"]):
+        return True
+    taken = session.execute(select(_M.ts, _M.claimed_at).where(_M.dispute_id == dispute_id)).one()
+    if taken.ts is None and taken.claimed_at < now - ttl:
+        stolen = session.execute(update(SLACK_MESSAGES).where(
+            _M.dispute_id == dispute_id, _M.claimed_at == taken.claimed_at).values(claimed_at=now))
+        return rowcount(stolen) > 0
+    return False
+
+
+def posted_case_message(session: Session, dispute_id: str, channel: str, ts: str) -> None:
+    """The claimed case message is posted: remember where."""
+    session.execute(update(SLACK_MESSAGES).where(_M.dispute_id == dispute_id).values(channel=channel, ts=ts))
+
+
+def release_claim(session: Session, dispute_id: str) -> None:
+    """Give up a claim whose message could not be posted, so that a retry may claim it."""
+    session.execute(delete(SLACK_MESSAGES).where(_M.dispute_id == dispute_id, _M.ts.is_(None)))
+
+
+def forget_case_message(session: Session, dispute_id: str) -> None:
+    """The case message is gone from Slack (deleted there): the next delivery posts a new one."""
+    session.execute(delete(SLACK_MESSAGES).where(_M.dispute_id == dispute_id))
+
+
+# --- delivery: whom to reach ---------------------------------------------------------------------
+
+def slack_ids(session: Session, emails: Collection[str]) -> dict[str, str]:
+    """The Slack user ids of those of `emails` who have one."""
+    if not emails:
+        return {}
+    rows = session.execute(select(_U.email, _U.slack_user_id).where(
+        _U.email.in_(list(emails)), _U.slack_user_id.is_not(None)))
+    return {email: user_id for email, user_id in rows}
+
+
+def role_of(session: Session, email: str) -> str | None:
+    """The role of the user with this e-mail (any case), if there is one."""
+    role = session.execute(select(_U.role).where(func.lower(_U.email) == email.lower())).scalar()
+    return None if role is None else str(role)
+
+
+def slack_link(session: Session, email: str) -> Row[Any] | None:
+    """The user with this e-mail (any case) as `id, slack_user_id`, if there is one."""
+    return session.execute(select(_U.id, _U.slack_user_id).where(func.lower(_U.email) == email.lower())).first()
+
+
+def link_slack_user(session: Session, user_id: int, slack_user_id: str) -> None:
+    """Remember a user's Slack id, unless they have one already. IntegrityError when that Slack
+    account is linked to another user."""
+    session.execute(update(USERS).where(_U.id == user_id, _U.slack_user_id.is_(None))
+                    .values(slack_user_id=slack_user_id))
