@@ -3,7 +3,7 @@ VENV    := .venv
 PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: install run demo test lint typecheck lock bench clean chromium
+.PHONY: install run demo test fuzz lint typecheck lock bench clean chromium
 
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -42,6 +42,10 @@ chromium:
 
 test: install chromium lint typecheck
 	$(VENV)/bin/pytest -q
+
+# A longer Schemathesis run than the suite's bounded one: every phase, every role, 200 examples.
+fuzz: install
+	PARLEY_FUZZ_FULL=1 PARLEY_FUZZ_EXAMPLES=200 $(VENV)/bin/pytest tests/api/test_fuzz.py -q -s -p no:cacheprovider
 
 bench: install
 	$(PY) bench/throughput.py

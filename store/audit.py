@@ -444,12 +444,12 @@ def parse_digest(digest: str) -> tuple[int, int, str]:
             "as returned by verify"
         )
     max_id, count = int(match[1]), int(match[2])
-    if max(max_id, count) > _MAX_BIGINT:  # ids are 64-bit in both stores: a larger number is no digest of ours
+    if max(max_id, count) > _MAX_ID:  # event ids are 32-bit integers (PostgreSQL's INTEGER): no digest of ours
         raise ValueError(f"malformed digest {digest[:80]!r}: its numbers are out of range")
     return max_id, count, match[3]
 
 
-_MAX_BIGINT = 2**63 - 1
+_MAX_ID = 2**31 - 1
 
 
 def digest(session: Session) -> str:

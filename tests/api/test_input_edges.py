@@ -128,6 +128,8 @@ async def test_the_largest_offset_allowed_answers(api: Api) -> None:
     f"v1:{BIG}:1:{'0' * 64}",
     f"v1:1:{BIG}:{'0' * 64}",
     f"v1:{2**63}:0:{'0' * 64}",
+    f"v1:666549774582321:4:{'3e' * 32}",  # past PostgreSQL's 32-bit INTEGER ids (found by Schemathesis)
+    f"v1:{2**31}:1:{'0' * 64}",
     f"v1:{'9' * 5000}:1:{'0' * 64}",
 ])
 async def test_a_digest_with_numbers_past_64_bits_is_422(api: Api, digest: str) -> None:

@@ -31,6 +31,7 @@ from temporalio.testing import WorkflowEnvironment
 
 import store.once
 from api.routes import disputes as dispute_routes
+from service import disputes as service_disputes
 from settings import Settings
 from store.db import make_engine, migrate
 from tests.api.conftest import (
@@ -321,7 +322,7 @@ async def test_an_unexpected_failure_on_the_api_is_a_json_500(api: Api, monkeypa
 async def test_a_filing_whose_id_is_taken_is_a_409(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
     """A random id that is already a dispute's (one in four billion): refused, not a 500."""
     taken = (await api.file())["id"]
-    monkeypatch.setattr(dispute_routes, "new_dispute_id", lambda: taken)
+    monkeypatch.setattr(service_disputes, "new_dispute_id", lambda: taken)
     response = await send(api.http, api, "/api/disputes", "dana", filing())
     assert response.status_code == 409, response.text
     assert taken in response.json()["detail"]

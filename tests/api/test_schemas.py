@@ -3,7 +3,9 @@ the stored views passed through unchanged, and an OpenAPI document that declares
 
 from __future__ import annotations
 
+import functools
 import json
+import re
 from typing import Any
 
 import pytest
@@ -28,7 +30,7 @@ from api.schemas import (
 from domain import model
 from store import audit
 from store.tables import DisputeRow
-from tests.api.conftest import CRITERIA, OUTCOME, RATIONALE, Api
+from tests.api.conftest import CRITERIA, OUTCOME, RATIONALE, Api, filing
 
 PAIRS: list[tuple[type[BaseModel], type[BaseModel]]] = [
     (DisputePublic, model.DisputeView), (PartyPublic, model.Party), (SlaPublic, model.Sla),
@@ -49,8 +51,14 @@ def test_audit_events_are_described_field_for_field() -> None:
     assert list(AuditEventPublic.model_fields) == list(audit.RECORD_FIELDS)
 
 
+@functools.cache
+def _document() -> dict[str, Any]:
+    document: dict[str, Any] = create_app().openapi()
+    return document
+
+
 def test_the_openapi_document_declares_every_answer() -> None:
-    document = create_app().openapi()
+    document = _document()
     paths = {path: ops for path, ops in document["paths"].items() if not path.startswith("/slack/")}
     assert paths
     for path, operations in paths.items():
@@ -86,6 +94,35 @@ def _keys(value: Any) -> Any:
     elif isinstance(value, list):
         for item in value:
             yield from _keys(item)
+
+
+FILING = filing()
+TRICKY = ["", " ", "a", " a ", "\x85", "\x1d", "\ufeff", "\u3000a\u3000", "ab", "a b", "  a\x1cb  ",
+          "a b c", "The partner registered first.", "a\x1db c dddddddddddddd", "a\ufeffb c ddddddddddddd",
+          "   a b cccccccccccccccc   ", "aaaaaaaaaaaaa b c", "  a  b  c            ", "\x85x y zzzzzzzzzzzzzz\x85"]
+
+
+def _accepted(adapter: Any, body: Any) -> bool:
+    try:
+        adapter.model_validate(body)
+    except ValueError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize("text", TRICKY)
+def test_text_patterns_say_what_validation_does(text: str) -> None:
+    """The patterns of the OpenAPI document accept exactly the text the models accept (trimmed, then
+    counted; a rationale of three words and 15 characters)."""
+    schemas = _document()["components"]["schemas"]
+    cases = [(model.Comment, {"action": "comment", "text": text}, schemas["Comment"]["properties"]["text"]),
+             (model.Filing, {**FILING, "title": text}, schemas["Filing"]["properties"]["title"]),
+             (model.Rule, {"action": "rule", "outcome": OUTCOME, "criteria": CRITERIA, "rationale": text},
+              schemas["Rule"]["properties"]["rationale"])]
+    for adapter, body, schema in cases:
+        by_schema = schema["minLength"] <= len(text) if "minLength" in schema else True
+        by_schema = by_schema and re.search(schema["pattern"], text) is not None
+        assert by_schema == _accepted(adapter, body), (adapter.__name__, text)
 
 
 def _round_trip(public: type[BaseModel], body: Any) -> Any:
