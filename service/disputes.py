@@ -48,7 +48,7 @@ class Service:
             with Session(self.engine) as session:
                 return prepare_filing(session, user, filing, self.charter(), dispute_id or new_dispute_id())
 
-        start = await asyncio.to_thread(prepare)
+        start = await asyncio.to_thread(prepare)  # a filing's mistakes are named even while Temporal is down
         return await temporal.file_dispute(await self.temporal(), self.settings.task_queue, start, update_id,
                                            within=self.settings.answer_within_s)
 
@@ -62,9 +62,9 @@ class Service:
                 to = resolve_actor(session, action.to) if isinstance(action, Reassign) else None
                 return Command(actor=actor_for(user), act=action, reassign_to=to)
 
+        client = await self.temporal()  # unreachable: 503 before anything else is said
         cmd = await asyncio.to_thread(prepare)
-        return await temporal.act(await self.temporal(), dispute_id, cmd, update_id,
-                                  within=self.settings.answer_within_s)
+        return await temporal.act(client, dispute_id, cmd, update_id, within=self.settings.answer_within_s)
 
     def read_json(self, session: Session, user: User, dispute_id: str) -> dict[str, Any]:
         """The dispute as `GET /api/disputes/{id}` shows it, its SLA brought up to this moment."""

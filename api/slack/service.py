@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from contextvars import ContextVar
 from typing import Any, TypeVar
 from urllib.error import URLError
@@ -38,13 +38,30 @@ QUIET_MAX_S = 0.25  # ... or after this long at most
 PURGE_EVERY_S = 600  # expired once-keys (replays, events, presses) are forgotten this often per process
 SLACK_HOOKS = "https://hooks.slack.com/"
 
-# The claim of the request being handled, when it was not settled before the acknowledgement (see
-# `hold_work_for`); set in that request's own task, so it reaches exactly the work the request spawns.
-_CLAIM: ContextVar[asyncio.Future[bool] | None] = ContextVar("parley_slack_claim", default=None)
 
 
 class Replayed(Exception):
     """The request's claim was lost: the same signed request was received before. Its work never runs."""
+
+
+class RequestClaim:
+    """One request's claim in the store (`api.slack.guards`), made once, when the first piece of the
+    request's work is about to start: after the acknowledgement, never on its path."""
+
+    def __init__(self, claim: Callable[[], bool]) -> None:
+        self._claim = claim
+        self._first: asyncio.Future[bool] | None = None
+
+    async def first(self) -> bool:
+        """True when this is the first time any API process received the request."""
+        if self._first is None:
+            self._first = asyncio.ensure_future(run_in_threadpool(self._claim))
+        return await asyncio.shield(self._first)
+
+
+# The claim of the request being handled (see `hold_work_for`): set in that request's own task, so it
+# reaches exactly the work that request spawns.
+_CLAIM: ContextVar[RequestClaim | None] = ContextVar("parley_slack_claim", default=None)
 
 
 class SlackService:
@@ -58,7 +75,6 @@ class SlackService:
         self.tasks: set[asyncio.Task[Any]] = set()
         self._gate = asyncio.Semaphore(BACKGROUND_CONCURRENCY)
         self._last_request = 0.0
-        self.claiming = 0  # acknowledgements waiting for their claim in the store (ordinary work waits too)
         self._last_purge: float | None = None
         # Replays, Events API retries and double presses are claimed in the store (api/slack/guards.py),
         # never here: any number of API processes share them, and a restart forgets nothing.
@@ -69,11 +85,10 @@ class SlackService:
         """A request came in (ordinary work lets a burst of them be acknowledged first)."""
         self._last_request = time.monotonic()
 
-    def hold_work_for(self, claim: asyncio.Future[bool]) -> None:
-        """The store did not settle this request's claim in time, so it was acknowledged first: the work
-        this request spawns from now on starts only once `claim` says it is the first such request (a
-        replay's work never starts, and raises `Replayed` to whoever waits for it)."""
-        claim.add_done_callback(_retrieve)
+    def hold_work_for(self, claim: RequestClaim) -> None:
+        """The request is acknowledged without waiting for the store: the work it spawns from now on
+        starts only once `claim` is won (a replay's work never starts; whoever waits for it gets
+        `Replayed`)."""
         _CLAIM.set(claim)
 
     def tidy(self, engine: Engine) -> None:
@@ -106,8 +121,7 @@ class SlackService:
     async def _gated(self, work: Coroutine[Any, Any, T]) -> T:
         try:
             started = time.monotonic()
-            while ((now := time.monotonic()) - self._last_request < QUIET_S or self.claiming) \
-                    and now - started < QUIET_MAX_S:
+            while (now := time.monotonic()) - self._last_request < QUIET_S and now - started < QUIET_MAX_S:
                 await asyncio.sleep(QUIET_S)
             await self._gate.acquire()
         except BaseException:
@@ -181,10 +195,10 @@ class SlackService:
         return True
 
 
-async def _after(claim: asyncio.Future[bool], work: Coroutine[Any, Any, T]) -> T:
-    """`work`, once `claim` says its request is new; never, for a replay or a claim that failed."""
+async def _after(claim: RequestClaim, work: Coroutine[Any, Any, T]) -> T:
+    """`work`, once its request is claimed; never, for a replay or a claim that failed (logged)."""
     try:
-        first = await asyncio.shield(claim)
+        first = await claim.first()
     except BaseException:
         work.close()
         raise
@@ -192,8 +206,3 @@ async def _after(claim: asyncio.Future[bool], work: Coroutine[Any, Any, T]) -> T
         work.close()
         raise Replayed("this signed Slack request was already received")
     return await work
-
-
-def _retrieve(claim: asyncio.Future[bool]) -> None:
-    if not claim.cancelled() and claim.exception() is not None:
-        log.warning("a Slack request could not be claimed in the store: %r", claim.exception())
