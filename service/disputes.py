@@ -62,9 +62,9 @@ class Service:
                 to = resolve_actor(session, action.to) if isinstance(action, Reassign) else None
                 return Command(actor=actor_for(user), act=action, reassign_to=to)
 
-        client = await self.temporal()  # unreachable: 503 before anything else is said
-        cmd = await asyncio.to_thread(prepare)
-        return await temporal.act(client, dispute_id, cmd, update_id, within=self.settings.answer_within_s)
+        cmd = await asyncio.to_thread(prepare)  # who may act is known without Temporal: 404/403 first
+        return await temporal.act(await self.temporal(), dispute_id, cmd, update_id,
+                                  within=self.settings.answer_within_s)
 
     def read_json(self, session: Session, user: User, dispute_id: str) -> dict[str, Any]:
         """The dispute as `GET /api/disputes/{id}` shows it, its SLA brought up to this moment."""

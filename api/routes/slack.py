@@ -1,33 +1,32 @@
 """/slack/commands, /slack/interactions, /slack/events: the requests Slack sends to Parley.
 
 Each request is verified on its raw body (401 otherwise, nothing done), then acknowledged at once:
-the acknowledgement never waits on Temporal, and touches the store only to claim the request (one
-small insert in `once_keys`, waited for at most 0.2 s: a replayed command or interaction gets 401, a
-re-sent event 200 and nothing more, on whichever API process it lands), so it stays far inside
-Slack's 3 s. The work is
-done afterwards (`api.slack.handlers` / `.interactions`), answering through response_url,
-views.open/update/publish, chat.update or an ephemeral message.
-The one exception is a modal submission, whose answer *is* the result: it waits up to 2 s for it.
+the acknowledgement touches neither the store nor Temporal, so it stays far inside Slack's 3 s even
+when they are slow. The work is done afterwards (`api.slack.handlers` / `.interactions`), answering
+through response_url, views.open/update/publish, chat.update or an ephemeral message; it starts only
+once the request is claimed in the store (`api.slack.guards`: one small insert in `once_keys`), so a
+replayed command or interaction, or an event Slack sent again, does nothing on whichever API process
+it lands. The one exception is a modal submission, whose answer *is* the result: it waits up to 2 s
+for it (and a replayed one learns it lost its claim: 401).
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 from typing import Any
 from urllib.parse import parse_qs
 
 from fastapi import APIRouter, FastAPI, Request, Response
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from api.slack import guards
 from api.slack.handlers import on_command, on_event
 from api.slack.interactions import Malformed, on_interaction
-from api.slack.service import Replayed, SlackService
+from api.slack.service import Replayed, RequestClaim, SlackService
 from api.slack.verify import OnceBody, SignedBody, SlackDep
 from api.slack.work import Ctx
 from domain.errors import NotAuthenticated
@@ -110,7 +109,5 @@ async def events(request: Request, body: SignedBody, slack: SlackDep) -> Respons
     # stops: the event's work starts only once its event id is claimed, on whichever API process.
     engine = request.app.state.engine
     slack.tidy(engine)
-    if data.get("type") == "event_callback":
-        slack.hold_work_for(asyncio.ensure_future(run_in_threadpool(
-            guards.first_event, engine, data, request.state.slack_request_id)))
+    slack.hold_work_for(RequestClaim(partial(guards.first_event, engine, data, request.state.slack_request_id)))
     return _ack(on_event(_ctx(request, slack), data))

@@ -4,13 +4,18 @@ any number of API processes and across restarts.
 
     replay  "slack:" + sha256(timestamp, signature), scope "slack". The signature covers the body, so the
             same signed request sent again (to this process, another one, or after a restart) finds its
-            key taken: 401, whatever its headers say (or, when the store takes over CLAIM_WITHIN_S to
-            answer, 200 and its work never starts). Slack retries only Events API deliveries, so a
-            command or an interaction is never legitimately received twice. Kept REPLAY_TTL: the
-            verifier accepts a timestamp up to five minutes either side of its clock.
+            key taken, whatever its headers say: acknowledged 200 like any request, its work never
+            starts (a form submission, whose answer waits for its work, gets 401). Slack retries only
+            Events API deliveries, so a command or an interaction is never legitimately received
+            twice. Kept REPLAY_TTL: the verifier accepts a timestamp up to five minutes either side of
+            its clock.
     event   "slack-event:" + sha256(event_id), scope "slack". Slack re-sends an event it thinks was lost
             (re-signed, with `X-Slack-Retry-Num`); every delivery is acknowledged 200 at once, and the
             work of a copy never starts.
+
+Both are claimed when the request's work is about to start (`SlackService.hold_work_for`), not before
+the acknowledgement: on SQLite a write can queue behind the worker's, and 50 claims at once cost a
+loaded 2-core machine a few hundred ms of acknowledgement time (bench/slack.py).
     press   "press:" + sha256(person, message or view, action, dispute), scope "press". The first press
             acts; a second one (a double click, on whichever process) is told "being recorded" or
             "Already handled: <who did what>". A refused action gives its claim up, so a corrected
@@ -40,14 +45,13 @@ T = TypeVar("T")
 REPLAY_TTL = timedelta(minutes=11)  # a signed request is valid for at most 10 min (±5 around the clock)
 EVENT_TTL = timedelta(hours=1)  # Slack retries an event three times within about five minutes
 PRESS_TTL = timedelta(days=7)  # a message's buttons are replaced once acted on; this outlives stale copies
-CLAIM_WITHIN_S = 0.2  # an acknowledgement waits this long for its claim (normally a few ms), then goes on
 BUSY = timedelta(minutes=2)  # far longer than an action takes (its workflow update gives up after 20 s)
 BUSY_TEXT = ":hourglass: An action from this message is being recorded; nothing more was recorded."
 
-# SQLite takes one writer at a time. A burst of acknowledgements queues its claims on this lock, where a
-# waiter goes on the moment the writer before it is done, instead of in SQLite's busy handler, which
-# sleeps in steps of up to 100 ms (50 claims at once: the slowest waited about half as long). The lock
-# only orders this process's writes; the store alone decides who wins.
+# SQLite takes one writer at a time. A burst of requests queues its claims on this lock, where a waiter
+# goes on the moment the writer before it is done, instead of in SQLite's busy handler, which sleeps in
+# steps of up to 100 ms (50 claims at once: the slowest waited about half as long). The lock only
+# orders this process's writes; the store alone decides who wins.
 _SQLITE_WRITES = threading.Lock()
 
 

@@ -26,6 +26,7 @@ from sqlalchemy import Engine
 
 from activities.slack import make_slack_client, retry_handlers
 from api.slack import guards
+from domain.errors import Unavailable
 from settings import Settings
 
 log = logging.getLogger("parley.slack")
@@ -199,6 +200,9 @@ async def _after(claim: RequestClaim, work: Coroutine[Any, Any, T]) -> T:
     """`work`, once its request is claimed; never, for a replay or a claim that failed (logged)."""
     try:
         first = await claim.first()
+    except Exception as exc:
+        work.close()
+        raise Unavailable("Parley's store is not answering; nothing was done") from exc
     except BaseException:
         work.close()
         raise

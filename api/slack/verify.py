@@ -4,27 +4,25 @@ slack-sdk's `SignatureVerifier` checks `v0=HMAC-SHA256(signing secret, "v0:{time
 refuses timestamps more than five minutes from its clock. A missing, malformed, wrong or stale
 signature, or a body changed after signing gets 401 and nothing is done.
 
-A command or an interaction is also refused (401) when the same signed request was received before,
-by this API process or any other, whatever its headers (`X-Slack-Retry-Num` included: Slack retries
-only Events API deliveries): `OnceBody` claims it in the store (`api.slack.guards`), one small insert
-on the acknowledgement's path. The acknowledgement waits at most `guards.CLAIM_WITHIN_S` for it: on
-SQLite a write can queue behind the worker's for longer. Past that the request is acknowledged (200)
-and its work starts only once the claim is won, so a replay still does nothing. Events are
-de-duplicated by their event id instead (routes/slack.py).
+A command or an interaction does nothing when the same signed request was received before, by this
+API process or any other, whatever its headers (`X-Slack-Retry-Num` included: Slack retries only
+Events API deliveries): `OnceBody` holds the request's work until the request is claimed in the store
+(`api.slack.guards`, one small insert). The claim is made once the work is about to start, after the
+acknowledgement, so a replay is acknowledged 200 like any request and its work never starts; a form
+submission, whose answer waits for its work, gets 401. Events are de-duplicated by their event id
+instead (routes/slack.py).
 """
 
 from __future__ import annotations
 
-import asyncio
+from functools import partial
 from typing import Annotated
 
 from fastapi import Depends, Request
-from fastapi.concurrency import run_in_threadpool
-from sqlalchemy.exc import SQLAlchemyError
 
 from api.slack import guards
-from api.slack.service import SlackService
-from domain.errors import NotAuthenticated, Unavailable
+from api.slack.service import RequestClaim, SlackService
+from domain.errors import NotAuthenticated
 
 
 def slack_service(request: Request) -> SlackService:
@@ -60,23 +58,11 @@ SignedBody = Annotated[bytes, Depends(signed_body)]
 
 
 async def first_body(request: Request, body: SignedBody) -> bytes:
-    """A signed request's body, the first time any Parley API process receives it (401 after that,
-    or, when the store is slow to say so, 200 with nothing done)."""
+    """A signed request's body; the work it leads to runs only if this is the first time any Parley API
+    process received the request (claimed in the store when that work starts)."""
     service, engine = slack_service(request), request.app.state.engine
     service.tidy(engine)
-    claim = asyncio.ensure_future(run_in_threadpool(guards.first_request, engine, request.state.slack_request_id))
-    service.claiming += 1  # the store's writes from this process go to the acknowledgements first
-    try:
-        first = await asyncio.wait_for(asyncio.shield(claim), guards.CLAIM_WITHIN_S)
-    except TimeoutError:
-        service.hold_work_for(claim)
-        return body
-    except SQLAlchemyError as exc:
-        raise Unavailable("Parley's store is not answering; nothing was done") from exc
-    finally:
-        service.claiming -= 1
-    if not first:
-        raise NotAuthenticated("this signed Slack request was already received")
+    service.hold_work_for(RequestClaim(partial(guards.first_request, engine, request.state.slack_request_id)))
     return body
 
 

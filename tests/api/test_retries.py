@@ -273,9 +273,10 @@ async def test_concurrent_requests_with_one_key_apply_once(api: Api) -> None:
 # --- Temporal down, and the last resort -----------------------------------------------------------
 
 async def test_a_temporal_that_refuses_connections_is_a_503(api: Api, stack_db_url: str, tmp_path: Path) -> None:
+    dispute_id = (await api.file())["id"]  # filed through the running stack; this API's Temporal is gone
     settings = make_settings(stack_db_url, tmp_path, f"127.0.0.1:{closed_port()}")
     async with serve(settings.model_copy(update={"answer_within_s": LIMIT_S})) as http:
-        for path, body in (("/api/disputes", filing()), ("/api/disputes/PRL-00000000/actions", COMMENT)):
+        for path, body in (("/api/disputes", filing()), (f"/api/disputes/{dispute_id}/actions", COMMENT)):
             response = await send(http, api, path, "dana", body, new_key())
             assert response.status_code == 503, response.text
             assert "Idempotency-Key" in response.json()["detail"]
