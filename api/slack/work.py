@@ -30,10 +30,10 @@ from api.slack import blocks as kit
 from api.slack.identity import Unknown, by_slack_id, email_from_info, link_by_email, lookup_failure
 from api.slack.offers import open_actions
 from api.slack.service import SlackService
-from api.visibility import mine, visible_to
 from domain.charter import Charter, Weights
 from domain.errors import Forbidden, InvalidInput, NotFound, ParleyError, Unavailable, WrongState
 from domain.model import CLOSED, Command, DisputeView, Role
+from service.visibility import mine, visible_to
 from settings import Settings
 from store.charters import charter_by_version
 from store.tables import DisputeRow, User
