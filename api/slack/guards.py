@@ -12,14 +12,14 @@ any number of API processes and across restarts.
     event   "slack-event:" + sha256(event_id), scope "slack". Slack re-sends an event it thinks was lost
             (re-signed, with `X-Slack-Retry-Num`); every delivery is acknowledged 200 at once, and the
             work of a copy never starts.
-
-Both are claimed when the request's work is about to start (`SlackService.hold_work_for`), not before
-the acknowledgement: on SQLite a write can queue behind the worker's, and 50 claims at once cost a
-loaded 2-core machine a few hundred ms of acknowledgement time (bench/slack.py).
     press   "press:" + sha256(person, message or view, action, dispute), scope "press". The first press
             acts; a second one (a double click, on whichever process) is told "being recorded" or
             "Already handled: <who did what>". A refused action gives its claim up, so a corrected
             retry can act; a claim left unsettled (its process died) is taken over after BUSY.
+
+A replay or event is claimed when the request's work is about to start (`SlackService.hold_work_for`),
+not before the acknowledgement: on SQLite a write can queue behind the worker's, and 50 claims at once
+cost a loaded 2-core machine a few hundred ms of acknowledgement time (bench/slack.py).
 
 Expired rows are purged now and then by `SlackService.tidy`, after an acknowledgement, not per request.
 """
