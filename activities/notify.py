@@ -6,7 +6,7 @@ channel and adds the event to its thread (the first event posts the case message
 e-mail row becomes a direct message.
 
 A direct message carries buttons for exactly the actions open to its reader on the dispute as it
-stands when the message goes out (`api.slack.offers`). Once the event after it is delivered, the
+stands when the message goes out (`render.slack_offers`). Once the event after it is delivered, the
 earlier direct messages of the dispute lose their buttons and say what happened instead ("pat
 accepted the proposal on PRL-…"), whether that was done in Slack, on the web or through the API.
 
@@ -39,10 +39,10 @@ from temporalio.exceptions import ApplicationError
 
 from activities.names import DELIVER_NOTICES
 from activities.slack import ChannelBusy, ChannelPacer, case_blocks, case_text
-from api.slack.blocks import dm_blocks, dm_text, done_blocks, head_text
-from api.slack.offers import open_actions
 from domain.model import DisputeView, Event, Role
 from domain.notices import headline
+from render.slack_blocks import dm_blocks, dm_text, done_blocks, head_text
+from render.slack_offers import open_actions
 from store import notifications, projection, queries
 from store.db import session
 

@@ -15,10 +15,8 @@ from typing import Any
 
 from fastapi.concurrency import run_in_threadpool
 
-from api.slack import blocks as kit
 from api.slack.identity import Unknown
 from api.slack.modals import filing_modal
-from api.slack.offers import open_actions
 from api.slack.work import (
     Ctx,
     Where,
@@ -35,6 +33,8 @@ from api.slack.work import (
 from domain.durations import plural
 from domain.errors import ParleyError
 from domain.model import Role
+from render import slack_blocks as kit
+from render.slack_offers import open_actions
 from store.tables import User
 
 CHECK_WITHIN_S = 1.2  # who is asking, before a modal is opened with a trigger id that lives 3 s
@@ -95,7 +95,7 @@ async def answer_status(ctx: Ctx, where: Where, dispute_id: str) -> None:
         await reply(ctx, where, who.reason)
         return
     try:
-        view = await run_in_threadpool(read_view, ctx.engine, who, dispute_id)
+        view = await run_in_threadpool(read_view, ctx.service, who, dispute_id)
     except ParleyError as exc:
         await reply(ctx, where, refusal(exc).replace("Nothing was recorded: ", ""))
         return
@@ -109,7 +109,7 @@ async def answer_mine(ctx: Ctx, where: Where) -> None:
     if isinstance(who, Unknown):
         await reply(ctx, where, who.reason)
         return
-    views = await run_in_threadpool(open_disputes, ctx.engine, who)
+    views = await run_in_threadpool(open_disputes, ctx.service, who)
     waiting, others = queue_of(views, who)
     listed = [(v, True) for v, _ in waiting] + [(v, False) for v in others]
     text = f"{plural(len(listed), 'open dispute')}, {len(waiting)} waiting on you"

@@ -17,15 +17,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from fastapi.concurrency import run_in_threadpool
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 from slack_sdk.models.blocks import SectionBlock
 from slack_sdk.models.views import View
-from sqlmodel import Session
 
 from activities.slack import due_text, escape
-from api import commands
-from api.disputes import prepare_filing
-from api.slack import blocks as kit
 from api.slack import guards
 from api.slack.handlers import CHECK_WITHIN_S, DISPUTE_ID, open_filing
 from api.slack.identity import Unknown
@@ -47,7 +43,6 @@ from api.slack.modals import (
     ruling_of,
     summary_of,
 )
-from api.slack.offers import DONE, LABELS, NEEDS_INPUT, label, open_actions
 from api.slack.service import Replayed
 from api.slack.work import (
     Ctx,
@@ -66,13 +61,15 @@ from api.slack.work import (
 )
 from domain.charter import Charter
 from domain.errors import InvalidInput, ParleyError, WrongState
-from domain.model import Accept, Approve, DisputeStart, DisputeView, Filing, Resume, Role
-from service.ids import new_dispute_id
+from domain.model import Accept, Action, Approve, DisputeView, Filing, Resume
+from render import slack_blocks as kit
+from render.slack_offers import DONE, LABELS, NEEDS_INPUT, label, open_actions
+from service.disputes import Service
 from store.tables import User
 
 ANSWER_WITHIN_S = 2.0  # a view_submission must be answered within Slack's 3 s
 SHORTCUT = "parley_file"  # the global shortcut's callback id (see slack/manifest.yml)
-ONE_CLICK: dict[str, BaseModel] = {
+ONE_CLICK: dict[str, Action] = {
     "accept": Accept(action="accept"), "approve": Approve(action="approve"), "resume": Resume(action="resume"),
 }
 
@@ -211,7 +208,7 @@ async def check_offer(ctx: Ctx, slack_user_id: str, name: str, dispute_id: str) 
     if isinstance(who, Unknown):
         return who.reason
     try:
-        view = await run_in_threadpool(read_view, ctx.engine, who, dispute_id)
+        view = await run_in_threadpool(read_view, ctx.service, who, dispute_id)
     except ParleyError as exc:
         return refusal(exc, dispute_id)
     if name not in open_actions(view, who.email, who.role):
@@ -368,7 +365,7 @@ async def _file_from_modal(ctx: Ctx, user_id: str, values: dict[str, str], reply
         who = await identify(ctx, user_id)
         if isinstance(who, Unknown):
             return said("Not filed", who.reason)
-        if Role(who.role) != Role.rep:
+        if not Service.may_file(who):
             return said("Not filed", f":no_entry: Only reps file conflicts; {who.email} is a {who.role}. "
                                      "Nothing was recorded.")
         other = await identify(ctx, values["counterparty"])
@@ -380,19 +377,11 @@ async def _file_from_modal(ctx: Ctx, user_id: str, values: dict[str, str], reply
             filing = Filing.model_validate(data)
         except ValidationError as exc:
             return form_with(errors | errors_of(exc, FILING_BLOCK_OF, "title"))
-        charter = await ctx.charter()
-        dispute_id = new_dispute_id()
-
-        def prepare() -> DisputeStart:
-            with Session(ctx.engine) as session:
-                return prepare_filing(session, who, filing, charter, dispute_id)
-
         try:
-            start = await run_in_threadpool(prepare)
+            view = await ctx.service.file(who, filing, update_id=ctx.update_id)
         except InvalidInput as exc:
             block = FILING_BLOCK_OF.get(exc.field or "", "title")
             return form_with({block: exc.message.removeprefix(f"{exc.field}: ")})
-        view = await commands.file_dispute(await ctx.temporal(), ctx.settings.task_queue, start)
         await claim.settle(done_line(who, f"filed {view.id}"))
     except ParleyError as exc:
         return said("Not filed", refusal(exc))
@@ -407,7 +396,7 @@ async def _file_from_modal(ctx: Ctx, user_id: str, values: dict[str, str], reply
     return said("Filed", text)
 
 
-async def act_from_modal(ctx: Ctx, user_id: str, meta: dict[str, Any], action: BaseModel, *,
+async def act_from_modal(ctx: Ctx, user_id: str, meta: dict[str, Any], action: Action, *,
                          view_id: str | None = None) -> Answer:
     name, dispute_id = str(meta["a"]), str(meta["d"])
     where = Where(user_id=user_id, channel=meta.get("ch"), ts=meta.get("ts"), original=meta.get("o"),

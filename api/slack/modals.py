@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from datetime import date
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 from slack_sdk.models.blocks import (
     Block,
     ContextBlock,
@@ -31,9 +31,9 @@ from slack_sdk.models.views import View
 
 from activities.slack import escape
 from api.errors import plain_message, sentence
-from api.slack.blocks import clip, outcome_text
 from domain.charter import Charter, Weights
 from domain.model import (
+    Action,
     Answer,
     Appeal,
     Criteria,
@@ -49,6 +49,7 @@ from domain.model import (
     Withdraw,
 )
 from domain.scoring import recommend
+from render.slack_blocks import clip, outcome_text
 
 FILE_CALLBACK = "parley:file"
 ACT_CALLBACK = "parley:act"
@@ -242,7 +243,7 @@ def check_filing(values: Mapping[str, str]) -> dict[str, str]:
 
 # --- actions -----------------------------------------------------------------------------------
 
-ACTION_MODELS: dict[str, type[BaseModel]] = {
+ACTION_MODELS: dict[str, type[Action]] = {
     "propose": Propose, "reject": Reject, "escalate": Escalate, "request_info": RequestInfo, "rule": Rule,
     "appeal": Appeal, "decide": Decide, "withdraw": Withdraw, "answer": Answer,
 }
@@ -489,7 +490,7 @@ def action_data(action: str, values: Mapping[str, str]) -> tuple[dict[str, Any],
     return data, errors
 
 
-def parse_action(action: str, values: Mapping[str, str]) -> tuple[BaseModel | None, dict[str, str]]:
+def parse_action(action: str, values: Mapping[str, str]) -> tuple[Action | None, dict[str, str]]:
     """The submitted action as the model the API takes, or the errors keyed by block id."""
     data, errors = action_data(action, values)
     model = ACTION_MODELS[action]

@@ -1,5 +1,5 @@
 """The work behind the Slack surfaces, shared by commands, interactions and events: who is asking,
-reading disputes, sending commands through `api.commands`, and answering the person.
+reading disputes, acting through the service (`service/`), and answering the person.
 
 Everything here runs after Slack has been acknowledged; store reads run in the thread pool.
 """
@@ -15,29 +15,25 @@ from typing import Any, TypeVar
 from urllib.error import URLError
 
 from fastapi.concurrency import run_in_threadpool
-from pydantic import BaseModel
 from slack_sdk.errors import SlackApiError
 from slack_sdk.models.blocks import Block
 from sqlalchemy import Engine, or_
 from sqlmodel import Session, col, select
-from temporalio.client import Client
 
 from activities.slack import slack_date
-from api import commands
 from api.deps import ensure_charter_registered
-from api.disputes import to_json, visible_row
-from api.slack import blocks as kit
 from api.slack.identity import Unknown, by_slack_id, email_from_info, link_by_email, lookup_failure
-from api.slack.offers import open_actions
 from api.slack.service import SlackService
 from domain.charter import Charter, Weights
 from domain.errors import Forbidden, InvalidInput, NotFound, ParleyError, Unavailable, WrongState
-from domain.model import CLOSED, Command, DisputeView, Role
+from domain.model import CLOSED, Action, DisputeView, Role
+from render import slack_blocks as kit
+from render.slack_offers import open_actions
+from service.disputes import Service, to_json
 from service.visibility import mine, visible_to
 from settings import Settings
 from store.charters import charter_by_version
 from store.tables import DisputeRow, User
-from store.users import actor_of
 
 log = logging.getLogger("parley.slack")
 T = TypeVar("T")
@@ -70,9 +66,10 @@ class Ctx:
     def public_url(self) -> str:
         return self.slack.public_url
 
-    async def temporal(self) -> Client:
-        client: Client = await self.state.temporal.get()
-        return client
+    @property
+    def service(self) -> Service:
+        service: Service = self.state.service
+        return service
 
     async def charter(self) -> Charter:
         await run_in_threadpool(ensure_charter_registered, self.state)
@@ -143,10 +140,10 @@ async def identify(ctx: Ctx, slack_user_id: str) -> User | Unknown:
 
 # --- reading disputes -----------------------------------------------------------------------------
 
-def read_view(engine: Engine, user: User, dispute_id: str) -> DisputeView:
+def read_view(service: Service, user: User, dispute_id: str) -> DisputeView:
     """The dispute as `user` may see it (NotFound otherwise), its SLA brought up to now."""
-    with Session(engine) as session:
-        return DisputeView.model_validate(to_json(session, visible_row(session, user, dispute_id)))
+    with Session(service.engine) as session:
+        return service.read(session, user, dispute_id)
 
 
 def weights_of(engine: Engine, view: DisputeView) -> Weights | None:
@@ -155,15 +152,16 @@ def weights_of(engine: Engine, view: DisputeView) -> Weights | None:
     return charter.weights if charter else None
 
 
-def open_disputes(engine: Engine, user: User, limit: int = 200) -> list[DisputeView]:
+def open_disputes(service: Service, user: User, limit: int = 200) -> list[DisputeView]:
     """The open disputes `user` takes part in (as party, mediator, executive or backup), soonest due first."""
-    with Session(engine) as session:
+    now = service.clock()
+    with Session(service.engine) as session:
         query = (select(DisputeRow)
                  .where(visible_to(user), or_(mine(user), col(DisputeRow.backup_executive) == user.email),
                         col(DisputeRow.status).not_in([s.value for s in CLOSED]))
                  .order_by(col(DisputeRow.due_at).is_(None), col(DisputeRow.due_at))
                  .limit(limit))
-        views = [DisputeView.model_validate(to_json(session, row)) for row in session.exec(query)]
+        views = [DisputeView.model_validate(to_json(session, row, now)) for row in session.exec(query)]
     return views
 
 
@@ -179,19 +177,9 @@ def queue_of(views: list[DisputeView], user: User) -> tuple[list[tuple[DisputeVi
     return waiting, others
 
 
-def prepare_command(engine: Engine, user: User, dispute_id: str, action: BaseModel) -> Command:
-    """As the API's action route: the dispute must be visible, and auditors change nothing."""
-    with Session(engine) as session:
-        visible_row(session, user, dispute_id)
-    if Role(user.role) == Role.auditor:
-        raise Forbidden("auditors have read-only access")
-    return Command(actor=actor_of(user), act=action)
-
-
-async def act(ctx: Ctx, user: User, dispute_id: str, action: BaseModel) -> DisputeView:
-    """The same workflow update as POST /api/disputes/{id}/actions; the validator decides."""
-    cmd = await run_in_threadpool(prepare_command, ctx.engine, user, dispute_id, action)
-    return await commands.act(await ctx.temporal(), dispute_id, cmd, update_id=ctx.update_id)
+async def act(ctx: Ctx, user: User, dispute_id: str, action: Action) -> DisputeView:
+    """The same as POST /api/disputes/{id}/actions (`Service.act`); the workflow's validator decides."""
+    return await ctx.service.act(user, dispute_id, action, update_id=ctx.update_id)
 
 
 def refusal(exc: ParleyError, dispute_id: str | None = None) -> str:
@@ -253,7 +241,7 @@ async def refresh_message(ctx: Ctx, where: Where, user: User, dispute_id: str, f
     if not where.channel or not where.ts or where.ephemeral:
         return
     try:
-        view = await run_in_threadpool(read_view, ctx.engine, user, dispute_id)
+        view = await run_in_threadpool(read_view, ctx.service, user, dispute_id)
     except ParleyError:
         return
     offers = open_actions(view, user.email, user.role)
@@ -274,7 +262,7 @@ async def publish_home(ctx: Ctx, slack_user_id: str, notice: str | None = None) 
     if isinstance(who, Unknown):
         home = kit.unknown_home(who.reason.replace("; nothing was recorded", ""))
     else:
-        views = await run_in_threadpool(open_disputes, ctx.engine, who)
+        views = await run_in_threadpool(open_disputes, ctx.service, who)
         waiting, others = queue_of(views, who)
         home = kit.home_view(who.name or who.email, waiting, others, ctx.public_url,
                              can_file=Role(who.role) == Role.rep, notice=notice)

@@ -2,7 +2,7 @@
 
 `install(app, settings)` adds the signed session cookie, the static files and the page routes.
 Pages read the projection and the audit trail (`store.queries`, `store.stats`, read-only) and change state only
-through `api.commands`, exactly like the JSON API: the workflow stays the one writer.
+through `service/` (`Service.file`, `Service.act`), exactly like the JSON API: the workflow stays the one writer.
 """
 
 from __future__ import annotations

@@ -237,7 +237,7 @@ async def withdrawn_by_filer(api: Parley) -> None:
 
 async def refused_once_closed(api: Parley, dispute_id: str, by: str, action: str, **fields: Any) -> httpx.Response:
     """An action on a closed dispute. While its workflow is still finishing, Temporal aborts the
-    update ("workflow update was aborted by closing workflow", NOT_FOUND) and api/commands.py answers
+    update ("workflow update was aborted by closing workflow", NOT_FOUND) and service/temporal.py answers
     404 "no dispute" for a dispute that exists (reported); the contract is 409, which it answers
     once the workflow has completed, so only that window is retried."""
     deadline = time.monotonic() + 10

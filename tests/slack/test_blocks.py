@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 
 from api.app import create_app
-from api.slack import blocks as kit
 from api.slack.interactions import SHORTCUT
 from api.slack.modals import (
     ACTION_MODELS,
@@ -24,6 +23,7 @@ from api.slack.modals import (
 )
 from domain.charter import Weights, parse_charter
 from domain.model import Decision, Outcome, Status
+from render import slack_blocks as kit
 from settings import Settings
 from tests.store.samples import T0, view
 

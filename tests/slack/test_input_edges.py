@@ -9,9 +9,9 @@ from urllib.parse import urlencode
 
 import pytest
 
-from api.slack import blocks as kit
 from api.slack.modals import check_filing, criteria_from, parse_action, ruling_of
 from domain.model import Decision, Outcome, Proposal, Status
+from render import slack_blocks as kit
 from tests.slack.harness import PEOPLE, SlackDriver, counts, events, signature
 from tests.store.samples import T0, view
 

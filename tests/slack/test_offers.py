@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from api.slack.offers import LABELS, open_actions
 from domain.errors import ParleyError
 from domain.lifecycle import Dispute
+from render.slack_offers import LABELS, open_actions
 from tests.domain.test_lifecycle import (
     ADMIN,
     AUDITOR,

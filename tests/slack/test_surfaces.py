@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-import api.commands
 import api.slack.identity
 import api.slack.work
+import service.temporal
 from store.tables import USERS
 from tests.slack.harness import PEOPLE, SlackDriver, events, eventually, signed_headers, status
 
@@ -123,13 +123,13 @@ async def test_a_slack_user_is_linked_by_email_once(slack: SlackDriver) -> None:
 
 def slow_temporal(monkeypatch: pytest.MonkeyPatch) -> None:
     """From now on every workflow update takes 3 s more."""
-    real = api.commands.act
+    real = service.temporal.act
 
     async def slow(*args: Any, **kwargs: Any) -> Any:
         await asyncio.sleep(3)
         return await real(*args, **kwargs)
 
-    monkeypatch.setattr(api.commands, "act", slow)
+    monkeypatch.setattr(service.temporal, "act", slow)
 
 
 async def test_a_submission_is_answered_in_time_when_temporal_is_slow(slack: SlackDriver,

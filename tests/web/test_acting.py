@@ -1,5 +1,5 @@
 """The forms that change state, through the real workflow: a Temporal dev server, the real worker and
-the store (the `stack` fixture). Every change goes through `api.commands`, as in the JSON API."""
+the store (the `stack` fixture). Every change goes through `service/`, as in the JSON API."""
 
 from __future__ import annotations
 

@@ -23,9 +23,9 @@ from slack_sdk.models.blocks import (
 from slack_sdk.models.views import View
 
 from activities.slack import TIER_NAMES, due_text, escape
-from api.slack.offers import label, open_proposal
 from domain.model import DisputeView, Outcome, Status
 from domain.notices import name_of
+from render.slack_offers import label
 
 SECTION_MAX = 3000  # Slack's limit for a section's text
 HEADER_MAX = 150
@@ -94,7 +94,7 @@ def summary_fields(view: DisputeView) -> list[MarkdownTextObject]:
 def context_of(view: DisputeView) -> list[Block]:
     """What the reader needs to decide: the open proposal, the ruling under appeal, the question."""
     out: list[Block] = []
-    proposal = open_proposal(view)
+    proposal = view.open_proposal()
     if view.status == Status.frontline and proposal is not None:
         note = f"\n> {escape(proposal.note)}" if proposal.note else ""
         out.append(SectionBlock(text=clip(f"*Proposal #{proposal.id}* by {escape(name_of(proposal.by, view))}: "
