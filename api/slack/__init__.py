@@ -12,6 +12,7 @@
       interactions.py     buttons, modal submissions and the shortcut
 
 The messages themselves (Block Kit, the buttons a person gets) are rendered in `render/`, which the
-delivery activity uses too. Every action goes through the service (`Service.file` / `Service.act`), exactly as the JSON API,
-so the workflow's validators decide; a refusal becomes an ephemeral answer or a modal message.
+delivery activity uses too. Every action goes through the service (`Service.file` / `Service.act`),
+exactly as the JSON API, so the workflow's validators decide; a refusal becomes an ephemeral answer or
+a modal message.
 """
