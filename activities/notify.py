@@ -38,11 +38,12 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.names import DELIVER_NOTICES
-from activities.slack import ChannelBusy, ChannelPacer, case_blocks, case_text
+from activities.slack import ChannelBusy, ChannelPacer
 from domain.model import DisputeView, Event, Role
 from domain.notices import headline
 from render.slack_blocks import dm_blocks, dm_text, done_blocks, head_text
 from render.slack_offers import open_actions
+from render.slack_text import case_blocks, case_text
 from store import notifications, projection, queries
 from store.db import session
 

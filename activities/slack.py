@@ -1,9 +1,5 @@
-"""Slack plumbing for the activities and the API: a WebClient that retries like Slack asks, the
-per-channel pacing of posts, and the case message.
-
-The case message is the one message per dispute in the conflicts channel; it is rewritten in place
-after every event (header, status fields) while the events themselves go into its thread.
-"""
+"""Slack plumbing for the activities and the API: a WebClient that retries like Slack asks, and the
+per-channel pacing of posts. What the messages say is rendered in `render/`."""
 
 from __future__ import annotations
 
@@ -11,7 +7,6 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime
 from http.client import RemoteDisconnected
 from typing import cast
 from urllib.error import URLError
@@ -24,14 +19,8 @@ from slack_sdk.http_retry.builtin_handlers import (
 )
 from slack_sdk.http_retry.handler import RetryHandler, default_interval_calculator
 from slack_sdk.http_retry.interval_calculator import RetryIntervalCalculator
-from slack_sdk.models.blocks import Block, ContextBlock, HeaderBlock, MarkdownTextObject, SectionBlock
-
-from domain.model import CLOSED, DisputeView
 
 SLACK_TIMEOUT_S = 10
-HEADER_MAX = 150  # Slack's limit for a header block's text
-LATEST_MAX = 1000  # a context element takes 2000 characters, after escaping
-TIER_NAMES = {1: "frontline", 2: "mediation", 3: "executive"}
 # Connection trouble worth another try. Read time-outs surface as a bare TimeoutError, which
 # slack-sdk's handler does not retry unless told to.
 CONNECTION_ERRORS: list[type[Exception]] = [URLError, TimeoutError, ConnectionResetError, RemoteDisconnected]
@@ -141,64 +130,3 @@ class ChannelPacer:
             if posted:  # the request went out (whatever Slack answered): the next one waits for it
                 self._last[key] = self._clock()
             lock.release()
-
-
-def escape(text: str) -> str:
-    """Slack mrkdwn escaping for text people typed."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def case_text(view: DisputeView) -> str:
-    """The plain-text fallback of the case message (notifications, screen readers)."""
-    return f"{view.id}: {view.title} ({view.status.value.replace('_', ' ')}, tier {view.tier})"
-
-
-def case_blocks(view: DisputeView, latest: str | None = None,
-                mentions: dict[str, str] | None = None) -> list[Block]:
-    """The case message: who, where it stands, what it waits for. `mentions` maps e-mail to Slack id."""
-    mentions = mentions or {}
-    header = f"{view.id} · {view.title}"
-    if len(header) > HEADER_MAX:
-        header = header[: HEADER_MAX - 1] + "…"
-    waiting = ", ".join(f"<@{mentions[e]}>" if e in mentions else escape(e) for e in view.waiting_on)
-    fields = [
-        MarkdownTextObject(text=f"*Status*\n{view.status.value.replace('_', ' ')}"),
-        MarkdownTextObject(text=f"*Tier*\n{view.tier} ({TIER_NAMES.get(view.tier, '?')})"),
-        MarkdownTextObject(text=f"*SLA due*\n{due_text(view)}"),
-        MarkdownTextObject(text=f"*Waiting on*\n{waiting or '—'}"),
-        MarkdownTextObject(text=f"*Outcome*\n{_outcome(view)}"),
-        MarkdownTextObject(
-            text=f"*Account*\n{escape(view.account)} · {view.deal_value:,.0f} {view.currency}"
-        ),
-    ]
-    blocks: list[Block] = [HeaderBlock(text=header), SectionBlock(fields=fields)]
-    if latest:
-        latest = latest if len(latest) <= LATEST_MAX else latest[: LATEST_MAX - 1] + "…"
-        blocks.append(ContextBlock(elements=[MarkdownTextObject(text=f"Latest: {escape(latest)}")]))
-    return blocks
-
-
-def slack_date(at: datetime) -> str:
-    """A timestamp every reader sees in their own time zone (with a UTC fallback)."""
-    fallback = at.strftime("%Y-%m-%d %H:%M UTC")
-    return f"<!date^{int(at.timestamp())}^{{date_short_pretty}} {{time}}|{fallback}>"
-
-
-def due_text(view: DisputeView) -> str:
-    sla = view.sla
-    if view.status in CLOSED:
-        return "closed"
-    if sla.paused:
-        return "paused (waiting for information)"
-    if sla.due_at is None:
-        return "—"
-    return f"{slack_date(sla.due_at)}{' (breached)' if sla.breached else ''}"
-
-
-def _outcome(view: DisputeView) -> str:
-    if view.decision is None:
-        return "—"
-    outcome = view.decision.outcome
-    split = outcome.credit_split
-    final = ", final" if view.decision.final else ""
-    return f"{outcome.owner} (direct {split.direct}% / partner {split.partner}%{final})"

@@ -22,13 +22,12 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
-from activities.slack import TIER_NAMES, due_text, escape
 from domain.model import DisputeView, Outcome, Status
 from domain.notices import name_of
 from render.slack_offers import label
+from render.slack_text import HEADER_MAX, TIER_NAMES, due_text, escape
 
 SECTION_MAX = 3000  # Slack's limit for a section's text
-HEADER_MAX = 150
 ACTION_PREFIX = "act:"  # action_id of an action button: "act:<action>", value: the dispute id
 FILE_ACTION = "file:open"  # the App Home button that opens the filing modal
 LINK_ACTION = "link:open"  # link buttons (Slack still sends an interaction for them)

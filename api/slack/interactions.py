@@ -21,7 +21,6 @@ from pydantic import ValidationError
 from slack_sdk.models.blocks import SectionBlock
 from slack_sdk.models.views import View
 
-from activities.slack import due_text, escape
 from api.slack import guards
 from api.slack.handlers import CHECK_WITHIN_S, DISPUTE_ID, open_filing
 from api.slack.identity import Unknown
@@ -64,6 +63,7 @@ from domain.errors import InvalidInput, ParleyError, WrongState
 from domain.model import Accept, Action, Approve, DisputeView, Filing, Resume
 from render import slack_blocks as kit
 from render.slack_offers import DONE, LABELS, NEEDS_INPUT, label, open_actions
+from render.slack_text import due_text, escape
 from service.disputes import Service
 from store.tables import User
 

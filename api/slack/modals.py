@@ -29,7 +29,6 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
-from activities.slack import escape
 from api.errors import plain_message, sentence
 from domain.charter import Charter, Weights
 from domain.model import (
@@ -50,6 +49,7 @@ from domain.model import (
 )
 from domain.scoring import recommend
 from render.slack_blocks import clip, outcome_text
+from render.slack_text import escape
 
 FILE_CALLBACK = "parley:file"
 ACT_CALLBACK = "parley:act"

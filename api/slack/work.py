@@ -20,7 +20,6 @@ from slack_sdk.models.blocks import Block
 from sqlalchemy import Engine, or_
 from sqlmodel import Session, col, select
 
-from activities.slack import slack_date
 from api.deps import ensure_charter_registered
 from api.slack.identity import Unknown, by_slack_id, email_from_info, link_by_email, lookup_failure
 from api.slack.service import SlackService
@@ -29,6 +28,7 @@ from domain.errors import Forbidden, InvalidInput, NotFound, ParleyError, Unavai
 from domain.model import CLOSED, Action, DisputeView, Role
 from render import slack_blocks as kit
 from render.slack_offers import open_actions
+from render.slack_text import slack_date
 from service.disputes import Service, to_json
 from service.visibility import mine, visible_to
 from settings import Settings

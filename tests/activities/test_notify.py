@@ -16,8 +16,9 @@ from temporalio.testing import ActivityEnvironment
 
 from activities.notify import NotifyActivities
 from activities.record import StoreActivities
-from activities.slack import case_blocks, make_slack_client
+from activities.slack import make_slack_client
 from domain.model import Event, Notice, Recorded, Status
+from render.slack_text import case_blocks
 from store.db import session
 from store.tables import NOTIFICATIONS, SLACK_MESSAGES, USERS, User, utcnow
 from tests.fakes.slack import FakeSlack
