@@ -9,6 +9,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
+from babel.numbers import format_currency, format_decimal
 from fastapi import Request
 from fastapi.responses import HTMLResponse, Response
 from fastapi.routing import APIRoute
@@ -134,10 +135,14 @@ def calendar_note(calendar: BusinessCalendar) -> str:
 
 
 def money(value: float | int | None, currency: str = "") -> str:
+    """An amount with its currency code, formatted by Babel ("EUR 5,000", "EUR 5,000.50")."""
     if value is None:
         return "–"
-    text = f"{value:,.0f}" if float(value).is_integer() else f"{value:,.2f}"
-    return f"{currency} {text}".strip()
+    whole = float(value).is_integer()
+    if not currency:
+        return format_decimal(value, format="#,##0" if whole else "#,##0.00", locale="en")
+    return format_currency(value, currency, format="¤¤ #,##0" if whole else "¤¤ #,##0.00", locale="en",
+                           currency_digits=False)
 
 
 def number(value: float | int | None, places: int = 2) -> str:

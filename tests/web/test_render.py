@@ -8,7 +8,9 @@ import re
 from datetime import timedelta
 from typing import Any
 
-from api.web.render import ENV
+import pytest
+
+from api.web.render import ENV, money
 from domain.lifecycle import Dispute
 from domain.model import DisputeView
 from tests.domain.test_lifecycle import (
@@ -110,3 +112,11 @@ def test_counts_read_as_words() -> None:
     assert verified(12, 1) == "12 events in 1 dispute"
     assert verified(1, 1) == "1 event in 1 dispute"
     assert verified(1204, 30) == "1,204 events in 30 disputes"
+
+
+@pytest.mark.parametrize(("value", "currency", "shown"), [
+    (5000, "EUR", "EUR 5,000"), (5000.5, "USD", "USD 5,000.50"), (1_234_567.891, "JPY", "JPY 1,234,567.89"),
+    (250_000.0, "", "250,000"), (None, "EUR", "–"),
+])
+def test_money_is_shown_with_its_currency_code(value: float | None, currency: str, shown: str) -> None:
+    assert money(value, currency) == shown
