@@ -21,7 +21,8 @@ activity; a permanent one (unknown channel, bad token, no such Slack user) parks
 error and the others go on.
 
 The activity decides what to send and when; the store says how rows are picked and kept
-(`store.notifications`, `store.projection`, `store.queries`).
+(`store.notifications`, `store.projection`, `store.queries`). It is one module of a little over 300
+lines on purpose: one activity whose ordering, pacing, claim and retry rules above depend on each other.
 """
 
 from __future__ import annotations

@@ -3,6 +3,11 @@
 `Dispute.check` says whether an actor may take an action now (raising Forbidden or WrongState);
 `Dispute.apply` changes the state and returns the audit events; `Dispute.on_timer` fires SLA
 milestones. No I/O: the workflow owns a Dispute and hands the events to activities.
+
+One module, over 300 lines, on purpose: it is one state machine. Every transition (an action's
+handler or a timer's) changes the same state through the same three steps (`_enter` a status with
+its SLA clock, `_close`, `_emit` the numbered event), so it reads top to bottom as the lifecycle;
+split across modules, the handlers would reach into another module's private state.
 """
 
 from __future__ import annotations

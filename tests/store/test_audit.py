@@ -330,7 +330,7 @@ def test_verify_streams_a_large_trail(engine: Engine) -> None:
 
 def test_small_batches_cross_dispute_boundaries(trail: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
     expected = verify(trail)
-    monkeypatch.setattr(audit, "BATCH", 3)
+    monkeypatch.setattr(audit.stored, "BATCH", 3)
     result = verify(trail)
     assert result == expected
     tamper(trail, "DELETE FROM audit_events WHERE dispute_id = :d AND seq = 4", d=A)
@@ -544,7 +544,7 @@ def test_the_first_damaged_dispute_is_reported(trail: Engine) -> None:
 
 
 def test_damage_in_a_large_trail_streams(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(audit, "BATCH", 7)
+    monkeypatch.setattr(audit.stored, "BATCH", 7)
     _bulk_trail(engine, disputes=5, per_dispute=20)
     tamper(engine, "UPDATE audit_events SET at = 'infinity' WHERE dispute_id = 'PRL-0003' AND seq = 11")
     result = verify(engine)

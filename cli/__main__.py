@@ -1,0 +1,5 @@
+"""`python -m cli`: the `parley` command."""
+
+from cli import main
+
+main()

@@ -1,0 +1,86 @@
+"""`parley up`, `worker`, `api`, `migrate`, `seed`: run the stack or its parts."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+
+from cli.common import Commands, command, migrated_engine
+from settings import Settings
+
+
+def register(commands: Commands) -> None:
+    command(commands, "up", "start the embedded stack: Temporal dev server, worker and API", up)
+    command(commands, "worker", "run the Temporal worker", worker)
+    command(commands, "api", "serve the HTTP API", api)
+    command(commands, "migrate", "bring the database schema up to date", migrate)
+    command(commands, "seed", "create the demo users and print their tokens", seed)
+
+
+def migrate(args: argparse.Namespace, settings: Settings) -> int:
+    from store.db import migrate as run_migrations
+
+    run_migrations(settings.db_url)
+    print(f"database at {settings.db_url} is up to date")
+    return 0
+
+
+def seed(args: argparse.Namespace, settings: Settings) -> int:
+    from ops.seed import seed_demo_users
+
+    tokens = seed_demo_users(migrated_engine(settings), settings.data_dir / "demo-tokens.json")
+    print(json.dumps(tokens, indent=2))
+    return 0
+
+
+def up(args: argparse.Namespace, settings: Settings) -> int:
+    from ops.seed import seed_demo_users
+    from ops.stack import run_stack
+
+    tokens = seed_demo_users(migrated_engine(settings), settings.data_dir / "demo-tokens.json")
+
+    def banner() -> str:
+        port = settings.temporal_dev_port
+        ui = f"http://127.0.0.1:{port + 1000}" if not settings.temporal_address else "(external cluster)"
+        lines = [
+            "",
+            "Parley is up.",
+            f"  API           {settings.base_url}",
+            f"  OpenAPI docs  {settings.base_url}/docs",
+            f"  Temporal UI   {ui}",
+            f"  Temporal      {settings.temporal_target}",
+            f"  Data          {settings.data_dir}",
+            "  Demo users (Authorization: Bearer <token>):",
+        ]
+        lines += [f"    {email:<28} {token}" for email, token in tokens.items()]
+        lines.append("Press Ctrl-C to stop.")
+        return "\n".join(lines)
+
+    return run_stack(settings, banner)
+
+
+def worker(args: argparse.Namespace, settings: Settings) -> int:
+    import signal
+
+    from worker import run_worker
+
+    async def serve() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await run_worker(settings, stop)
+
+    asyncio.run(serve())
+    return 0
+
+
+def api(args: argparse.Namespace, settings: Settings) -> int:
+    import uvicorn
+
+    from api.app import create_app
+
+    uvicorn.run(create_app(settings), host=settings.http_host, port=settings.http_port,
+                log_level="warning", access_log=False)
+    return 0
