@@ -1,7 +1,7 @@
 """Block Kit for Parley's Slack messages: DMs with buttons, the line that replaces them after an action,
 answers to `/conflict status|mine|help`, and the App Home queue.
 
-Pure: views and texts in, `slack_sdk.models.blocks` out. Modals live in `api.slack.modals`.
+Pure: views and texts in, `slack_sdk.models.blocks` out. Modals live in `render.slack_modals`.
 """
 
 from __future__ import annotations

@@ -1,18 +1,22 @@
-"""The Slack app: slash command, buttons, modals and App Home, on top of the same commands as the API.
+"""The Slack app: slash command, buttons, modals and App Home, a slack_bolt `AsyncApp` over the service.
 
-    api/routes/slack.py   the three endpoints Slack calls; verify, acknowledge at once, work afterwards
+    api/routes/slack.py   the three endpoints Slack calls, handed to Bolt through its FastAPI adapter
     api/slack/
-      verify.py           the signature check on the raw body (slack-sdk's SignatureVerifier)
+      app.py              the AsyncApp: its middleware, its listeners, Bolt's request handler
+      verify.py           Bolt's request verification on the app's clock (slack-sdk's SignatureVerifier)
+      payloads.py         what Slack sends to each endpoint (a signed body that is not: 400)
+      listen.py           acknowledge, and `once`: a lazy listener's work claimed once in the store
       guards.py           replays, re-sent events and double presses, refused once across every process
-      service.py          the app's Slack client, response_url replies and the background tasks
+      client.py           the Web API client (AsyncWebClient, retrying), response_url replies
       identity.py         a Slack user -> a Parley user (slack_user_id, else users.info e-mail, remembered)
-      modals.py           Block Kit for modals and reading their submissions back into API models
       work.py             the shared work: who is asking, reading disputes, acting, answering
-      handlers.py         /conflict and the Events API (App Home)
-      interactions.py     buttons, modal submissions and the shortcut
+      commands.py         @command("/conflict")
+      actions.py          @action (buttons), @shortcut
+      views.py            @view (modal submissions)
+      events.py           @event("app_home_opened")
+      forms.py            reading submitted modals back into the API's models
 
-The messages themselves (Block Kit, the buttons a person gets) are rendered in `render/`, which the
-delivery activity uses too. Every action goes through the service (`Service.file` / `Service.act`),
-exactly as the JSON API, so the workflow's validators decide; a refusal becomes an ephemeral answer or
-a modal message.
+The messages and modals themselves (Block Kit) are rendered in `render/`, which the delivery activity
+uses too. Every action goes through the service (`Service.file` / `Service.act`), exactly as the JSON
+API, so the workflow's validators decide; a refusal becomes an ephemeral answer or a modal message.
 """

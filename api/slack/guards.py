@@ -17,18 +17,21 @@ any number of API processes and across restarts.
             "Already handled: <who did what>". A refused action gives its claim up, so a corrected
             retry can act; a claim left unsettled (its process died) is taken over after BUSY.
 
-A replay or event is claimed when the request's work is about to start (`SlackService.hold_work_for`),
-not before the acknowledgement: on SQLite a write can queue behind the worker's, and 50 claims at once
-cost a loaded 2-core machine a few hundred ms of acknowledgement time (bench/slack.py).
+A replay or event is claimed when the request's work is about to start (`api.slack.listen.once`, in
+Bolt's lazy listener, or a modal submission's bounded work), not before the acknowledgement: on SQLite a
+write can queue behind the worker's, and 50 claims at once cost a loaded 2-core machine a few hundred
+ms of acknowledgement time (bench/slack.py).
 
-Expired rows are purged now and then by `SlackService.tidy`, after an acknowledgement, not per request.
+Expired rows are purged now and then by `SlackClient.tidy`, after an acknowledgement, not per request.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import threading
+import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
@@ -46,6 +49,7 @@ REPLAY_TTL = timedelta(minutes=11)  # a signed request is valid for at most 10 m
 EVENT_TTL = timedelta(hours=1)  # Slack retries an event three times within about five minutes
 PRESS_TTL = timedelta(days=7)  # a message's buttons are replaced once acted on; this outlives stale copies
 BUSY = timedelta(minutes=2)  # far longer than an action takes (its workflow update gives up after 20 s)
+SETTLE_POLL_S = 0.05  # how often a press waiting for another one's outcome looks again
 BUSY_TEXT = ":hourglass: An action from this message is being recorded; nothing more was recorded."
 
 # SQLite takes one writer at a time. A burst of requests queues its claims on this lock, where a waiter
@@ -53,6 +57,10 @@ BUSY_TEXT = ":hourglass: An action from this message is being recorded; nothing 
 # steps of up to 100 ms (50 claims at once: the slowest waited about half as long). The lock only
 # orders this process's writes; the store alone decides who wins.
 _SQLITE_WRITES = threading.Lock()
+
+
+class Replayed(Exception):
+    """The request's claim was lost: the same signed request was received before. Its work never runs."""
 
 
 def _write(engine: Engine, change: Callable[..., T], *args: Any, **kwargs: Any) -> T:
@@ -87,7 +95,7 @@ def first_event(engine: Engine, body: dict[str, Any], request: str) -> bool:
 
 
 def purge(engine: Engine) -> int:
-    """Forget every expired claim (`SlackService.tidy` calls it now and then)."""
+    """Forget every expired claim (`SlackClient.tidy` calls it now and then)."""
     return _write(engine, once.purge)
 
 
@@ -147,7 +155,17 @@ class PressClaim:
             await run_in_threadpool(_write, self.engine, once.release, key)
 
 
-async def claim(engine: Engine, key: str | None) -> PressClaim | str:
-    """The claim on a press (nothing to claim when `key` is None), or why it may not act."""
-    refused = await run_in_threadpool(claim_press, engine, key) if key else None
+async def claim(engine: Engine, key: str | None, *, wait: float = 0.0) -> PressClaim | str:
+    """The claim on a press (nothing to claim when `key` is None), or why it may not act.
+
+    With `wait`, a press that finds the claim held by a press still acting waits up to that long for
+    its outcome: "Already handled: <who did what>" (or, should that action be refused meanwhile, the
+    claim itself)."""
+    if not key:
+        return PressClaim(engine, key)
+    refused = await run_in_threadpool(claim_press, engine, key)
+    deadline = time.monotonic() + wait
+    while refused == BUSY_TEXT and time.monotonic() < deadline:
+        await asyncio.sleep(SETTLE_POLL_S)
+        refused = await run_in_threadpool(claim_press, engine, key)
     return refused if refused is not None else PressClaim(engine, key)

@@ -1,18 +1,19 @@
-"""The work behind the Slack surfaces, shared by commands, interactions and events: who is asking,
+"""The work behind the Slack listeners, shared by commands, interactions and events: who is asking,
 reading disputes, acting through the service (`service/`), and answering the person.
 
-Everything here runs after Slack has been acknowledged; store reads run in the thread pool.
+Everything here runs after Slack has been acknowledged (or, for a modal submission, within its
+bounded answer); store reads run in the thread pool.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
-from collections.abc import Awaitable, Coroutine
+from collections.abc import Awaitable, Coroutine, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
-from urllib.error import URLError
 
 from fastapi.concurrency import run_in_threadpool
 from slack_sdk.errors import SlackApiError
@@ -20,10 +21,9 @@ from slack_sdk.models.blocks import Block
 from sqlalchemy import Engine, or_
 from sqlmodel import Session, col, select
 
-from api.deps import ensure_charter_registered
+from api.slack.client import CALL_ERRORS, SlackClient
 from api.slack.identity import Unknown, by_slack_id, email_from_info, link_by_email, lookup_failure
-from api.slack.service import SlackService
-from domain.charter import Charter, Weights
+from domain.charter import Weights
 from domain.errors import Forbidden, InvalidInput, NotFound, ParleyError, Unavailable, WrongState
 from domain.model import CLOSED, Action, DisputeView, Role
 from render import slack_blocks as kit
@@ -31,7 +31,6 @@ from render.slack_offers import open_actions
 from render.slack_text import slack_date
 from service.disputes import Service, to_json
 from service.visibility import mine, visible_to
-from settings import Settings
 from store.charters import charter_by_version
 from store.tables import DisputeRow, User
 
@@ -39,13 +38,18 @@ log = logging.getLogger("parley.slack")
 T = TypeVar("T")
 
 
-@dataclass
+@dataclass(frozen=True)
 class Ctx:
-    """What the Slack handlers need from the application."""
+    """What the listeners need from the application, and the signed request being handled."""
 
-    slack: SlackService
-    state: Any  # app.state: engine, charter, temporal, settings
-    request_id: str | None = None  # the signed Slack request being handled (api.slack.guards.request_id)
+    slack: SlackClient
+    state: Any  # app.state: engine, charter, service, settings
+    request_id: str | None = None  # api.slack.guards.request_id of the request (set by api.slack.verify)
+
+    def at(self, context: Mapping[str, Any]) -> Ctx:
+        """This context for the request of a Bolt `context`."""
+        request_id = context.get("request_id")
+        return dataclasses.replace(self, request_id=request_id if isinstance(request_id, str) else None)
 
     @property
     def update_id(self) -> str | None:
@@ -58,11 +62,6 @@ class Ctx:
         return engine
 
     @property
-    def settings(self) -> Settings:
-        settings: Settings = self.state.settings
-        return settings
-
-    @property
     def public_url(self) -> str:
         return self.slack.public_url
 
@@ -70,11 +69,6 @@ class Ctx:
     def service(self) -> Service:
         service: Service = self.state.service
         return service
-
-    async def charter(self) -> Charter:
-        await run_in_threadpool(ensure_charter_registered, self.state)
-        charter: Charter = self.state.charter
-        return charter
 
 
 @dataclass
@@ -128,10 +122,10 @@ async def identify(ctx: Ctx, slack_user_id: str) -> User | Unknown:
         return user
     try:
         info = await ctx.slack.call("users_info", user=slack_user_id)
-    except SlackApiError as exc:
+    except SlackApiError as exc:  # (one of CALL_ERRORS: Slack answered, and said why)
         return lookup_failure(exc)
-    except (URLError, OSError, RuntimeError) as exc:
-        return Unknown(f"Parley could not reach Slack to look you up ({exc}); nothing was recorded.")
+    except CALL_ERRORS as exc:
+        return Unknown(f"Parley could not reach Slack to look you up ({exc!r}); nothing was recorded.")
     email = email_from_info(info.data)
     if email is None:
         return Unknown("Your Slack profile shows no e-mail address Parley can match; nothing was recorded.")
@@ -269,15 +263,12 @@ async def publish_home(ctx: Ctx, slack_user_id: str, notice: str | None = None) 
     await ctx.slack.try_call("views_publish", user_id=slack_user_id, view=home)
 
 
-def guarded(ctx: Ctx, where: Where, work: Coroutine[Any, Any, None]) -> Coroutine[Any, Any, None]:
+async def guarded(ctx: Ctx, where: Where, work: Coroutine[Any, Any, None]) -> None:
     """`work`, telling the person when it fails for a reason of Parley's own (store, Temporal)."""
-    async def run() -> None:
-        try:
-            await work
-        except ParleyError as exc:
-            await reply(ctx, where, refusal(exc))
-        except Exception as exc:
-            log.exception("Slack work failed")
-            await reply(ctx, where, store_trouble(exc))
-
-    return run()
+    try:
+        await work
+    except ParleyError as exc:
+        await reply(ctx, where, refusal(exc))
+    except Exception as exc:
+        log.exception("Slack work failed")
+        await reply(ctx, where, store_trouble(exc))

@@ -8,22 +8,12 @@ from pathlib import Path
 import pytest
 
 from api.app import create_app
-from api.slack.interactions import SHORTCUT
-from api.slack.modals import (
-    ACTION_MODELS,
-    action_modal,
-    check_filing,
-    criteria_from,
-    filing_modal,
-    metadata,
-    parse_action,
-    recommendation_text,
-    ruling_of,
-    summary_of,
-)
+from api.slack.actions import SHORTCUT
+from api.slack.forms import ACTION_MODELS, check_filing, metadata, parse_action
 from domain.charter import Weights, parse_charter
 from domain.model import Decision, Outcome, Status
 from render import slack_blocks as kit
+from render.slack_modals import action_modal, criteria_from, filing_modal, recommendation_text, ruling_of, summary_of
 from settings import Settings
 from tests.store.samples import T0, view
 

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import Engine
 
 from api.slack import guards
-from api.slack.service import SlackService
+from api.slack.client import SlackClient
 from settings import Settings
 from store import once
 
@@ -68,7 +68,7 @@ def test_a_claim_its_process_abandoned_is_taken_over(engine: Engine) -> None:
 async def test_expired_claims_are_purged_now_and_then(engine: Engine) -> None:
     long_ago = datetime.now(UTC) - timedelta(days=30)
     assert once.claim(engine, "slack:old", "slack", guards.REPLAY_TTL, now=long_ago)
-    service = SlackService(Settings(slack_signing_secret="s"))
+    service = SlackClient(Settings(slack_signing_secret="s"))
     service.tidy(engine)
     await asyncio.wait(set(service.tasks), timeout=5)
     assert once.recall(engine, "slack:old") is None

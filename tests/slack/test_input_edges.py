@@ -9,9 +9,10 @@ from urllib.parse import urlencode
 
 import pytest
 
-from api.slack.modals import check_filing, criteria_from, parse_action, ruling_of
+from api.slack.forms import check_filing, parse_action
 from domain.model import Decision, Outcome, Proposal, Status
 from render import slack_blocks as kit
+from render.slack_modals import criteria_from, ruling_of
 from tests.slack.harness import PEOPLE, SlackDriver, counts, events, signature
 from tests.store.samples import T0, view
 
