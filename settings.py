@@ -40,6 +40,8 @@ class Settings(BaseSettings):
     # How long a filing or an action waits for its workflow's answer before it is answered 503
     # (it may still be applied: a retry with the same Idempotency-Key gets its result).
     answer_within_s: float = Field(default=20.0, gt=0)
+    # Webhooks may point at loopback, link-local and private addresses (tests, a receiver on the same network)
+    webhook_allow_private: bool = False
 
     @property
     def db_url(self) -> str:

@@ -2,3 +2,6 @@
 
 RECORD_EVENT = "record_event"
 DELIVER_NOTICES = "deliver_notices"
+RECORD_REGISTRATION_EVENT = "record_registration_event"
+DELIVER_WEBHOOK = "deliver_webhook"
+GIVE_UP_WEBHOOK = "give_up_webhook"

@@ -1,8 +1,11 @@
 """record_event: write one workflow event to the store, exactly once whatever the retries.
 
 In one transaction: the audit event joins its dispute's hash chain, the read projection moves
-forward to the view after the event, and each notice becomes a pending row of the outbox that
-`deliver_notices` works through. A retried attempt finds everything in place and changes nothing.
+forward to the view after the event, each notice becomes a pending row of the outbox that
+`deliver_notices` works through, and an event that receivers subscribe to (domain.webhook_events) becomes
+a delivery row per subscription. A retried attempt finds everything in place and changes nothing.
+Once the transaction has committed, a `WebhookDeliveryWorkflow` is started for each delivery still due;
+should that fail, the activity fails and its retry starts what is missing.
 """
 
 from __future__ import annotations
@@ -13,15 +16,18 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.names import RECORD_EVENT
+from activities.webhooks import DeliveryStarter
 from domain.model import Recorded
-from store import audit, projection
+from domain.webhook_events import dispute_event
+from store import audit, projection, webhooks
 from store.db import insert_or_ignore, session
 from store.tables import NOTIFICATIONS, utcnow
 
 
 class StoreActivities:
-    def __init__(self, engine: Engine, *, slack_enabled: bool = True) -> None:
+    def __init__(self, engine: Engine, *, slack_enabled: bool = True, starter: DeliveryStarter | None = None) -> None:
         self.engine = engine
+        self.starter = starter  # starts the webhook deliveries an event queues (none in unit tests)
         # Without Slack the notices go straight to the outbox and no delivery needs to run.
         self.first_status = "pending" if slack_enabled else "outbox"
 
@@ -51,6 +57,8 @@ class StoreActivities:
                         "attempts": 0,
                         "slack_channel": item.channel if notice.recipient == "channel" else None,
                     }, ["dispute_id", "seq", "recipient"])
+                hook = dispute_event(event, item.view)
+                due = webhooks.enqueue_event(s, hook) if hook is not None else []
         except audit.ChainError as exc:
             raise ApplicationError(str(exc), type="AuditChainError", non_retryable=True) from exc
         except (IntegrityError, DataError) as exc:  # the store refuses these values: retrying won't help
@@ -59,4 +67,6 @@ class StoreActivities:
                 type="StoreRejected", non_retryable=True,
             ) from exc
         # anything else (a lost connection, a locked database) is transient: Temporal retries
+        if due and self.starter is not None:
+            self.starter.start(due)
         return self.first_status == "pending" and bool(item.notices)

@@ -1,0 +1,167 @@
+"""Webhook subscriptions and deliveries in the store (DESIGN §7).
+
+`enqueue` is what any writer of events calls inside its own transaction (the dispute's `record_event`;
+registrations and overlaps later): one delivery row per subscription that wants the event's type, unique
+per (subscription, event id), so a retried writer adds nothing twice. It returns the deliveries still
+to be made, for the writer to start their `WebhookDeliveryWorkflow`s once the transaction has committed.
+The delivery activity reads its target here and records each attempt.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlmodel import Session, col
+from sqlmodel import select as select_rows
+
+from domain.webhook_events import WebhookEvent, wants
+from store.db import insert_or_ignore, rowcount
+from store.tables import utcnow
+from store.webhook_tables import WEBHOOK_DELIVERIES, WEBHOOKS, WebhookDeliveryRow, WebhookRow
+
+_D = WEBHOOK_DELIVERIES.c
+
+
+def create(session: Session, *, url: str, events: Sequence[str], description: str | None, created_by: str,
+           now: datetime | None = None) -> WebhookRow:
+    """A new active subscription with a fresh secret (the caller shows `secret` once)."""
+    row = WebhookRow(id=f"WH-{secrets.token_hex(6)}", url=url, events=json.dumps(list(events)), description=description,
+                     secret=f"whsec_{secrets.token_urlsafe(32)}", created_by=created_by,
+                     created_at=now or utcnow(), active=True)
+    session.add(row)
+    session.flush()
+    return row
+
+
+def events_of(row: WebhookRow) -> list[str]:
+    events: list[str] = json.loads(row.events)
+    return events
+
+
+def active(session: Session) -> list[WebhookRow]:
+    return list(session.exec(select_rows(WebhookRow).where(col(WebhookRow.active))
+                             .order_by(col(WebhookRow.created_at), col(WebhookRow.id))).all())
+
+
+def webhook(session: Session, webhook_id: str) -> WebhookRow | None:
+    """An active subscription; None when unknown or removed."""
+    return session.exec(select_rows(WebhookRow).where(col(WebhookRow.id) == webhook_id, col(WebhookRow.active))).first()
+
+
+def deactivate(session: Session, webhook_id: str) -> bool:
+    """Remove a subscription: nothing new is queued for it and its pending deliveries stop at their next try."""
+    result = session.execute(update(WEBHOOKS).where(WEBHOOKS.c.id == webhook_id, WEBHOOKS.c.active)
+                             .values(active=False))
+    return rowcount(result) > 0
+
+
+# --- deliveries ----------------------------------------------------------------------------------
+
+def delivery_id(webhook_id: str, event_id: str) -> str:
+    """The same id for the same (subscription, event), whoever queues it and however often."""
+    return "WHD-" + hashlib.sha256(f"{webhook_id}\n{event_id}".encode()).hexdigest()[:20]
+
+
+def enqueue(session: Session, type: str, data: dict[str, Any], event_id: str, *,  # noqa: A002 (the event's type)
+            created_at: datetime | None = None) -> list[str]:
+    """Queue the event for every active subscription that wants `type`; the ids of its deliveries still due."""
+    return enqueue_event(session, WebhookEvent(id=event_id, type=type, created_at=created_at or utcnow(), data=data))
+
+
+def enqueue_event(session: Session, event: WebhookEvent) -> list[str]:
+    targets = [row.id for row in active(session) if wants(events_of(row), event.type)]
+    if not targets:
+        return []
+    body, now = event.body(), utcnow()
+    ids = []
+    for webhook_id in targets:
+        ids.append(delivery_id(webhook_id, event.id))
+        insert_or_ignore(session, WEBHOOK_DELIVERIES, {
+            "id": ids[-1], "webhook_id": webhook_id, "event_id": event.id, "type": event.type, "body": body,
+            "created_at": now, "attempts": 0, "next_try_at": now,
+        }, ["webhook_id", "event_id"])
+    due = session.execute(select(_D.id).where(_D.id.in_(ids), _D.delivered_at.is_(None), _D.failed_at.is_(None)))
+    return sorted(due.scalars())
+
+
+def deliveries(session: Session, webhook_id: str, *, limit: int = 100, offset: int = 0) -> list[WebhookDeliveryRow]:
+    """A subscription's deliveries, newest first."""
+    query = (select_rows(WebhookDeliveryRow).where(col(WebhookDeliveryRow.webhook_id) == webhook_id)
+             .order_by(col(WebhookDeliveryRow.created_at).desc(), col(WebhookDeliveryRow.id))
+             .offset(offset).limit(limit))
+    return list(session.exec(query).all())
+
+
+def delivery(session: Session, delivery_id: str) -> WebhookDeliveryRow | None:
+    return session.get(WebhookDeliveryRow, delivery_id)
+
+
+def status_of(row: WebhookDeliveryRow) -> str:
+    """"delivered", "failed" (given up after 24 hours, or its subscription removed) or "pending"."""
+    if row.delivered_at is not None:
+        return "delivered"
+    return "failed" if row.failed_at is not None else "pending"
+
+
+@dataclass(frozen=True)
+class Target:
+    """What one attempt sends, and where."""
+
+    delivery_id: str
+    url: str
+    secret: str
+    body: str
+    event_id: str
+    active: bool
+
+
+def target(session: Session, delivery_id: str) -> Target | None:
+    row = session.execute(
+        select(_D.id, _D.body, _D.event_id, WEBHOOKS.c.url, WEBHOOKS.c.secret, WEBHOOKS.c.active)
+        .join(WEBHOOKS, WEBHOOKS.c.id == _D.webhook_id).where(_D.id == delivery_id)
+    ).first()
+    if row is None:
+        return None
+    return Target(delivery_id=row.id, url=row.url, secret=row.secret, body=row.body, event_id=row.event_id,
+                  active=bool(row.active))
+
+
+def record_attempt(session: Session, delivery_id: str, *, status: int | None, error: str | None,
+                   next_try_at: datetime | None, delivered_at: datetime | None = None) -> None:
+    """One attempt made: counted, with the receiver's status, why it failed and when the next one is due."""
+    values: dict[str, Any] = {"attempts": _D.attempts + 1, "last_status": status, "last_error": error,
+                              "next_try_at": next_try_at}
+    if delivered_at is not None:
+        values.update(delivered_at=delivered_at, failed_at=None)
+    session.execute(update(WEBHOOK_DELIVERIES).where(_D.id == delivery_id).values(**values))
+
+
+def mark_failed(session: Session, delivery_id: str, *, reason: str, at: datetime) -> None:
+    """Given up: no more tries. `reason` joins the last attempt's error."""
+    row = delivery(session, delivery_id)
+    if row is None or row.delivered_at is not None:
+        return
+    error = f"{reason}; last attempt: {row.last_error}" if row.last_error else reason
+    session.execute(update(WEBHOOK_DELIVERIES).where(_D.id == delivery_id)
+                    .values(failed_at=at, next_try_at=None, last_error=error))
+
+
+def reopen(session: Session, delivery_id: str, *, at: datetime) -> None:
+    """Due again (a redelivery): the log keeps the attempts so far."""
+    put_back(session, delivery_id, {"delivered_at": None, "failed_at": None, "next_try_at": at})
+
+
+def state_of(row: WebhookDeliveryRow) -> dict[str, datetime | None]:
+    return {"delivered_at": row.delivered_at, "failed_at": row.failed_at, "next_try_at": row.next_try_at}
+
+
+def put_back(session: Session, delivery_id: str, state: dict[str, datetime | None]) -> None:
+    """Set the delivery's state (`state_of`) again, as it was before a redelivery that did not start."""
+    session.execute(update(WEBHOOK_DELIVERIES).where(_D.id == delivery_id).values(**state))

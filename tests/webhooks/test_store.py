@@ -1,0 +1,88 @@
+"""Queuing deliveries, on SQLite and PostgreSQL: one per (subscription, event), whatever the retries;
+`record_event` queues them in its own transaction and starts them once it has committed."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import Engine, func, select
+from temporalio.testing import ActivityEnvironment
+
+from activities.record import StoreActivities
+from domain.webhook_events import WebhookEvent
+from store import webhooks
+from store.db import session
+from store.webhook_tables import WEBHOOK_DELIVERIES
+from tests.store.samples import T0, recorded, view
+
+
+def count(engine: Engine) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(WEBHOOK_DELIVERIES)).scalar_one())
+
+
+def subscribe(engine: Engine, url: str, events: list[str]) -> str:
+    with session(engine) as s:
+        return webhooks.create(s, url=url, events=events, description=None, created_by="root@corp.example").id
+
+
+class Starter:
+    """Stands in for `DeliveryStarter`: remembers what it was asked to start, and fails while told to."""
+
+    def __init__(self, failures: int = 0) -> None:
+        self.failures = failures
+        self.asked: list[list[str]] = []
+
+    def start(self, delivery_ids: list[str]) -> None:
+        self.asked.append(list(delivery_ids))
+        if self.failures:
+            self.failures -= 1
+            raise RuntimeError("Temporal did not answer")
+
+
+def test_enqueue_writes_one_delivery_per_interested_subscription_once(engine: Engine) -> None:
+    every = subscribe(engine, "http://a.example/", ["*"])
+    resolved = subscribe(engine, "http://b.example/", ["dispute.resolved"])
+    subscribe(engine, "http://c.example/", ["dispute.filed"])
+    removed = subscribe(engine, "http://d.example/", ["*"])
+    with session(engine) as s:
+        assert webhooks.deactivate(s, removed) and not webhooks.deactivate(s, removed)
+    with session(engine) as s:
+        first = webhooks.enqueue(s, "dispute.resolved", {"outcome": {"owner": "partner"}}, "evt_PRL-9_4",
+                                 created_at=T0)
+    with session(engine) as s:  # a retried writer
+        again = webhooks.enqueue(s, "dispute.resolved", {"outcome": {"owner": "changed"}}, "evt_PRL-9_4")
+    assert first == again == sorted(webhooks.delivery_id(w, "evt_PRL-9_4") for w in (every, resolved))
+    assert count(engine) == 2
+    with session(engine) as s:
+        rows = [webhooks.delivery(s, d) for d in first]
+        assert all(r is not None and r.body == WebhookEvent("evt_PRL-9_4", "dispute.resolved", T0, {
+            "outcome": {"owner": "partner"}}).body() for r in rows)  # the first body stays
+        webhooks.record_attempt(s, first[0], status=200, error=None, next_try_at=None, delivered_at=T0)
+    with session(engine) as s:
+        assert webhooks.enqueue(s, "dispute.resolved", {}, "evt_PRL-9_4") == first[1:]  # delivered: not due
+        assert webhooks.enqueue(s, "registration.expired", {}, "evt_REG-1_3") == [
+            webhooks.delivery_id(every, "evt_REG-1_3")]
+
+
+def test_record_event_queues_in_its_transaction_and_a_retry_starts_what_is_missing(engine: Engine) -> None:
+    hook_id = subscribe(engine, "http://a.example/", ["dispute.filed"])
+    starter = Starter(failures=1)
+    activities = StoreActivities(engine, starter=starter)  # type: ignore[arg-type]
+    item = recorded()
+    with pytest.raises(RuntimeError, match="Temporal did not answer"):
+        ActivityEnvironment().run(activities.record_event, item)
+    assert count(engine) == 1  # committed before the start was tried
+    ActivityEnvironment().run(activities.record_event, item)  # Temporal's retry
+    expected = [webhooks.delivery_id(hook_id, "evt_PRL-1_1")]
+    assert starter.asked == [expected, expected] and count(engine) == 1
+    comment = recorded(seq=2)
+    assert comment.event.action == "commented"
+    ActivityEnvironment().run(activities.record_event, comment)
+    assert starter.asked == [expected, expected] and count(engine) == 1  # nobody is told of comments
+
+
+def test_record_event_without_subscriptions_starts_nothing(engine: Engine) -> None:
+    starter = Starter()
+    ActivityEnvironment().run(StoreActivities(engine, starter=starter).record_event,  # type: ignore[arg-type]
+                              recorded(the_view=view()))
+    assert starter.asked == [] and count(engine) == 0
