@@ -4,13 +4,24 @@ from __future__ import annotations
 
 import hashlib
 import tomllib
+from datetime import timedelta
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from domain.calendar import BusinessCalendar, CalendarSpec
 from domain.durations import parse_duration
 from domain.model import ConflictType
+
+CALENDAR_DAY = 86400.0  # "d" in calendar durations (the registration protection window)
 
 
 class _Section(BaseModel):
@@ -114,6 +125,43 @@ class Notifications(_Section):
     dm_on: tuple[str, ...] = ("action_required", "reminder", "escalated", "resolved")
 
 
+class RegistrationRules(_Section):
+    """The `[registrations]` section (DESIGN §6). `approval_sla` counts business time on the charter's
+    calendar; `protection` and the reminders before its end count calendar time ("90d" is 90 days)."""
+
+    approval_sla: str = "2d"
+    protection: str = "90d"
+    reminders_before_expiry: tuple[str, ...] = ("14d", "3d")
+    match_threshold: int = Field(default=85, ge=0, le=100)
+    auto_file: bool = False
+
+    @field_validator("approval_sla", "protection")
+    @classmethod
+    def _a_duration(cls, value: str) -> str:
+        parse_duration(value, CALENDAR_DAY)  # (the approval SLA's day length is the calendar's: checked again)
+        return value
+
+    @field_validator("reminders_before_expiry")
+    @classmethod
+    def _within_protection(cls, value: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
+        protection = info.data.get("protection")  # absent when it was refused itself
+        for text in value:
+            before = parse_duration(text, CALENDAR_DAY)
+            if protection is not None and before >= parse_duration(protection, CALENDAR_DAY):
+                raise ValueError(f"{text!r} is not shorter than the protection window ({protection!r})")
+        return value
+
+    @property
+    def protection_period(self) -> timedelta:
+        return timedelta(seconds=parse_duration(self.protection, CALENDAR_DAY))
+
+    @property
+    def reminder_offsets(self) -> tuple[timedelta, ...]:
+        """How long before the end of protection each reminder goes out, earliest reminder first."""
+        offsets = {timedelta(seconds=parse_duration(t, CALENDAR_DAY)) for t in self.reminders_before_expiry}
+        return tuple(sorted(offsets, reverse=True))
+
+
 class Charter(_Section):
     name: str
     version: str = Field(min_length=1, max_length=40)
@@ -126,6 +174,7 @@ class Charter(_Section):
         default_factory=lambda: {t: ConflictTypeRules() for t in ConflictType}
     )
     notifications: Notifications = Notifications()
+    registrations: RegistrationRules = RegistrationRules()
     sha256: str = ""  # filled by parse_charter from the file's bytes
 
     @model_validator(mode="after")
@@ -136,6 +185,7 @@ class Charter(_Section):
             "tiers.frontline.sla": self.tiers.frontline.sla,
             "tiers.mediation.sla": self.tiers.mediation.sla,
             "tiers.executive.sla": self.tiers.executive.sla,
+            "registrations.approval_sla": self.registrations.approval_sla,
         }
         for key, text in durations.items():
             try:
@@ -154,6 +204,10 @@ class Charter(_Section):
 
     def seconds(self, text: str) -> float:
         return parse_duration(text, self.business_calendar().day_seconds)
+
+    def approval_sla_seconds(self) -> float:
+        """The registration approval SLA in business seconds (add it with the business calendar)."""
+        return self.seconds(self.registrations.approval_sla)
 
     def tier_rules(self, tier: int) -> TierSection:
         return (self.tiers.frontline, self.tiers.mediation, self.tiers.executive)[tier - 1]

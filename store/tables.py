@@ -7,7 +7,7 @@ Schema changes go through a migration in `store/migrations/versions/`.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import Column, DateTime, Dialect, Index, Text, TypeDecorator, UniqueConstraint
@@ -62,6 +62,7 @@ class User(SQLModel, table=True):
     region: str | None = None
     segment: str | None = None
     slack_user_id: str | None = Field(default=None, unique=True, index=True)
+    notify: str | None = None  # "slack" | "email" | "both"; None: the default (domain.notify_prefs)
     created_at: datetime = _at(default_now=True)
 
 
@@ -188,12 +189,17 @@ class Notification(SQLModel, table=True):
     kind: str
     text: str = Field(sa_type=Text)
     created_at: datetime = _at(default_now=True)
-    status: str = "pending"  # "pending" | "sent" | "outbox"
+    status: str = "pending"  # "pending" | "sent" | "outbox" | "email" (sent by e-mail only: see email_status)
     attempts: int = 0
     sent_at: datetime | None = _at(nullable=True)
     slack_channel: str | None = None
     slack_ts: str | None = None
     error: str | None = Field(default=None, sa_type=Text)
+    # The e-mail of this notice, claimed and marked apart from Slack (activities.email): None while undecided,
+    # then "none" (no e-mail due) | "pending" | "sent" | "outbox" (refused: parked, `email_error` says why)
+    email_status: str | None = None
+    email_sent_at: datetime | None = _at(nullable=True)
+    email_error: str | None = Field(default=None, sa_type=Text)
 
 
 class SlackMessage(SQLModel, table=True):
@@ -229,6 +235,75 @@ class OnceKey(SQLModel, table=True):
     result: str | None = Field(default=None, sa_type=Text)
 
 
+# --- registrations (DESIGN §6) ---------------------------------------------------------------------
+
+class RegistrationRow(SQLModel, table=True):
+    """A channel's claim on a deal: a partner's deal registration or a direct opportunity."""
+
+    __tablename__ = "registrations"
+
+    id: str = Field(primary_key=True)  # "REG-" and eight hex digits
+    external_ref: str | None = Field(default=None, unique=True, index=True)  # the CRM's id, for imports
+    channel: str  # "direct" | "partner"
+    partner_org: str | None = Field(default=None, index=True)
+    owner_email: str = Field(index=True)
+    account: str
+    account_norm: str = Field(default="", index=True)  # domain.matching.normalise_name(account)
+    account_domain: str | None = Field(default=None, index=True)
+    title: str
+    deal_value: float
+    currency: str
+    region: str
+    segment: str | None = None
+    expected_close: date | None = None
+    products: str = Field(default="[]", sa_type=Text)  # JSON list of strings
+    status: str = Field(index=True)  # domain.registrations.STATUSES
+    submitted_at: datetime = _at()
+    approved_at: datetime | None = _at(nullable=True)
+    protected_until: datetime | None = _at(nullable=True)
+    decided_by: str | None = None
+    reason: str | None = Field(default=None, sa_type=Text)
+    won: bool | None = None
+    charter_version: str
+    last_seq: int = 0
+    created_at: datetime = _at(default_now=True)
+    updated_at: datetime = _at(default_now=True)
+
+
+class RegistrationKey(SQLModel, table=True):
+    """The name index: one row per match key (domain.matching.match_keys) of a live registration.
+    The primary key starts with `key`, so it is the index a lookup by key reads."""
+
+    __tablename__ = "registration_keys"
+    __table_args__ = {"sqlite_with_rowid": False}  # the table is its primary key: one b-tree, no rowid
+
+    key: str = Field(primary_key=True)
+    registration_id: str = Field(primary_key=True, foreign_key="registrations.id", index=True)
+
+
+class RegistrationOverlap(SQLModel, table=True):
+    """Two live registrations found to claim the same account (`a_id` < `b_id`), recorded once."""
+
+    __tablename__ = "registration_overlaps"
+    __table_args__ = (UniqueConstraint("a_id", "b_id", name="uq_registration_overlaps_pair"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    a_id: str = Field(foreign_key="registrations.id")
+    b_id: str = Field(foreign_key="registrations.id", index=True)
+    score: int  # 0-100; 100 for a domain match
+    reason: str  # "domain" | "name"
+    found_at: datetime = _at(index=True)
+
+
+class DisputeRegistration(SQLModel, table=True):
+    """A dispute about a registration (a dispute names the two registrations it is about)."""
+
+    __tablename__ = "dispute_registrations"
+
+    dispute_id: str = Field(primary_key=True)
+    registration_id: str = Field(primary_key=True, foreign_key="registrations.id", index=True)
+
+
 # Core handles on the tables, for the set-based statements of the store and the activities.
 USERS = SQLModel.metadata.tables["users"]
 DISPUTES = SQLModel.metadata.tables["disputes"]
@@ -237,3 +312,9 @@ AUDIT_EVENTS = SQLModel.metadata.tables["audit_events"]
 NOTIFICATIONS = SQLModel.metadata.tables["notifications"]
 SLACK_MESSAGES = SQLModel.metadata.tables["slack_messages"]
 ONCE_KEYS = SQLModel.metadata.tables["once_keys"]
+REGISTRATIONS = SQLModel.metadata.tables["registrations"]
+REGISTRATION_KEYS = SQLModel.metadata.tables["registration_keys"]
+REGISTRATION_OVERLAPS = SQLModel.metadata.tables["registration_overlaps"]
+DISPUTE_REGISTRATIONS = SQLModel.metadata.tables["dispute_registrations"]
+
+import store.webhook_tables  # noqa: E402, F401  (the webhook tables join the metadata)

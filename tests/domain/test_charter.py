@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import hashlib
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -224,3 +225,73 @@ def test_priority_tier_three() -> None:
     r = routing(priority_accounts=["Vip"], priority_tier=3)
     assert r.start_tier("VIP", 1.0) == 3
     assert r.start_tier("Other", 1.0) == 1
+
+
+# --------------------------------------------------------------------------- registrations
+
+
+def test_registration_rules_default_to_design_values() -> None:
+    rules = parse_charter(MINIMAL).registrations
+    assert (rules.approval_sla, rules.protection, rules.reminders_before_expiry) == ("2d", "90d", ("14d", "3d"))
+    assert (rules.match_threshold, rules.auto_file) == (85, False)
+
+
+def test_default_charter_registrations() -> None:
+    charter = load("default.toml")
+    rules = charter.registrations
+    assert charter.approval_sla_seconds() == 2 * BUSINESS_DAY  # business time
+    assert rules.protection_period == timedelta(days=90)  # calendar time
+    assert rules.reminder_offsets == (timedelta(days=14), timedelta(days=3))
+    assert (rules.match_threshold, rules.auto_file) == (85, False)
+
+
+def test_fast_charter_registrations() -> None:
+    charter = load("fast.toml")
+    rules = charter.registrations
+    assert charter.approval_sla_seconds() == 4
+    assert rules.protection_period == timedelta(seconds=12)
+    assert rules.reminder_offsets == (timedelta(seconds=4),)
+    assert (rules.match_threshold, rules.auto_file) == (85, False)
+
+
+def test_reminder_offsets_are_earliest_first_and_unique() -> None:
+    charter = parse_charter(MINIMAL + '\n[registrations]\nreminders_before_expiry = ["3d", "14d", "72h"]\n')
+    assert charter.registrations.reminder_offsets == (timedelta(days=14), timedelta(days=3))
+    none = parse_charter(MINIMAL + "\n[registrations]\nreminders_before_expiry = []\n")
+    assert none.registrations.reminder_offsets == ()
+
+
+@pytest.mark.parametrize(("lines", "key", "words"), [
+    ("match_threshold = 101", "registrations.match_threshold", "less than or equal to 100"),
+    ("match_threshold = -1", "registrations.match_threshold", "greater than or equal to 0"),
+    ('match_threshold = "high"', "registrations.match_threshold", "integer"),
+    ('approval_sla = "soon"', "registrations.approval_sla", "invalid duration"),
+    ('approval_sla = "0s"', "registrations.approval_sla", "greater than zero"),
+    ('protection = "-90d"', "registrations.protection", "negative"),
+    ('reminders_before_expiry = ["1 week"]', "registrations.reminders_before_expiry", "invalid duration"),
+    ('reminders_before_expiry = ["90d"]', "registrations.reminders_before_expiry", "not shorter than the protection"),
+    ('auto_file = "yes please"', "registrations.auto_file", "boolean"),
+    ("auto_approve = true", "registrations.auto_approve", "Extra inputs"),
+])
+def test_bad_registration_rules_name_the_key(lines: str, key: str, words: str) -> None:
+    message = error_of(MINIMAL + f"\n[registrations]\n{lines}\n")
+    assert key in message and words in message
+
+
+def test_every_charter_in_the_repository_parses_and_round_trips() -> None:
+    """Each charter file parses; the model a dispute or registration carries through Temporal (JSON)
+    comes back equal, and the version stored (text and hash) parses to the same charter."""
+    root = CHARTERS.parent
+    paths = sorted(CHARTERS.glob("*.toml")) + sorted((root / "tests").rglob("charter*.toml"))
+    assert len(paths) >= 3
+    for path in paths:
+        text = path.read_text()
+        charter = parse_charter(text)
+        assert Charter.model_validate_json(charter.model_dump_json()) == charter
+        assert parse_charter(text).version_id == charter.version_id
+
+
+def test_a_charter_without_the_section_travels_from_older_histories() -> None:
+    dumped = parse_charter(MINIMAL).model_dump(mode="json")
+    del dumped["registrations"]  # what workflows started before the section existed carry
+    assert Charter.model_validate(dumped).registrations.match_threshold == 85

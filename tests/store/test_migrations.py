@@ -16,7 +16,8 @@ from store.tables import DISPUTE_WAITING, DISPUTES, USERS, User
 from tests.store.samples import COUNTERPARTY, FILER, MEDIATOR, resolved_view, view
 
 TABLES = {"users", "api_tokens", "charter_versions", "charter_changes", "disputes", "dispute_waiting",
-          "audit_events", "notifications", "slack_messages", "once_keys", "alembic_version"}
+          "audit_events", "notifications", "slack_messages", "once_keys", "registrations", "registration_keys",
+          "registration_overlaps", "dispute_registrations", "webhooks", "webhook_deliveries", "alembic_version"}
 
 
 def test_upgrade_creates_every_table_and_matches_the_models(blank_db_url: str) -> None:
@@ -84,3 +85,22 @@ def test_postgresql_urls_use_psycopg3() -> None:
     assert normalize_url("postgresql://u@h/db").drivername == "postgresql+psycopg"
     assert normalize_url("postgres://u@h/db").drivername == "postgresql+psycopg"
     assert normalize_url("sqlite:///x.db").drivername == "sqlite"
+
+
+def test_0005_registrations_go_down_and_up_again(blank_db_url: str) -> None:
+    from alembic import command
+
+    registration_tables = {"registrations", "registration_keys", "registration_overlaps", "dispute_registrations"}
+    migrate(blank_db_url)
+    command.downgrade(alembic_config(blank_db_url), "0004")
+    engine = make_engine(blank_db_url)
+    try:
+        with engine.connect() as conn:
+            assert not registration_tables & set(inspect(conn).get_table_names())
+        migrate(blank_db_url)
+        with engine.connect() as conn:
+            assert registration_tables <= set(inspect(conn).get_table_names())
+            keys = inspect(conn).get_pk_constraint("registration_keys")["constrained_columns"]
+            assert keys == ["key", "registration_id"]  # the primary key is the index a lookup by key reads
+    finally:
+        engine.dispose()
