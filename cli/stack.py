@@ -63,7 +63,10 @@ def up(args: argparse.Namespace, settings: Settings) -> int:
 def worker(args: argparse.Namespace, settings: Settings) -> int:
     import signal
 
+    from ops.logs import configure_logging
     from worker import run_worker
+
+    configure_logging(settings)
 
     async def serve() -> None:
         stop = asyncio.Event()
@@ -78,9 +81,14 @@ def worker(args: argparse.Namespace, settings: Settings) -> int:
 
 def api(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
+    from uvicorn.config import LOGGING_CONFIG
 
     from api.app import create_app
+    from ops.logs import configure_logging
 
+    configure_logging(settings)
+    # uvicorn's own lines go through the same handler when they are JSON
+    log_config = LOGGING_CONFIG if settings.log_format == "plain" else None
     uvicorn.run(create_app(settings), host=settings.http_host, port=settings.http_port,
-                log_level="warning", access_log=False)
+                log_level="warning", access_log=False, log_config=log_config)
     return 0

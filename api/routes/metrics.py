@@ -1,0 +1,16 @@
+"""`GET /metrics`: Prometheus's text format (DESIGN §10); left out of the OpenAPI document."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from fastapi.responses import Response
+
+from api.deps import EngineDep
+from ops.metrics import CONTENT_TYPE, exposition
+
+router = APIRouter()
+
+
+@router.get("/metrics", include_in_schema=False)
+def metrics(engine: EngineDep) -> Response:
+    return Response(exposition(engine), media_type=CONTENT_TYPE)
