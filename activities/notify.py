@@ -1,9 +1,11 @@
-"""deliver_notices: work through the outbox rows of one event, at most once each.
+"""deliver_notices: work through the outbox rows of one event, at most once each per medium.
 
-Without a Slack client the rows are parked in the outbox (status "outbox"), where the web UI
-shows them. With one, the "channel" row refreshes the dispute's case message in the conflicts
-channel and adds the event to its thread (the first event posts the case message), and each
-e-mail row becomes a direct message.
+First each row's media are chosen by its reader's `notify` preference (activities.media); the e-mails
+then go out through activities.email, each marked apart from Slack, and a fault of either medium never
+holds up the other. Rows that neither medium reaches are parked in the outbox (status "outbox"), where
+the web UI shows them. With a Slack client, the "channel" row refreshes the dispute's case message in
+the conflicts channel and adds the event to its thread (the first event posts the case message), and
+each person's row due in Slack becomes a direct message.
 
 A direct message carries buttons for exactly the actions open to its reader on the dispute as it
 stands when the message goes out (`render.slack_offers`). Once the event after it is delivered, the
@@ -38,6 +40,8 @@ from sqlalchemy.exc import IntegrityError
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.email import MailDelivery
+from activities.media import choose_media
 from activities.names import DELIVER_NOTICES
 from activities.slack import ChannelBusy, ChannelPacer
 from domain.model import DisputeView, Event, Role
@@ -82,9 +86,10 @@ class _Postponed(Exception):
 class NotifyActivities:
     def __init__(self, engine: Engine, slack: WebClient | None, *,
                  channel_override: str | None = None, public_url: str | None = None,
-                 pacer: ChannelPacer | None = None) -> None:
+                 pacer: ChannelPacer | None = None, mail: MailDelivery | None = None) -> None:
         self.engine = engine
         self.slack = slack
+        self.mail = mail  # e-mail, when SMTP is set up
         self.channel_override = channel_override
         self.public_url = public_url  # links in direct messages; none when unset
         self.pacer = pacer or ChannelPacer()
@@ -92,6 +97,25 @@ class NotifyActivities:
 
     @activity.defn(name=DELIVER_NOTICES)
     def deliver_notices(self, event: Event) -> None:
+        choose_media(self.engine, event.dispute_id, event.seq, slack_on=self.slack is not None,
+                     email_on=self.mail is not None)
+        try:
+            self._deliver_slack(event)
+        except Exception:
+            self._deliver_mail(event, quietly=True)  # Slack's trouble (retried) never holds up the e-mails
+            raise
+        self._deliver_mail(event)
+
+    def _deliver_mail(self, event: Event, *, quietly: bool = False) -> None:
+        if self.mail is None:
+            return
+        try:
+            self.mail.deliver(event.dispute_id, event.seq)
+        except ApplicationError:  # the rows say why; the activity is retried for Slack's sake anyway
+            if not quietly:
+                raise
+
+    def _deliver_slack(self, event: Event) -> None:
         with session(self.engine) as s:
             rows = notifications.pending(s, event.dispute_id, event.seq)
         if self.slack is None:

@@ -1,7 +1,9 @@
 """The outbox (`notifications`) and the Slack case messages (`slack_messages`): what the outbox page
 lists, and the reads and writes `deliver_notices` (activities.notify) makes as it works through the
-rows of an event, with the lookups it needs to reach people (their role, their Slack id). The
-activity decides what to send and when; these say how it is stored.
+rows of an event, with the lookups it needs to reach people (their role, their Slack id, their `notify`
+preference). A row's Slack state (`status`) and e-mail state (`email_status`) are kept apart, so each
+medium is claimed and marked on its own. The activity decides what to send and when; these say how it
+is stored.
 
 Every function takes the caller's session, so the caller chooses what one transaction holds.
 """
@@ -177,3 +179,57 @@ def link_slack_user(session: Session, user_id: int, slack_user_id: str) -> None:
     account is linked to another user."""
     session.execute(update(USERS).where(_U.id == user_id, _U.slack_user_id.is_(None))
                     .values(slack_user_id=slack_user_id))
+
+
+# --- delivery by medium: each row's Slack state (`status`) and e-mail state (`email_status`) --------------
+
+@dataclass(frozen=True)
+class Reach:
+    """What delivery needs to know of a person: their name, preference and stored Slack id."""
+    name: str | None
+    notify: str | None
+    slack_user_id: str | None
+
+
+def undecided(session: Session, dispute_id: str, seq: int) -> Sequence[Row[Any]]:
+    """The event's rows whose media are not chosen yet: `id, recipient`."""
+    return session.execute(select(N.id, N.recipient).where(
+        N.dispute_id == dispute_id, N.seq == seq, N.status == "pending", N.email_status.is_(None)).order_by(N.id)).all()
+
+
+def decide(session: Session, row_id: int, *, status: str, email_status: str) -> None:
+    """Choose a row's media once: `status` "pending" (Slack due), "email" (e-mail only) or "outbox" (neither);
+    `email_status` "pending" or "none". A row another delivery decided meanwhile is left alone."""
+    session.execute(update(NOTIFICATIONS).where(N.id == row_id, N.status == "pending", N.email_status.is_(None))
+                    .values(status=status, email_status=email_status))
+
+
+def mail_pending(session: Session, dispute_id: str, seq: int) -> Sequence[Row[Any]]:
+    """The event's e-mails still to send, in order: `id, recipient, kind, text`."""
+    return session.execute(select(N.id, N.recipient, N.kind, N.text).where(
+        N.dispute_id == dispute_id, N.seq == seq, N.email_status == "pending").order_by(N.id)).all()
+
+
+def mark_mail(session: Session, row_id: int, *, sent: bool, error: str | None = None) -> None:
+    """Record an e-mail's result: sent, or refused for good (parked with the reason). A row that went by
+    e-mail only is parked in the outbox as a whole, so the outbox page shows why."""
+    session.execute(update(NOTIFICATIONS).where(N.id == row_id).values(
+        email_status="sent" if sent else "outbox", email_error=error, email_sent_at=utcnow() if sent else None))
+    if not sent:
+        session.execute(update(NOTIFICATIONS).where(N.id == row_id, N.status == "email")
+                        .values(status="outbox", error=f"e-mail: {error}"))
+
+
+def note_mail_failure(session: Session, row_id: int, error: str) -> None:
+    """An e-mail that will be tried again: why this attempt failed (rows already sent are left alone)."""
+    session.execute(update(NOTIFICATIONS).where(N.id == row_id, N.email_status == "pending").values(email_error=error))
+
+
+def reach(session: Session, emails: Collection[str]) -> dict[str, Reach]:
+    """The users among `emails` (any case), keyed by the address as given."""
+    wanted = {e.lower(): e for e in emails}
+    if not wanted:
+        return {}
+    rows = session.execute(select(_U.email, _U.name, _U.notify, _U.slack_user_id)
+                           .where(func.lower(_U.email).in_(sorted(wanted))))
+    return {wanted[r.email.lower()]: Reach(r.name, r.notify, r.slack_user_id) for r in rows}

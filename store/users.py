@@ -32,7 +32,7 @@ def hash_token(secret: str) -> str:
 
 def create_user(session: Session, *, email: str, name: str, role: Role, channel: str | None = None,
                 partner_org: str | None = None, region: str | None = None, segment: str | None = None,
-                slack_user_id: str | None = None) -> tuple[User, IssuedToken]:
+                slack_user_id: str | None = None, notify: str | None = None) -> tuple[User, IssuedToken]:
     """Create a user and their first token (its secret is shown once, never stored)."""
     email = email.strip().lower()
     if session.exec(select(User).where(User.email == email)).first():
@@ -45,7 +45,8 @@ def create_user(session: Session, *, email: str, name: str, role: Role, channel:
     if slack_user_id and session.exec(select(User).where(User.slack_user_id == slack_user_id)).first():
         raise WrongState(f"Slack user {slack_user_id} is already linked to another user")
     user = User(email=email, name=name, role=role.value, channel=channel, partner_org=partner_org,
-                region=region, segment=segment, slack_user_id=slack_user_id, created_at=datetime.now(UTC))
+                region=region, segment=segment, slack_user_id=slack_user_id, notify=notify,
+                created_at=datetime.now(UTC))
     session.add(user)
     session.flush()
     return user, issue_token(session, user, label="initial")
@@ -61,6 +62,12 @@ def issue_token(session: Session, user: User, label: str = "") -> IssuedToken:
 
 def user_by_email(session: Session, email: str) -> User | None:
     return session.exec(select(User).where(User.email == email.strip().lower())).first()
+
+
+def set_notify(session: Session, user: User, notify: str | None) -> None:
+    """Store a user's `notify` preference (None: back to the default)."""
+    user.notify = notify
+    session.add(user)
 
 
 def user_by_token(session: Session, secret: str) -> User | None:
@@ -83,3 +90,8 @@ def revoke_token(session: Session, token_id: str, by: User) -> None:
 
 def actor_of(user: User) -> Actor:
     return Actor(email=user.email, role=Role(user.role), name=user.name)
+
+
+def all_users(session: Session) -> list[User]:
+    """Every user, by e-mail (the admin's settings page)."""
+    return list(session.exec(select(User).order_by(User.email)))

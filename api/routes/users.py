@@ -1,4 +1,4 @@
-"""/api/users and /api/tokens: the admin's user management and token rotation."""
+"""/api/users and /api/tokens: the admin's user management and token rotation; who am I; the `notify` preference."""
 
 from __future__ import annotations
 
@@ -7,10 +7,13 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Response
 from pydantic import BaseModel, Field
 
-from api.deps import AdminUser, CurrentUser, SessionDep
-from api.schemas import errors
+from api.deps import AdminUser, CurrentUser, SessionDep, SettingsDep
+from api.schemas import NotifyChoice, UserPublic, errors
 from domain.errors import NotFound
 from domain.model import NOT_BLANK, Email, Role, Strict
+from service.users import notify_setting, set_notify
+from settings import Settings
+from store.tables import User
 from store.users import create_user, issue_token, revoke_token, user_by_email
 
 router = APIRouter(prefix="/api", tags=["users"])
@@ -25,6 +28,11 @@ class UserCreate(Strict):  # unknown fields refused, text trimmed and storable (
     region: Annotated[str, Field(max_length=50)] | None = None
     segment: Annotated[str, Field(max_length=50)] | None = None
     slack_user_id: Annotated[str, Field(max_length=40)] | None = None
+    notify: NotifyChoice | None = Field(default=None, description="slack, email or both; unset: the default")
+
+
+class NotifyUpdate(Strict):
+    notify: NotifyChoice | None = Field(description="slack, email or both; null: back to the default")
 
 
 class Created(BaseModel):
@@ -64,3 +72,28 @@ def delete_token(token_id: str, user: CurrentUser, session: SessionDep) -> Respo
     revoke_token(session, token_id, by=user)
     session.commit()
     return Response(status_code=204)
+
+
+def _public(user: User, settings: Settings) -> UserPublic:
+    setting = notify_setting(user, settings)
+    return UserPublic.model_validate({
+        "id": user.id or 0, "email": user.email, "name": user.name, "role": user.role, "channel": user.channel,
+        "partner_org": user.partner_org, "region": user.region, "segment": user.segment,
+        "slack_user_id": user.slack_user_id, "notify": setting.notify, "notify_effective": setting.effective,
+    })
+
+
+@router.get("/users/me", summary="The signed-in user, with their notification preference",
+            responses=errors(401))
+def me(user: CurrentUser, settings: SettingsDep) -> UserPublic:
+    return _public(user, settings)
+
+
+@router.put("/users/{email}/notify", summary="Set how a user hears from Parley (admin, or the user)",
+            responses=errors(401, 403, 404, 413, 422))
+def put_notify(email: str, body: NotifyUpdate, user: CurrentUser, session: SessionDep,
+               settings: SettingsDep) -> UserPublic:
+    set_notify(session, user, email, body.notify, settings)
+    target = user_by_email(session, email)
+    assert target is not None
+    return _public(target, settings)

@@ -213,3 +213,14 @@ def test_case_blocks_stay_within_slack_limits() -> None:
     blocks = [b.to_dict() for b in case_blocks(long_view, "x" * 5000)]  # to_dict validates the limits
     assert len(blocks[0]["text"]["text"]) == 150
     assert "&lt;Globex &amp; Co&gt;" in " ".join(f["text"] for f in blocks[1]["fields"])
+
+
+def test_a_person_who_wants_only_email_is_not_messaged_in_slack(people: Engine, fake: FakeSlack,
+                                                                slack: WebClient) -> None:
+    with people.begin() as conn:  # no SMTP here: their notices wait in the outbox
+        conn.execute(update(USERS).where(USERS.c.email == COUNTERPARTY).values(notify="email"))
+    deliver(people, slack, record(people, recorded(notices=three_notices(1))))
+    channel_row, pat_row, medi_row = outbox(people)
+    assert (pat_row.status, pat_row.email_status, pat_row.sent_at) == ("outbox", "none", None)
+    assert fake.messages(PAT) == [] and fake.calls_to("users.lookupByEmail") == []
+    assert channel_row.status == "sent" and medi_row.status == "sent" and len(fake.messages(MEDI)) == 1

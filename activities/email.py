@@ -1,0 +1,189 @@
+"""E-mail for `deliver_notices`: the SMTP client (`Mailer`) and the sending of an event's e-mails (`MailDelivery`).
+
+Each outbox row carries its e-mail state apart from its Slack state (`email_status`, store.notifications), so
+the two media are claimed and marked separately. An e-mail is marked sent right after the server took it, in
+its own commit: a retried attempt never sends it again (a worker killed between the two sends it once more;
+its Message-ID is the same, so mail clients show it once).
+
+Faults, in SMTP's own terms: a 5xx answer to a recipient, the sender or the message is permanent, and that
+e-mail is parked with the server's answer while the others go on; a 4xx answer, a refused, dropped or hung
+connection, a TLS or log-in failure is transient: the row notes why and the activity fails, so Temporal
+retries it with back-off until the server is back. The dispute's workflow never waits for it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import smtplib
+import ssl
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.utils import formatdate, parseaddr
+from typing import Any
+
+from sqlalchemy import Engine
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from domain.smtp import SmtpTarget
+from render.email import MailNotice, RenderedMail, render_notice
+from store import notifications, projection
+from store.charters import charter_by_version
+from store.db import session
+from store.tables import utcnow
+
+TIMEOUT_S = 10.0  # per connection and per SMTP command
+
+
+class MailUnavailable(Exception):
+    """The server cannot take mail right now: try again later."""
+
+
+class MailRefused(Exception):
+    """The server refused this e-mail for good (SMTP 5xx)."""
+
+
+class Mailer:
+    """An SMTP client for one server (`SmtpTarget`): plain, STARTTLS or TLS, with log-in when given."""
+
+    def __init__(self, target: SmtpTarget, mail_from: str, *, timeout_s: float = TIMEOUT_S,
+                 ssl_context: ssl.SSLContext | None = None) -> None:
+        self.target = target
+        self.mail_from = mail_from
+        self.timeout_s = timeout_s
+        self.ssl_context = ssl_context or ssl.create_default_context()
+        self.domain = parseaddr(mail_from)[1].rpartition("@")[2] or "parley.invalid"
+
+    @contextmanager
+    def connection(self) -> Iterator[smtplib.SMTP]:
+        """A connection, greeted, secured and logged in; MailUnavailable when that fails."""
+        t = self.target
+        try:
+            if t.security == "tls":
+                conn: smtplib.SMTP = smtplib.SMTP_SSL(t.host, t.port, timeout=self.timeout_s,
+                                                      context=self.ssl_context)
+            else:
+                conn = smtplib.SMTP(t.host, t.port, timeout=self.timeout_s)
+        except (smtplib.SMTPException, OSError) as exc:
+            raise MailUnavailable(f"could not reach the SMTP server {t}: {describe(exc)}") from exc
+        try:
+            if t.security == "starttls":
+                conn.starttls(context=self.ssl_context)
+            if t.username:
+                conn.login(t.username, t.password or "")
+        except (smtplib.SMTPException, OSError) as exc:
+            conn.close()
+            raise MailUnavailable(f"the SMTP server {t} did not let Parley in: {describe(exc)}") from exc
+        try:
+            yield conn
+        finally:
+            try:
+                conn.quit()
+            except (smtplib.SMTPException, OSError):
+                conn.close()
+
+    def message(self, mail: RenderedMail, to: str, name: str | None, key: str) -> EmailMessage:
+        """The MIME message: the plain-text part, then the HTML part. `key` makes its stable Message-ID."""
+        message = EmailMessage()
+        message["Subject"] = mail.subject
+        message["From"] = self.mail_from
+        try:
+            message["To"] = Address(display_name=name or "", addr_spec=to)
+        except (ValueError, IndexError) as exc:
+            raise MailRefused(f"{to!r} is not an e-mail address Parley can send to") from exc
+        message["Date"] = formatdate(usegmt=True)
+        message["Message-ID"] = f"<{hashlib.sha256(key.encode()).hexdigest()[:32]}@{self.domain}>"
+        message["Auto-Submitted"] = "auto-generated"
+        message.set_content(mail.text)
+        message.add_alternative(mail.html, subtype="html")
+        return message
+
+    def send(self, conn: smtplib.SMTP, message: EmailMessage) -> None:
+        """Hand one message to the server: MailRefused for a 5xx answer, MailUnavailable for the rest."""
+        try:
+            conn.send_message(message)
+        except smtplib.SMTPRecipientsRefused as exc:
+            code, answer = next(iter(exc.recipients.values()))
+            raise (MailRefused if code >= 500 else MailUnavailable)(
+                f"the server refused {message['To'].addresses[0].addr_spec}: {code} {_text(answer)}") from exc
+        except smtplib.SMTPAuthenticationError as exc:
+            raise MailUnavailable(describe(exc)) from exc
+        except smtplib.SMTPResponseException as exc:
+            raise (MailRefused if exc.smtp_code >= 500 else MailUnavailable)(describe(exc)) from exc
+        except (smtplib.SMTPException, OSError) as exc:
+            raise MailUnavailable(describe(exc)) from exc
+
+
+def describe(exc: BaseException) -> str:
+    """What went wrong, in the server's words or in plain ones."""
+    if isinstance(exc, smtplib.SMTPResponseException):
+        return f"{exc.smtp_code} {_text(exc.smtp_error)}"
+    if isinstance(exc, smtplib.SMTPServerDisconnected):  # smtplib reports a read that timed out as this too
+        return "no answer in time (time-out)" if "timed out" in str(exc) else "the server closed the connection"
+    if isinstance(exc, TimeoutError):
+        return "no answer in time (time-out)"
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused"
+    return str(exc) or type(exc).__name__
+
+
+def _text(answer: bytes | str) -> str:
+    return answer.decode("utf-8", "replace") if isinstance(answer, bytes) else str(answer)
+
+
+class MailDelivery:
+    """Sends the e-mails an event's outbox rows still owe, one connection per attempt."""
+
+    def __init__(self, engine: Engine, mailer: Mailer, *, public_url: str,
+                 clock: Callable[[], datetime] = utcnow) -> None:
+        self.engine = engine
+        self.mailer = mailer
+        self.public_url = public_url.rstrip("/")
+        self.clock = clock
+
+    def deliver(self, dispute_id: str, seq: int) -> None:
+        """Send what is pending; ApplicationError (retried) when the server cannot take mail now."""
+        with session(self.engine) as s:
+            rows = notifications.mail_pending(s, dispute_id, seq)
+            if not rows:
+                return
+            view = projection.stored_view(s, dispute_id)
+            charter = charter_by_version(s, view.charter_version) if view is not None else None
+            people = notifications.reach(s, {r.recipient for r in rows})
+        calendar = charter.business_calendar() if charter is not None else None
+        link = f"{self.public_url}/disputes/{dispute_id}" if view is not None else f"{self.public_url}/"
+        try:
+            with self.mailer.connection() as conn:
+                for row in rows:
+                    person = people.get(row.recipient)
+                    name = person.name if person else None
+                    notice = MailNotice(dispute_id=dispute_id, kind=row.kind, text=row.text, recipient=row.recipient,
+                                        name=name, view=view, calendar=calendar, link=link, now=self.clock())
+                    self._send_one(conn, row, notice, f"{dispute_id}/{seq}/{row.recipient.lower()}")
+        except MailUnavailable as exc:
+            self._note_failure([r.id for r in rows], f"smtp: {exc}")
+            raise ApplicationError(f"e-mail for {dispute_id} event {seq} waits: {exc}", type="MailUnavailable") \
+                from exc
+
+    def _send_one(self, conn: smtplib.SMTP, row: Any, notice: MailNotice, key: str) -> None:
+        try:
+            self.mailer.send(conn, self.mailer.message(render_notice(notice), row.recipient, notice.name, key))
+        except MailRefused as exc:
+            activity.logger.warning("e-mail %s to %s parked: %s", row.id, row.recipient, exc)
+            with session(self.engine, write=True) as s:
+                notifications.mark_mail(s, row.id, sent=False, error=f"smtp: {exc}")
+            return
+        with session(self.engine, write=True) as s:
+            notifications.mark_mail(s, row.id, sent=True)
+
+    def _note_failure(self, row_ids: list[int], error: str) -> None:
+        try:
+            with session(self.engine, write=True) as s:
+                for row_id in row_ids:
+                    notifications.note_mail_failure(s, row_id, error)
+        except Exception:  # bookkeeping only: never hide the SMTP fault behind a store error
+            activity.logger.exception("could not record the failed e-mail attempt of %s", row_ids)
+
