@@ -85,9 +85,11 @@ def get_charter(request: Request) -> Charter:
 
 
 def charter_in_force(state: Any) -> Charter:
-    """The charter new disputes pin, registered in the store first."""
+    """The charter new disputes pin: the version adopted last (this API's own file is adopted first when
+    it is new), read from the store so that an adoption reaches every API process at once."""
     ensure_charter_registered(state)
-    charter: Charter = state.charter
+    with Session(state.engine) as session:
+        charter: Charter = charters.in_force(session) or state.charter
     return charter
 
 

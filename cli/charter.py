@@ -1,4 +1,4 @@
-"""`parley charter validate | adopt | show`: check a charter file, record a version, print the charter."""
+"""`parley charter validate | adopt | show`: check a charter file, make it the version in force, print it."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ def register(commands: Commands) -> None:
     validate = charter.add_parser("validate", help="check a charter file")
     validate.add_argument("path", nargs="?", type=Path)
     validate.set_defaults(run=charter_validate)
-    adopt = charter.add_parser("adopt", help="record a charter version in the change log (who and why)")
+    adopt = charter.add_parser("adopt", help="make a charter file the version in force (recorded with who and why)")
     adopt.add_argument("path", nargs="?", type=Path)
     adopt.add_argument("--by", required=True, help="who made the change (e-mail)")
     adopt.add_argument("--reason", required=True, help="why the charter changed")
@@ -44,24 +44,29 @@ def charter_validate(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def charter_adopt(args: argparse.Namespace, settings: Settings) -> int:
+    """The same rule as `POST /api/charter` (service.charters.adopt): checked, routed people included."""
     from sqlmodel import Session
 
-    from domain.charter import CharterError
-    from store.charters import load_charter_file
-    from store.charters import register as record_version
+    from service.charters import CharterRefused, adopt
 
     path = _charter_path(args, settings)
     try:
-        charter, text = load_charter_file(path)
-    except (OSError, CharterError) as exc:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
         print(f"{path}: {exc}", file=sys.stderr)
         return 1
     with Session(migrated_engine(settings)) as session:
-        if not record_version(session, charter, text, by=args.by, reason=args.reason):
-            print(f"{charter.version_id} is already recorded; new disputes use it once the API loads it")
-            return 0
-        session.commit()
-    print(f"recorded {charter.version_id}; point PARLEY_CHARTER at {path} and restart the API to use it")
+        try:
+            adoption, new = adopt(session, text, by=args.by, reason=args.reason)
+        except CharterRefused as exc:
+            for field, message in exc.problems:
+                print(f"{path}: {message}" if field == "toml" else f"--{field}: {message}", file=sys.stderr)
+            return 1
+    if not new:
+        print(f"{adoption.version_id} is already recorded and in force; nothing changed")
+        return 0
+    print(f"adopted {adoption.version_id}: new disputes pin it now, in every running API; "
+          "running disputes keep their version")
     return 0
 
 
@@ -69,7 +74,7 @@ def charter_show(args: argparse.Namespace, settings: Settings) -> int:
     from sqlmodel import Session
 
     from domain.charter import parse_charter
-    from store.charters import history
+    from store.charters import history, in_force
 
     path = _charter_path(args, settings)
     charter = parse_charter(path.read_text(encoding="utf-8"))
@@ -77,4 +82,6 @@ def charter_show(args: argparse.Namespace, settings: Settings) -> int:
     with Session(migrated_engine(settings)) as session:
         for change in history(session):
             print(f"# {change.at:%Y-%m-%d %H:%M} {change.version_id} by {change.changed_by}: {change.reason}")
+        if (latest := in_force(session)) is not None:
+            print(f"# in force: {latest.version_id}")
     return 0

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import tomllib
 from datetime import timedelta
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -17,9 +18,11 @@ from pydantic import (
     model_validator,
 )
 
+from domain import public_holidays
 from domain.calendar import BusinessCalendar, CalendarSpec
 from domain.durations import parse_duration
 from domain.model import ConflictType
+from domain.plain_words import plain_message
 
 CALENDAR_DAY = 86400.0  # "d" in calendar durations (the registration protection window)
 
@@ -34,10 +37,14 @@ class CalendarSection(_Section):
     working_days: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri")
     start: str = "09:00"
     end: str = "17:00"
-    holidays: tuple[str, ...] = ()
+    holidays: tuple[str, ...] = ()  # the charter's own dates
+    holidays_from: tuple[str, ...] = ()  # public holidays by country or subdivision: "US", "GB-ENG"
+    public_holidays: tuple[str, ...] = ()  # holidays_from as dates, filled in by parse_charter
 
     def spec(self) -> CalendarSpec:
-        return CalendarSpec(**self.model_dump())
+        """The calendar deadlines count on: the charter's own dates and the public holidays are days off alike."""
+        own = self.model_dump(exclude={"holidays_from", "public_holidays"})
+        return CalendarSpec(**{**own, "holidays": (*self.holidays, *self.public_holidays)})
 
 
 class TierSection(_Section):
@@ -217,23 +224,61 @@ class Charter(_Section):
         return tuple(sorted(own)) if own is not None else self.tiers.reminders
 
 
+Problem = tuple[str, str]  # (the charter key, what is wrong with it in plain words); "" for the whole text
+_KEY_FIRST = re.compile(r"^([a-z_][a-z0-9_]*(?:\.[a-z0-9_]+)+): (.+)$", re.DOTALL)
+
+
 class CharterError(ValueError):
-    pass
+    """A charter that cannot be used; `problems` names each key."""
+
+    def __init__(self, message: str, problems: tuple[Problem, ...] = ()) -> None:
+        super().__init__(message)
+        self.problems = problems or (("", message),)
 
 
 def parse_charter(text: str) -> Charter:
-    """Parse and validate a charter; errors name the offending key."""
+    """Parse and validate a charter; errors name the offending key. Public holidays named in
+    `calendar.holidays_from` are expanded to dates here (domain/public_holidays.py)."""
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise CharterError(f"charter is not valid TOML: {exc}") from exc
+        raise CharterError(f"charter is not valid TOML: {exc}", (("", f"is not valid TOML: {exc}"),)) from exc
     data["sha256"] = hashlib.sha256(text.encode()).hexdigest()
+    found = _expand_public_holidays(data)
     try:
-        return Charter.model_validate(data)
+        charter = Charter.model_validate(data)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or 'charter'}: {err['msg']}" for err in exc.errors()
-        )
-        raise CharterError(f"invalid charter: {problems}") from exc
+        more = [p for p in _problems_of(exc) if not any(key and p[0].startswith(key) for key, _ in found)]
+        words = [f"{'.'.join(str(p) for p in err['loc']) or 'charter'}: {err['msg']}" for err in exc.errors()]
+        raise CharterError("invalid charter: " + "; ".join([*(f"{k}: {m}" for k, m in found), *words]),
+                           (*found, *more)) from exc
+    if found:
+        raise CharterError("invalid charter: " + "; ".join(f"{k}: {m}" for k, m in found), tuple(found))
+    return charter
+
+
+def _expand_public_holidays(data: dict[str, Any]) -> list[Problem]:
+    """`calendar.holidays_from` as dates in `calendar.public_holidays`; the problems with it."""
+    calendar = data.get("calendar")
+    if not isinstance(calendar, dict):
+        return []  # the model names what is wrong with the section
+    problems: list[Problem] = []
+    if "public_holidays" in calendar:
+        problems.append(("calendar.public_holidays", "is filled in from calendar.holidays_from; list the "
+                                                     "charter's own dates in calendar.holidays"))
+    try:
+        calendar["public_holidays"] = list(public_holidays.expand(calendar.get("holidays_from", [])))
     except ValueError as exc:
-        raise CharterError(f"invalid charter: {exc}") from exc
+        calendar["public_holidays"] = []
+        problems.append(("calendar.holidays_from", str(exc)))
+    return problems
+
+
+def _problems_of(exc: ValidationError) -> list[Problem]:
+    out: list[Problem] = []
+    for err in exc.errors():
+        key, message = ".".join(str(p) for p in err["loc"]), plain_message(err)
+        if not key and (match := _KEY_FIRST.match(message)):  # a check of the whole charter names its key first
+            key, message = match.group(1), match.group(2)
+        out.append((key, message))
+    return out
