@@ -7,46 +7,14 @@ Schema changes go through a migration in `store/migrations/versions/`.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
-from typing import Any
+from datetime import datetime
 
-from sqlalchemy import Column, DateTime, Dialect, Index, Text, TypeDecorator, UniqueConstraint
+from sqlalchemy import Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-
-class UTCDateTime(TypeDecorator[datetime]):
-    """`TIMESTAMP WITH TIME ZONE` that always hands back aware UTC datetimes.
-
-    Aware values are converted to UTC before they are written; naive values are taken to be UTC
-    already. SQLite keeps no zone, so values read from it get UTC attached.
-    """
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-        # SQLite stores the text of the wall time; keep it naive UTC so every row sorts the same way.
-        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
-
-    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-def _at(*, nullable: bool = False, index: bool = False, default_now: bool = False) -> Any:
-    column: Column[datetime] = Column(UTCDateTime(), nullable=nullable, index=index)
-    if default_now:
-        return Field(default_factory=utcnow, sa_column=column)
-    return Field(default=None, sa_column=column) if nullable else Field(sa_column=column)
-
+from store.columns import UTCDateTime as UTCDateTime  # re-exported: the store's other modules use them
+from store.columns import at_column as _at
+from store.columns import utcnow as utcnow
 
 # --- people and access ---------------------------------------------------------------------------
 
@@ -235,74 +203,10 @@ class OnceKey(SQLModel, table=True):
     result: str | None = Field(default=None, sa_type=Text)
 
 
-# --- registrations (DESIGN §6) ---------------------------------------------------------------------
-
-class RegistrationRow(SQLModel, table=True):
-    """A channel's claim on a deal: a partner's deal registration or a direct opportunity."""
-
-    __tablename__ = "registrations"
-
-    id: str = Field(primary_key=True)  # "REG-" and eight hex digits
-    external_ref: str | None = Field(default=None, unique=True, index=True)  # the CRM's id, for imports
-    channel: str  # "direct" | "partner"
-    partner_org: str | None = Field(default=None, index=True)
-    owner_email: str = Field(index=True)
-    account: str
-    account_norm: str = Field(default="", index=True)  # domain.matching.normalise_name(account)
-    account_domain: str | None = Field(default=None, index=True)
-    title: str
-    deal_value: float
-    currency: str
-    region: str
-    segment: str | None = None
-    expected_close: date | None = None
-    products: str = Field(default="[]", sa_type=Text)  # JSON list of strings
-    status: str = Field(index=True)  # domain.registrations.STATUSES
-    submitted_at: datetime = _at()
-    approved_at: datetime | None = _at(nullable=True)
-    protected_until: datetime | None = _at(nullable=True)
-    decided_by: str | None = None
-    reason: str | None = Field(default=None, sa_type=Text)
-    won: bool | None = None
-    charter_version: str
-    last_seq: int = 0
-    created_at: datetime = _at(default_now=True)
-    updated_at: datetime = _at(default_now=True)
-
-
-class RegistrationKey(SQLModel, table=True):
-    """The name index: one row per match key (domain.matching.match_keys) of a live registration.
-    The primary key starts with `key`, so it is the index a lookup by key reads."""
-
-    __tablename__ = "registration_keys"
-    __table_args__ = {"sqlite_with_rowid": False}  # the table is its primary key: one b-tree, no rowid
-
-    key: str = Field(primary_key=True)
-    registration_id: str = Field(primary_key=True, foreign_key="registrations.id", index=True)
-
-
-class RegistrationOverlap(SQLModel, table=True):
-    """Two live registrations found to claim the same account (`a_id` < `b_id`), recorded once."""
-
-    __tablename__ = "registration_overlaps"
-    __table_args__ = (UniqueConstraint("a_id", "b_id", name="uq_registration_overlaps_pair"),)
-
-    id: int | None = Field(default=None, primary_key=True)
-    a_id: str = Field(foreign_key="registrations.id")
-    b_id: str = Field(foreign_key="registrations.id", index=True)
-    score: int  # 0-100; 100 for a domain match
-    reason: str  # "domain" | "name"
-    found_at: datetime = _at(index=True)
-
-
-class DisputeRegistration(SQLModel, table=True):
-    """A dispute about a registration (a dispute names the two registrations it is about)."""
-
-    __tablename__ = "dispute_registrations"
-
-    dispute_id: str = Field(primary_key=True)
-    registration_id: str = Field(primary_key=True, foreign_key="registrations.id", index=True)
-
+from store.registration_tables import DisputeRegistration as DisputeRegistration  # noqa: E402  (joins the metadata)
+from store.registration_tables import RegistrationKey as RegistrationKey  # noqa: E402
+from store.registration_tables import RegistrationOverlap as RegistrationOverlap  # noqa: E402
+from store.registration_tables import RegistrationRow as RegistrationRow  # noqa: E402
 
 # Core handles on the tables, for the set-based statements of the store and the activities.
 USERS = SQLModel.metadata.tables["users"]

@@ -7,19 +7,11 @@ A delivery's `body` is the exact JSON text sent, every time: the event id in it 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
-from sqlalchemy import Column, Index, Text, UniqueConstraint
+from sqlalchemy import Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from store.tables import UTCDateTime, utcnow
-
-
-def _at(*, nullable: bool = False, default_now: bool = False) -> Any:
-    column: Column[datetime] = Column(UTCDateTime(), nullable=nullable)
-    if default_now:
-        return Field(default_factory=utcnow, sa_column=column)
-    return Field(default=None, sa_column=column) if nullable else Field(sa_column=column)
+from store.columns import at_column as _at
 
 
 class WebhookRow(SQLModel, table=True):

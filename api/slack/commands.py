@@ -16,6 +16,7 @@ from fastapi.concurrency import run_in_threadpool
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.ack.async_ack import AsyncAck
 
+from api.deps import charter_in_force
 from api.slack.identity import Unknown
 from api.slack.listen import acknowledge, once
 from api.slack.work import (
@@ -113,7 +114,7 @@ async def open_filing(ctx: Ctx, where: Where, trigger_id: str) -> None:
         await reply(ctx, where, f":no_entry: Only reps file conflicts; {who.email} is a {who.role}. "
                                 "Nothing was recorded.")
         return
-    charter = ctx.state.charter  # the form needs no store: the charter is loaded at start-up
+    charter = await run_in_threadpool(charter_in_force, ctx.state)  # the version adopted last, on any process
     reply_to = json.dumps({"r": where.response_url}) if where.response_url else None
     await ctx.slack.call("views_open", trigger_id=trigger_id, view=filing_modal(charter, private_metadata=reply_to))
 

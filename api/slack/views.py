@@ -17,6 +17,7 @@ from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Any
 
+from fastapi.concurrency import run_in_threadpool
 from pydantic import ValidationError
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.ack.async_ack import AsyncAck
@@ -25,6 +26,7 @@ from slack_bolt.response import BoltResponse
 from slack_sdk.models.blocks import SectionBlock
 from slack_sdk.models.views import View
 
+from api.deps import charter_in_force
 from api.slack import guards
 from api.slack.forms import (
     FILING_BLOCK_OF,
@@ -172,7 +174,7 @@ async def file_from_modal(ctx: Ctx, user_id: str, values: dict[str, str], reply_
 async def _file_from_modal(ctx: Ctx, user_id: str, values: dict[str, str], reply_to: str | None,
                            claim: guards.PressClaim) -> Answer:
     """File the dispute; confirm in the modal and where /conflict was typed (else in a DM)."""
-    charter: Charter = ctx.state.charter
+    charter: Charter = await run_in_threadpool(charter_in_force, ctx.state)
     metadata_back = json.dumps({"r": reply_to}) if reply_to else None
 
     def form_with(errors: dict[str, str]) -> Answer:

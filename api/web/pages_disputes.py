@@ -16,7 +16,7 @@ from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from api.deps import SessionDep, get_charter, get_now, get_service
+from api.deps import SessionDep, charter_in_force, get_charter, get_now, get_service
 from api.web.forms import FormState, flat, parse_action, parse_filing
 from api.web.render import ACTION_LABELS, PageRoute, render
 from api.web.session import PageUser, flash
@@ -138,7 +138,9 @@ async def file_submit(request: Request, user: PageUser) -> Response:
     filing, errors = parse_filing(values)
     engine = _engine(request)
     if filing is None:  # report what the charter requires of this conflict type in the same round
-        rules = request.app.state.charter.conflict_types.get(values.get("conflict_type", ""))
+        charter = await run_in_threadpool(charter_in_force, request.app.state)
+        chosen = values.get("conflict_type", "")
+        rules = next((r for t, r in charter.conflict_types.items() if t.value == chosen), None)
         for needed in rules.requires if rules else ():
             if needed != "partner_org" and not values.get(needed):
                 errors.setdefault(needed, f"Required for {values['conflict_type']} conflicts.")
