@@ -1,5 +1,6 @@
-"""Replay every stored history (tests/histories/, made by `python -m tests.workflows.make_histories`)
-against today's DisputeWorkflow with the production sandbox: a change to the order or number of the
+"""Replay every stored history (tests/histories/, made by `python -m tests.workflows.make_histories`, and
+`make_registration_histories` for registration_*.json) against today's DisputeWorkflow and
+RegistrationWorkflow with the production sandbox: a change to the order or number of the
 workflow's commands that is not behind `workflow.patched` fails here before it breaks running disputes."""
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from tests.workflows.altered import AlteredDisputeWorkflow
 from tests.workflows.harness import HISTORIES, RUNNER
 from tests.workflows.make_histories import paths
 from workflows.dispute import DisputeWorkflow
+from workflows.registration import RegistrationWorkflow
 
 FILES = sorted(HISTORIES.glob("*.json"))
 
@@ -26,7 +28,8 @@ def load(path: Path) -> WorkflowHistory:
 
 
 def replayer(workflow: type = DisputeWorkflow) -> Replayer:
-    return Replayer(workflows=[workflow], data_converter=pydantic_data_converter, workflow_runner=RUNNER)
+    return Replayer(workflows=[workflow, RegistrationWorkflow], data_converter=pydantic_data_converter,
+                    workflow_runner=RUNNER)
 
 
 def test_there_are_histories_for_every_path() -> None:
