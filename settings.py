@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+from email.utils import parseaddr
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from domain.smtp import SmtpTarget, parse_smtp_url
 
 ROOT = Path(__file__).resolve().parent
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="PARLEY_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="PARLEY_", extra="ignore",
+                                      hide_input_in_errors=True)  # errors never echo a password
 
     data_dir: Path = ROOT / "var"
     database_url: str = ""  # default: sqlite in data_dir
@@ -42,6 +47,38 @@ class Settings(BaseSettings):
     answer_within_s: float = Field(default=20.0, gt=0)
     # Webhooks may point at loopback, link-local and private addresses (tests, a receiver on the same network)
     webhook_allow_private: bool = False
+    # Operations (DESIGN §10): "json" gives one JSON object per log line; the worker serves the Temporal
+    # SDK's Prometheus metrics on this port (of http_host) when it is set
+    log_format: Literal["plain", "json"] = "plain"
+    log_level: str = "INFO"
+    worker_metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    # E-mail (DESIGN §7): smtp://host:port, smtp+starttls://user:pass@host:587 or smtps://user:pass@host:465
+    smtp_url: str | None = Field(default=None, repr=False)  # may carry a password
+    mail_from: str | None = None  # the From of every mail, "Parley <parley@corp.example>"; needed with smtp_url
+
+    @field_validator("smtp_url")
+    @classmethod
+    def _smtp_url_is_usable(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        try:
+            parse_smtp_url(value)
+        except ValueError as exc:
+            raise ValueError(f"PARLEY_SMTP_URL is not usable: {exc}") from None
+        return value.strip()
+
+    @model_validator(mode="after")
+    def _mail_from_with_smtp(self) -> Settings:
+        if self.smtp_url and not self.mail_from:
+            raise ValueError("PARLEY_MAIL_FROM must be set when PARLEY_SMTP_URL is (e.g. parley@corp.example)")
+        if self.mail_from and "@" not in parseaddr(self.mail_from)[1]:
+            raise ValueError(f"PARLEY_MAIL_FROM is not an e-mail address: {self.mail_from!r}")
+        return self
+
+    @property
+    def smtp(self) -> SmtpTarget | None:
+        """The SMTP server mail goes through, if any."""
+        return parse_smtp_url(self.smtp_url) if self.smtp_url else None
 
     @property
     def db_url(self) -> str:

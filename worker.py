@@ -1,4 +1,4 @@
-"""The Temporal worker: DisputeWorkflow and its store and notification activities."""
+"""The Temporal worker: DisputeWorkflow, RegistrationWorkflow and their store and notification activities."""
 
 from __future__ import annotations
 
@@ -11,13 +11,21 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+from activities.email import MailDelivery, Mailer
 from activities.notify import NotifyActivities
 from activities.record import StoreActivities
+from activities.registrations import RegistrationActivities
 from activities.slack import make_slack_client
+from activities.webhooks import DeliveryStarter, WebhookActivities
+from ops.temporal_runtime import worker_runtime
+from ops.tracing import configure_tracing
+from ops.tracing import flush as flush_traces
 from settings import Settings, get_settings
 from store.db import make_engine
 from temporal_client import connect
 from workflows.dispute import DisputeWorkflow
+from workflows.registration import RegistrationWorkflow
+from workflows.webhooks import WebhookDeliveryWorkflow
 
 # The pure core and its heavy dependencies are shared with the sandbox instead of re-imported per run.
 PASSTHROUGH = ("domain", "pydantic", "pydantic_core", "annotated_types", "zoneinfo")
@@ -27,13 +35,21 @@ def build_worker(client: Client, settings: Settings, engine: Engine,
                  executor: concurrent.futures.ThreadPoolExecutor) -> Worker:
     slack = (make_slack_client(settings.slack_bot_token, settings.slack_api_url)
              if settings.slack_bot_token else None)
-    store = StoreActivities(engine, slack_enabled=slack is not None)
-    notify = NotifyActivities(engine, slack, channel_override=settings.slack_channel, public_url=settings.base_url)
+    starter = DeliveryStarter(client, settings.task_queue, asyncio.get_running_loop())
+    smtp = settings.smtp
+    mail = MailDelivery(engine, Mailer(smtp, settings.mail_from or ""), public_url=settings.base_url) if smtp else None
+    delivering = slack is not None or mail is not None  # without either, notices go straight to the outbox
+    store = StoreActivities(engine, slack_enabled=delivering, starter=starter)
+    hooks = WebhookActivities(engine, allow_private=settings.webhook_allow_private)
+    registrations = RegistrationActivities(engine, slack_enabled=delivering)
+    notify = NotifyActivities(engine, slack, channel_override=settings.slack_channel, public_url=settings.base_url,
+                              mail=mail)
     return Worker(
         client,
         task_queue=settings.task_queue,
-        workflows=[DisputeWorkflow],
-        activities=[store.record_event, notify.deliver_notices],
+        workflows=[DisputeWorkflow, RegistrationWorkflow, WebhookDeliveryWorkflow],
+        activities=[store.record_event, registrations.record_registration_event, notify.deliver_notices,
+                    hooks.deliver_webhook, hooks.give_up_webhook],
         activity_executor=executor,
         workflow_runner=SandboxedWorkflowRunner(
             restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH)
@@ -47,14 +63,18 @@ async def run_worker(settings: Settings | None = None, stop: asyncio.Event | Non
     sys.dont_write_bytecode = False
     settings = settings or get_settings()
     engine = make_engine(settings.db_url)
-    client = await connect(settings)
-    with concurrent.futures.ThreadPoolExecutor(max_workers=32) as executor:
-        worker = build_worker(client, settings, engine, executor)
-        if stop is None:
-            await worker.run()
-            return
-        async with worker:
-            await stop.wait()
+    configure_tracing("parley-worker")
+    client = await connect(settings, runtime=worker_runtime(settings))
+    try:
+        with concurrent.futures.ThreadPoolExecutor(max_workers=32) as executor:
+            worker = build_worker(client, settings, engine, executor)
+            if stop is None:
+                await worker.run()
+                return
+            async with worker:
+                await stop.wait()
+    finally:
+        flush_traces()
 
 
 if __name__ == "__main__":

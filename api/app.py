@@ -24,10 +24,16 @@ from api import docs, web
 from api.allow import AllowHeader
 from api.deps import charter_in_force, ensure_charter_registered, reach_temporal
 from api.errors import problems_of_domain, problems_of_validation
-from api.routes import audit, disputes, health, users
+from api.routes import audit, disputes, health, registrations, users
+from api.routes import charter as charter_routes
+from api.routes import metrics as metrics_routes
 from api.routes import slack as slack_routes
+from api.routes import webhooks as webhook_routes
+from api.web import pages_charter, pages_webhooks
 from domain.errors import ParleyError
 from domain.model import unstorable
+from ops import tracing
+from ops.http import ObservedRequests, request_id_of
 from service.disputes import Service
 from settings import Settings, get_settings
 from store import charters
@@ -58,13 +64,14 @@ class BodyLimit:
 
     The rest of a refused body is read and thrown away (up to `DRAIN_MAX_BYTES`, while it keeps
     coming): a server that answers and closes while the client is still sending resets the
-    connection, and the client then sees a broken pipe instead of the 413."""
+    connection, and the client then sees a broken pipe instead of the 413. A route that streams its body
+    (the registration import) is left to count it itself."""
 
-    def __init__(self, app: ASGIApp, limit: int) -> None:
-        self.app, self.limit = app, limit
+    def __init__(self, app: ASGIApp, limit: int, streamed: tuple[str, ...] = ()) -> None:
+        self.app, self.limit, self.streamed = app, limit, streamed
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or scope.get("path") in self.streamed:
             await self.app(scope, receive, send)
             return
         declared = dict(scope["headers"]).get(b"content-length")
@@ -180,6 +187,7 @@ def create_app(settings: Settings | None = None, clock: Callable[[], datetime] =
                                     temporal=lambda: reach_temporal(app.state))
         yield
         app.state.engine.dispose()
+        tracing.flush()
 
     app = FastAPI(
         title="Parley",
@@ -189,8 +197,14 @@ def create_app(settings: Settings | None = None, clock: Callable[[], datetime] =
         docs_url=None,  # FastAPI's pages load Swagger UI from a CDN: api.docs serves it from Parley
         redoc_url=None,
     )
-    for router in (health.router, users.router, disputes.router, audit.router, slack_routes.router):
+    for router in (health.router, users.router, disputes.router, registrations.router, audit.router,
+                   slack_routes.router):
         app.include_router(router)
+    app.include_router(webhook_routes.router)
+    app.include_router(pages_webhooks.router)  # the admin's webhooks page
+    app.include_router(charter_routes.router)  # /api/charter and the charter page
+    app.include_router(pages_charter.router)
+    app.include_router(metrics_routes.router)  # /metrics for Prometheus (not in the OpenAPI document)
     web.install(app, settings)  # the web pages, their session cookie and static files
     docs.install(app)  # /docs: Swagger UI with its assets served locally (works offline)
 
@@ -216,7 +230,7 @@ def create_app(settings: Settings | None = None, clock: Callable[[], datetime] =
     async def unexpected(request: Request, exc: Exception) -> Response:
         """The last resort, which should never be reached: the failure is logged with a request id, and
         /api answers JSON (not Starlette's plain-text 500)."""
-        request_id = uuid.uuid4().hex[:16]
+        request_id = request_id_of(request.scope) or uuid.uuid4().hex[:16]
         log.error("unexpected %s on %s %s (request id %s)", type(exc).__name__, request.method, request.url.path,
                   request_id, exc_info=exc)
         headers = {"X-Request-ID": request_id}
@@ -226,7 +240,10 @@ def create_app(settings: Settings | None = None, clock: Callable[[], datetime] =
         return PlainTextResponse(f"Internal Server Error (request id {request_id})", status_code=500,
                                  headers=headers)
 
-    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes, streamed=(registrations.IMPORT_PATH,))
     app.add_middleware(UnstorableUrl)
     app.add_middleware(AllowHeader)  # a 405 names every method of the path
+    app.add_middleware(ObservedRequests)  # request id, and counted and timed by route template
+    tracing.configure_tracing("parley-api")
+    tracing.instrument(app)  # when tracing is on
     return app

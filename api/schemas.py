@@ -1,6 +1,6 @@
 """What the JSON API answers: the response models of the routes and the errors each route may give.
 
-The input models live in the pure core (`domain/model.py`: `Filing`, the actions); the models here
+The input models live in the pure core (`domain/model/`: `Filing`, the actions); the models here
 only describe output, so they carry types and enumerations but none of the input bounds (a stored
 dispute stays readable when a bound is later tightened). `DisputePublic` is `DisputeView` as the API
 returns it (the stored view with its SLA brought up to this moment); `tests/api/test_schemas.py`
@@ -284,3 +284,161 @@ EXPORT_CONTENT: dict[str, Any] = {
         },
     },
 }
+
+
+# --- registrations (DESIGN §6) ---------------------------------------------------------------------
+
+RegistrationStatus = Literal["pending", "approved", "rejected", "expired", "withdrawn", "closed"]
+
+
+class RegistrationSummaryPublic(BaseModel):
+    """A registration as the lists show it (without its overlaps and disputes)."""
+
+    id: str = Field(examples=["REG-1A2B3C4D"])
+    ref: str | None = Field(description="the CRM's id (`external_ref`), if it has one")
+    channel: Channel
+    partner_org: str | None
+    owner: str = Field(description="the owner's e-mail")
+    account: str
+    account_domain: str | None
+    title: str
+    deal_value: float
+    currency: str = Field(description="ISO 4217")
+    region: str
+    segment: str | None
+    expected_close: date | None
+    products: list[str]
+    status: RegistrationStatus
+    submitted_at: datetime
+    approved_at: datetime | None
+    protected_until: datetime | None = Field(description="the end of the protection window (partner registrations)")
+    decided_by: str | None
+    reason: str | None
+    won: bool | None
+    charter_version: str
+    last_seq: int = Field(description="the number of the registration's latest audit event")
+    updated_at: datetime
+
+
+class OverlapPublic(BaseModel):
+    """Another registration claiming the same account. To a partner user another partner organisation's
+    registration shows with `partner_org` null."""
+
+    registration_id: str
+    channel: Channel
+    partner_org: str | None
+    account: str
+    score: int = Field(ge=0, le=100, description="how alike the account names are; 100 for the same domain")
+    reason: Literal["domain", "name"]
+    status: RegistrationStatus
+    disputed: bool = Field(description="whether a dispute names both registrations")
+
+
+class LinkedDisputePublic(BaseModel):
+    id: str
+    status: Status | None
+
+
+class RegistrationPublic(RegistrationSummaryPublic):
+    """A registration as `GET /api/registrations/{id}` shows it."""
+
+    overlaps: list[OverlapPublic]
+    disputes: list[LinkedDisputePublic]
+
+
+class OverlapSidePublic(BaseModel):
+    registration_id: str
+    channel: Channel
+    partner_org: str | None
+    account: str
+    account_domain: str | None
+    title: str
+    status: RegistrationStatus
+    owner: str | None = Field(description="null where the reader may not know whose it is")
+    submitted_at: datetime
+    approved_at: datetime | None
+    protected_until: datetime | None
+
+
+class OverlapPairPublic(BaseModel):
+    """Two live registrations claiming the same account (`a` has the smaller id)."""
+
+    id: int
+    a: OverlapSidePublic
+    b: OverlapSidePublic
+    score: int = Field(ge=0, le=100)
+    reason: Literal["domain", "name"]
+    found_at: datetime
+    disputed: bool
+    dispute_ids: list[str]
+
+
+class ImportProblem(BaseModel):
+    line: int = Field(description="the line of the file (the CSV header is line 1)")
+    field: str
+    message: str
+
+
+class ImportPublic(BaseModel):
+    created: int
+    updated: int = Field(description="known registrations (by `external_ref`) whose fields changed")
+    unchanged: int
+    errors: list[ImportProblem] = Field(description="the rows not imported and why (the first 1,000)")
+    error_count: int
+
+
+IMPORT_BODY: dict[str, Any] = {"requestBody": {"required": True, "content": {
+    "text/csv": {"schema": {"type": "string", "description": (
+        "a header line naming the columns (account, title, deal_value, region and owner_email are required; "
+        "account_domain, currency, segment, expected_close, external_ref, products (separated by ;), channel, "
+        "partner_org, status, submitted_at may follow), then one registration per line")}},
+    "application/x-ndjson": {"schema": {"type": "string", "description": (
+        "one JSON object per line, with the fields of POST /api/registrations plus channel, partner_org, "
+        "status and submitted_at")}},
+}}}
+
+
+# --- people (DESIGN §7: how each person hears from Parley) --------------------------------------------
+
+NotifyChoice = Literal["slack", "email", "both"]
+
+
+class UserPublic(BaseModel):
+    """A user as `GET /api/users/me` and `PUT /api/users/{email}/notify` answer."""
+
+    id: int
+    email: str
+    name: str
+    role: str
+    channel: Channel | None
+    partner_org: str | None
+    region: str | None
+    segment: str | None
+    slack_user_id: str | None
+    notify: NotifyChoice | None = Field(description="the stored preference; null means the default: Slack for "
+                                                    "users with a Slack id when a bot token is set, otherwise "
+                                                    "e-mail when SMTP is set, otherwise the outbox")
+    notify_effective: Literal["slack", "email", "both", "outbox"] = Field(
+        description="how Parley reaches this user now, given the preference and what is set up")
+
+
+# --- the charter (DESIGN §8: the charter as a living document) -----------------------------------------
+
+class CharterChangePublic(BaseModel):
+    """One adoption in the change log: which version, when, by whom and why."""
+
+    id: str = Field(description="the version id every dispute pins: `version` + the first 8 hex digits of the hash",
+                    examples=["2026.1+ecbc3732"])
+    version: str = Field(description="the version the charter declares")
+    name: str
+    hash: str = Field(description="SHA-256 of the charter's text (hex)")
+    adopted_at: datetime
+    adopted_by: str = Field(description="an e-mail, or `system:api` for the API's own file at start-up")
+    reason: str
+    in_force: bool = Field(description="whether new disputes pin this version now")
+
+
+class CharterPublic(CharterChangePublic):
+    """The charter in force: its last adoption and its text (TOML)."""
+
+    text: str

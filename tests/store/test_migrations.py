@@ -104,3 +104,30 @@ def test_0005_registrations_go_down_and_up_again(blank_db_url: str) -> None:
             assert keys == ["key", "registration_id"]  # the primary key is the index a lookup by key reads
     finally:
         engine.dispose()
+
+
+def test_0007_adds_the_notify_preference_and_the_email_state_and_keeps_the_rows(blank_db_url: str) -> None:
+    from alembic import command
+
+    def columns(conn: object, table: str) -> set[str]:
+        return {c["name"] for c in inspect(conn).get_columns(table)}
+
+    email_columns = {"email_status", "email_sent_at", "email_error"}
+    migrate(blank_db_url, "0006")
+    engine = make_engine(blank_db_url)
+    try:
+        with engine.begin() as conn:
+            conn.exec_driver_sql("INSERT INTO users (email, name, role, created_at) "
+                                 "VALUES ('a@example.com', 'A', 'auditor', '2025-01-02 03:04:05')")
+            assert "notify" not in columns(conn, "users") and not email_columns & columns(conn, "notifications")
+        migrate(blank_db_url)
+        with engine.connect() as conn:
+            assert "notify" in columns(conn, "users") and email_columns <= columns(conn, "notifications")
+            assert conn.execute(select(USERS.c.email, USERS.c.notify)).all() == [("a@example.com", None)]
+        command.downgrade(alembic_config(blank_db_url), "0006")
+        with engine.connect() as conn:
+            assert "notify" not in columns(conn, "users") and not email_columns & columns(conn, "notifications")
+            assert conn.exec_driver_sql("SELECT email FROM users").scalar() == "a@example.com"
+        migrate(blank_db_url)
+    finally:
+        engine.dispose()
