@@ -30,6 +30,10 @@ def new_registration_id() -> str:
     return f"REG-{secrets.token_hex(4).upper()}"
 
 
+# Labels of letters, digits and inner hyphens (1-63 characters), dot-separated: valid as they stand.
+_PLAIN_ASCII = re.compile(r"(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
+
+
 def normalise_domain(value: str) -> str:
     """A web domain as the store keeps it: lower case, no scheme, path, port or "www.", IDNA-checked,
     in its Unicode form ("HTTPS://www.Bücher.de/shop" -> "bücher.de"). ValueError when it is none."""
@@ -42,14 +46,17 @@ def normalise_domain(value: str) -> str:
     text = re.sub(r":\d*$", "", text).rstrip(".").removeprefix("www.")
     if re.fullmatch(r"[0-9.]+", text):
         raise ValueError("must be a domain name such as globex.com, not an IP address")
-    try:
-        ascii_form = idna.encode(text, uts46=True).decode("ascii")
-    except idna.IDNAError:
-        raise ValueError(f"{value.strip()!r} is not a domain name such as globex.com") from None
+    if "--" not in text and _PLAIN_ASCII.fullmatch(text):  # the common case needs no IDNA round trip
+        ascii_form = text
+    else:
+        try:
+            ascii_form = idna.encode(text, uts46=True).decode("ascii")
+        except idna.IDNAError:
+            raise ValueError(f"{value.strip()!r} is not a domain name such as globex.com") from None
     labels = ascii_form.split(".")
     if len(labels) < 2 or not _TLD.match(labels[-1]) or len(ascii_form) > 253:
         raise ValueError(f"{value.strip()!r} is not a domain name such as globex.com")
-    return idna.decode(ascii_form)
+    return ascii_form if ascii_form is text else idna.decode(ascii_form)
 
 
 def _domain(value: str) -> str:

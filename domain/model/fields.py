@@ -70,12 +70,15 @@ Money = Annotated[float, Field(ge=0, le=MAX_MONEY, allow_inf_nan=False), ANumber
 Percent = Annotated[float, Field(ge=0, le=100, allow_inf_nan=False), ANumber]
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def unstorable(text: str) -> str | None:
     """Why `text` cannot be stored as text (PostgreSQL holds no NUL, and no string holds a lone
     surrogate once encoded as UTF-8), or None when it can."""
     if "\x00" in text:
         return "must not contain the NUL character"
-    if any("\ud800" <= ch <= "\udfff" for ch in text):
+    if _SURROGATE.search(text):
         return "must not contain an unpaired surrogate (text that is not valid Unicode)"
     return None
 
