@@ -5,6 +5,8 @@ with `api.slack.forms`.
 Each input block's `block_id` names the field it fills, so a validation error is shown next to that
 field with `response_action: errors`. A ruling or decision form shows the charter's recommendation for
 the criteria filled in so far, so it reads those back here too (`criteria_from`).
+
+A little over 300 lines: the filing form and the action forms share their field builders here.
 """
 
 from __future__ import annotations
