@@ -38,6 +38,7 @@ router = APIRouter(prefix="/slack", tags=["slack"], lifespan=lifespan)
 
 async def handle(request: Request, aside_of: Callable[[bytes], Aside | None]) -> Response:
     slack: SlackApp = request.app.state.slack
+    slack.client.arrived()
     body = await request.body()
     aside = aside_of(body)
     if aside is not None:

@@ -73,10 +73,10 @@ def where_of(payload: dict[str, Any]) -> Where:
 
 def register(bolt: AsyncApp, base: Ctx) -> None:
     bolt.action(re.compile(f"^{re.escape(kit.ACTION_PREFIX)}"))(ack=acknowledge, lazy=[once(base, pressed)])
-    bolt.action(kit.FILE_ACTION)(ack=acknowledge, lazy=[once(base, file_button)])
+    bolt.action(kit.FILE_ACTION)(ack=acknowledge, lazy=[once(base, file_button, urgent=True)])
     bolt.action({"block_id": re.compile(f"^({'|'.join(CRITERIA_BLOCKS)})$")})(
         ack=acknowledge, lazy=[once(base, redraw_recommendation)])
-    bolt.shortcut(SHORTCUT)(ack=acknowledge, lazy=[once(base, file_shortcut)])
+    bolt.shortcut(SHORTCUT)(ack=acknowledge, lazy=[once(base, file_shortcut, urgent=True)])
     bolt.action(ANY)(acknowledge)  # link buttons, selects and dates inside modals: read at submission
 
 

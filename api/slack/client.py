@@ -9,6 +9,7 @@ One `SlackClient` per application, created with the Slack app (`api.slack.app`).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Coroutine, Sequence
@@ -38,6 +39,9 @@ T = TypeVar("T")
 
 API_TIMEOUT_S = 5  # per Slack call from the API; a modal's trigger id only lives 3 s anyway
 PURGE_EVERY_S = 600  # expired once-keys (replays, events, presses) are forgotten this often per process
+WORK_AT_ONCE = 8  # lazy work running at once: a burst's workflow updates do not starve its acknowledgements
+QUIET_S = 0.02  # lazy work starts once no request has arrived for this long ...
+QUIET_MAX_S = 0.25  # ... or after this long at most
 SLACK_HOOKS = "https://hooks.slack.com/"
 # What a failed call raises once its retries are spent (RuntimeError: no bot token).
 CALL_ERRORS = (SlackApiError, aiohttp.ClientError, TimeoutError, OSError, RuntimeError)
@@ -62,6 +66,30 @@ class SlackClient:
         self._session: aiohttp.ClientSession | None = None
         self._web: AsyncWebClient | None = None
         self._last_purge: float | None = None
+        self._last_request = 0.0
+        self._work_slots: asyncio.Semaphore | None = None
+
+    # --- pacing the work behind the acknowledgements ------------------------------------------------
+
+    def arrived(self) -> None:
+        """A request came in: lazy work already waiting lets its acknowledgement go first."""
+        self._last_request = time.monotonic()
+
+    async def lull(self) -> asyncio.Semaphore:
+        """Wait for a lull in the requests (at most QUIET_MAX_S), then return the slots the work holds
+        while it runs: 50 presses at once are acknowledged first and worked through next, instead of
+        their workflow updates competing for the CPU with the acknowledgements still due."""
+        started = time.monotonic()
+        while (now := time.monotonic()) - self._last_request < QUIET_S and now - started < QUIET_MAX_S:
+            await asyncio.sleep(QUIET_S)
+        if self._work_slots is None:  # made in the event loop, at first use
+            self._work_slots = asyncio.Semaphore(WORK_AT_ONCE)
+        return self._work_slots
+
+    @staticmethod
+    def at_once() -> contextlib.AbstractAsyncContextManager[None]:
+        """No waiting (urgent work)."""
+        return contextlib.nullcontext()
 
     # --- Slack calls --------------------------------------------------------------------------------
 

@@ -101,7 +101,7 @@ def register(bolt: AsyncApp, base: Ctx) -> None:
         await ack(answer_at_once(body) or {})
 
     bolt.command(COMMAND, matchers=[answered_at_once])(answer)
-    bolt.command(COMMAND)(ack=acknowledge, lazy=[once(base, run_command)])
+    bolt.command(COMMAND)(ack=acknowledge, lazy=[once(base, run_command, urgent=True)])
 
 
 async def open_filing(ctx: Ctx, where: Where, trigger_id: str) -> None:

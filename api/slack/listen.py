@@ -7,6 +7,8 @@ acknowledgement. `once` wraps that work: it first claims the request in the stor
 by its signature, or an Events API delivery by its event id), so a replayed request, or an event
 Slack sent again, is acknowledged like any other and its work never starts, on whichever process.
 A modal submission, whose answer is the result, claims inside its bounded work instead (`claimed`).
+Lazy work waits for a lull in the requests and for one of a few slots (`SlackClient.lull`), so that a
+burst of presses is acknowledged first and worked through next.
 """
 
 from __future__ import annotations
@@ -43,21 +45,23 @@ async def first_time(ctx: Ctx, body: dict[str, Any], *, by_event: bool = False) 
     return await run_in_threadpool(guards.first_request, ctx.engine, request)
 
 
-def once(base: Ctx, work: Work, *, by_event: bool = False) -> Lazy:
-    """`work` as a lazy listener that runs only for the first delivery of its request."""
+def once(base: Ctx, work: Work, *, by_event: bool = False, urgent: bool = False) -> Lazy:
+    """`work` as a lazy listener that runs only for the first delivery of its request. `urgent` work
+    (opening a modal before its trigger id expires, 3 s after the click) starts at once."""
     async def lazy(request: AsyncBoltRequest) -> None:
         ctx = base.at(request.context)
         ctx.slack.keep(asyncio.current_task())
         ctx.slack.tidy(ctx.engine)
-        try:
-            first = await first_time(ctx, request.body, by_event=by_event)
-        except Exception:
-            log.exception("%s: not done, Parley's store did not answer the claim", work.__name__)
-            return
-        if not first:
-            log.info("%s: not done, the request was a replay", work.__name__)
-            return
-        await work(ctx, request.body)
+        async with ctx.slack.at_once() if urgent else await ctx.slack.lull():
+            try:
+                first = await first_time(ctx, request.body, by_event=by_event)
+            except Exception:
+                log.exception("%s: not done, Parley's store did not answer the claim", work.__name__)
+                return
+            if not first:
+                log.info("%s: not done, the request was a replay", work.__name__)
+                return
+            await work(ctx, request.body)
 
     lazy.__name__ = lazy.__qualname__ = work.__name__  # Bolt tells lazy listeners apart by name
     return lazy
