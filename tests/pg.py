@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import psycopg
+import pytest
 from psycopg import sql
 from sqlalchemy.engine import make_url
 
@@ -22,3 +23,20 @@ def fresh_database(server: str, prefix: str) -> Iterator[str]:
     finally:
         with psycopg.connect(server, autocommit=True) as conn:
             conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+@contextmanager
+def migrated_database(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
+                      prefix: str) -> Iterator[str]:
+    """A migrated database for `request.param` ("sqlite" or "postgresql"), dropped afterwards: what the
+    module-scoped `stack_db_url` fixtures of the whole-stack folders yield."""
+    from store.db import migrate
+
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp(f'{prefix}-db') / 'parley.db'}"
+        migrate(url)
+        yield url
+        return
+    with fresh_database(request.getfixturevalue("pg_server"), f"parley_{prefix}") as url:
+        migrate(url)
+        yield url

@@ -25,7 +25,6 @@ import pytest_asyncio
 from sqlalchemy import func, select
 from temporalio.testing import WorkflowEnvironment
 
-from store.db import migrate
 from store.tables import AUDIT_EVENTS, DISPUTES
 from tests.harness.paths import FAST_CHARTER
 from tests.harness.people import CRITERIA, ORG_A, ORG_B, OUTCOME, PEOPLE, RATIONALE, Person, seed_people
@@ -33,7 +32,7 @@ from tests.harness.ports import closed_port
 from tests.harness.stack import ADMIN_TOKEN, Stack, make_settings, running_stack, serve
 from tests.harness.temporal import DEV_SERVER, target_of, terminate
 from tests.harness.waiting import eventually
-from tests.pg import fresh_database
+from tests.pg import migrated_database
 
 __all__ = [  # the harness's names, as the API tests import them from here
     "ADMIN_TOKEN", "CRITERIA", "FAST_CHARTER", "ORG_A", "ORG_B", "OUTCOME", "PEOPLE", "RATIONALE", "TEMPORAL_BIN",
@@ -208,13 +207,7 @@ def stack_db_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPa
     suite well over its time budget. Tests therefore never assume an empty store: they look for
     their own disputes and create the users they change.
     """
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path_factory.mktemp('api-db') / 'parley.db'}"
-        migrate(url)
-        yield url
-        return
-    with fresh_database(request.getfixturevalue("pg_server"), "parley_api") as url:
-        migrate(url)
+    with migrated_database(request, tmp_path_factory, "api") as url:
         yield url
 
 

@@ -13,7 +13,6 @@ import pytest_asyncio
 from sqlalchemy import select
 from temporalio.testing import WorkflowEnvironment
 
-from store.db import migrate
 from store.tables import NOTIFICATIONS, USERS
 from tests.api.conftest import Api, filing
 from tests.email.conftest import Mailbox, SmtpServer
@@ -22,7 +21,7 @@ from tests.harness.ports import free_port
 from tests.harness.stack import Stack, make_settings, running_stack
 from tests.harness.temporal import target_of, terminate
 from tests.harness.waiting import eventually
-from tests.pg import fresh_database
+from tests.pg import migrated_database
 
 PAT, DANA = PEOPLE["pat"].email, PEOPLE["dana"].email
 
@@ -39,13 +38,7 @@ def module_smtp() -> Iterator[SmtpServer]:
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def stack_db_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path_factory.mktemp('email-db') / 'parley.db'}"
-        migrate(url)
-        yield url
-        return
-    with fresh_database(request.getfixturevalue("pg_server"), "parley_email") as url:
-        migrate(url)
+    with migrated_database(request, tmp_path_factory, "email") as url:
         yield url
 
 

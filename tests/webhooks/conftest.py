@@ -28,13 +28,13 @@ from activities.names import DELIVER_WEBHOOK
 from activities.webhooks import DeliveryStarter, WebhookActivities
 from domain.webhook_events import WebhookEvent
 from store import webhooks
-from store.db import migrate, session
+from store.db import session
 from store.webhook_tables import WebhookDeliveryRow, WebhookRow
 from tests.api.conftest import Api
 from tests.harness.stack import Stack, make_settings, running_stack
 from tests.harness.temporal import target_of, terminate, time_skipping_server
 from tests.harness.waiting import eventually
-from tests.pg import fresh_database
+from tests.pg import migrated_database
 from tests.workflows.harness import RUNNER
 from workflows.webhooks import WebhookDeliveryWorkflow
 
@@ -145,13 +145,7 @@ async def rig(skipping: WorkflowEnvironment, engine: Engine) -> AsyncIterator[Ri
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def stack_db_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A migrated database per test module and backend, as for the API tests."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path_factory.mktemp('webhooks-db') / 'parley.db'}"
-        migrate(url)
-        yield url
-        return
-    with fresh_database(request.getfixturevalue("pg_server"), "parley_webhooks") as url:
-        migrate(url)
+    with migrated_database(request, tmp_path_factory, "webhooks") as url:
         yield url
 
 
