@@ -19,7 +19,7 @@ from activities.names import RECORD_EVENT
 from activities.webhooks import DeliveryStarter
 from domain.model import Recorded
 from domain.webhook_events import dispute_event
-from store import audit, projection, webhooks
+from store import audit, dispute_links, projection, webhooks
 from store.db import insert_or_ignore, session
 from store.tables import NOTIFICATIONS, utcnow
 
@@ -44,6 +44,7 @@ class StoreActivities:
             with session(self.engine, write=True) as s:
                 audit.append(s, event)
                 projection.upsert_dispute(s, item.view)
+                dispute_links.link_filed(s, event)  # a filing's registrations, with its dispute row
                 now = utcnow()
                 for notice in item.notices:
                     insert_or_ignore(s, NOTIFICATIONS, {

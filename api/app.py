@@ -212,7 +212,7 @@ def create_app(settings: Settings | None = None, clock: Callable[[], datetime] =
     async def parley_error(request: Request, exc: ParleyError) -> JSONResponse:
         if exc.status == 422:  # every 422 has one shape: a list of {field, message}
             return JSONResponse({"detail": problems_of_domain(exc)}, status_code=422)
-        return JSONResponse({"detail": exc.message}, status_code=exc.status)
+        return JSONResponse({**exc.extra, "detail": exc.message}, status_code=exc.status)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -98,7 +98,7 @@ class Once:
             return None
         kept: dict[str, Any] = json.loads(seen.result or "{}")
         if seen.status >= 400:
-            raise _REFUSALS.get(kept["error"], WrongState)(kept["message"], kept["field"])
+            raise _REFUSALS.get(kept["error"], WrongState)(kept["message"], kept["field"], kept.get("extra"))
         self.response.status_code = seen.status
         self.response.headers["Idempotent-Replayed"] = "true"
         return kept
@@ -110,7 +110,8 @@ class Once:
         except Unavailable as exc:
             raise Unavailable(f"{exc.message}; {self._advice()}") from exc
         except ParleyError as exc:
-            await self._keep(exc.status, {"error": type(exc).__name__, "message": exc.message, "field": exc.field})
+            await self._keep(exc.status, {"error": type(exc).__name__, "message": exc.message, "field": exc.field,
+                                          "extra": exc.extra})
             raise
         await self._keep(status, view.model_dump(mode="json"))
         return view

@@ -25,6 +25,7 @@ from domain.model import ConflictType, Status
 
 Channel = Literal["direct", "partner"]
 Owner = Literal["direct", "partner", "co_sell"]
+RegistrationStatus = Literal["pending", "approved", "rejected", "expired", "withdrawn", "closed"]
 # The audit trail's one time format (store.audit.iso): kept as text so that its microseconds and
 # "Z" reach the client exactly as they were hashed.
 AuditTime = Annotated[str, Field(json_schema_extra={"format": "date-time"},
@@ -218,6 +219,46 @@ class DisputePublic(BaseModel):
     last_seq: int = Field(description="the number of the dispute's latest audit event")
 
 
+class ClaimPublic(BaseModel):
+    """A registration the dispute is about (DESIGN §6 "Linking"), shown beside the other."""
+
+    id: str = Field(examples=["REG-1A2B3C4D"])
+    ref: str | None = Field(description="the CRM's id (`external_ref`), if it has one")
+    channel: Channel
+    partner_org: str | None
+    owner: str = Field(description="the owner's e-mail")
+    account: str
+    title: str
+    deal_value: float
+    currency: str = Field(description="ISO 4217")
+    status: RegistrationStatus
+    submitted_at: datetime
+    approved_at: datetime | None
+    protected_until: datetime | None
+    first: bool = Field(description="registered before the other claim (the earlier `submitted_at`)")
+    protected_when_filed: bool = Field(description="inside its protection window when the dispute was filed")
+    protected_now: bool = Field(description="approved and inside its protection window now")
+
+
+class DisputeDetailPublic(DisputePublic):
+    """A dispute as `GET /api/disputes/{id}` shows it: its SLA brought up to the moment of the request, and
+    the registrations it is about side by side, the one registered first first."""
+
+    registrations: list[ClaimPublic] = Field(description="both claims when the dispute names two registrations "
+                                                         "(a rep who is not a party sees those they may see); "
+                                                         "empty otherwise")
+
+
+class AlreadyDisputed(BaseModel):
+    """A refusal in the current state; for a filing about a pair of registrations that already has an open
+    dispute, `existing` names it."""
+
+    detail: str = Field(examples=["REG-1A2B3C4D and REG-5E6F7A8B are already the subject of an open dispute, "
+                                  "PRL-1A2B3C4D; add to that one instead"])
+    existing: str | None = Field(default=None, description="the open dispute about the same registrations",
+                                 examples=["PRL-1A2B3C4D"])
+
+
 # --- the audit trail -----------------------------------------------------------------------------
 
 class AuditEventPublic(BaseModel):
@@ -290,8 +331,6 @@ EXPORT_CONTENT: dict[str, Any] = {
 
 
 # --- registrations (DESIGN §6) ---------------------------------------------------------------------
-
-RegistrationStatus = Literal["pending", "approved", "rejected", "expired", "withdrawn", "closed"]
 
 
 class RegistrationSummaryPublic(BaseModel):

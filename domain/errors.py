@@ -14,14 +14,17 @@ the class name, and `from_type` turns them back into the same class.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 
 class ParleyError(Exception):
     status = 500
 
-    def __init__(self, message: str, field: str | None = None) -> None:
+    def __init__(self, message: str, field: str | None = None, extra: Mapping[str, str] | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.field = field
+        self.extra = dict(extra or {})  # more keys of the JSON answer beside `detail`, e.g. a 409's `existing`
 
 
 class InvalidInput(ParleyError):

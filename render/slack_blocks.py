@@ -1,14 +1,14 @@
 """Block Kit for Parley's Slack messages: DMs with buttons, the line that replaces them after an action,
 answers to `/conflict status|mine|help`, and the App Home queue.
 
-Pure: views and texts in, `slack_sdk.models.blocks` out. Modals live in `render.slack_modals`.
+Pure: views and texts in, `slack_sdk.models.blocks` out. Modals live in `render.slack_modals`; the
+claims a dispute is about (its "Claims" section) in `render.slack_claims`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from babel.numbers import format_currency
 from slack_sdk.models.blocks import (
     ActionsBlock,
     Block,
@@ -22,8 +22,11 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
+from domain.claims import Claim
 from domain.model import DisputeView, Outcome, Status
 from domain.notices import name_of
+from render.slack_claims import claims_blocks
+from render.slack_claims import money_text as money_text  # (where the digest and registrations import it)
 from render.slack_offers import label
 from render.slack_text import HEADER_MAX, TIER_NAMES, due_text, escape
 
@@ -49,11 +52,6 @@ def link(public_url: str | None, dispute_id: str) -> str | None:
 
 def status_text(status: Status) -> str:
     return status.value.replace("_", " ")
-
-
-def money_text(amount: float, currency: str) -> str:
-    """An amount with its currency: "EUR 5,000.00", "JPY 5,000" (the currency's own decimals)."""
-    return format_currency(amount, currency, format="¤¤\u00a0#,##0.00", locale="en", currency_digits=True)
 
 
 def outcome_text(outcome: Outcome, currency: str) -> str:
@@ -149,17 +147,19 @@ def head_text(view: DisputeView, text: str, public_url: str | None) -> str:
 
 
 def dm_blocks(view: DisputeView, text: str, offers: Sequence[str], public_url: str | None,
-              footer: str | None = None) -> list[Block]:
-    """A direct message about a dispute: what happened, where it stands, and the buttons open to the
-    reader (none when `offers` is empty)."""
-    return refreshed_blocks(head_text(view, text, public_url), view, offers, footer)
+              footer: str | None = None, claims: Sequence[Claim] = ()) -> list[Block]:
+    """A direct message about a dispute: what happened, where it stands, the claims it is about, and the
+    buttons open to the reader (none when `offers` is empty)."""
+    return refreshed_blocks(head_text(view, text, public_url), view, offers, footer, claims)
 
 
-def refreshed_blocks(head: str, view: DisputeView, offers: Sequence[str], footer: str | None = None) -> list[Block]:
+def refreshed_blocks(head: str, view: DisputeView, offers: Sequence[str], footer: str | None = None,
+                     claims: Sequence[Claim] = ()) -> list[Block]:
     """A DM's blocks under an already rendered first section (`head`), for the view as it is now."""
     blocks: list[Block] = [
         SectionBlock(text=clip(head)),
         SectionBlock(fields=summary_fields(view)),
+        *claims_blocks(claims),
         *context_of(view),
     ]
     actions = action_buttons(view, offers)
@@ -208,7 +208,8 @@ def help_blocks(note: str | None = None) -> list[Block]:
     return blocks
 
 
-def status_blocks(view: DisputeView, public_url: str | None, offers: Sequence[str]) -> list[Block]:
+def status_blocks(view: DisputeView, public_url: str | None, offers: Sequence[str],
+                  claims: Sequence[Claim] = ()) -> list[Block]:
     blocks: list[Block] = [
         SectionBlock(text=clip(f"{title_line(view, public_url)}\n{escape(view.description)}")),
         SectionBlock(fields=[
@@ -216,6 +217,7 @@ def status_blocks(view: DisputeView, public_url: str | None, offers: Sequence[st
             MarkdownTextObject(text="*Parties*\n" + ", ".join(escape(name_of(p.email, view)) for p in view.parties)),
             MarkdownTextObject(text=f"*Mediator / executive*\n{escape(view.mediator)} / {escape(view.executive)}"),
         ]),
+        *claims_blocks(claims),
         *context_of(view),
     ]
     actions = action_buttons(view, offers)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pydantic import ValidationError
@@ -33,9 +33,11 @@ from slack_sdk.models.blocks import (
 from slack_sdk.models.views import View
 
 from domain.charter import Charter, Weights
+from domain.claims import FilingPair
 from domain.model import Criteria, DisputeView, Status
 from domain.scoring import recommend
 from render.slack_blocks import clip, outcome_text
+from render.slack_claims import BLOCK_ID, ids_in_metadata, registrations_block, with_ids
 from render.slack_text import escape
 
 FILE_CALLBACK = "parley:file"
@@ -102,15 +104,24 @@ def _required_by(charter: Charter, field: str) -> str | None:
 
 
 def filing_modal(charter: Charter, initial: Mapping[str, str] | None = None, problem: str | None = None,
-                 private_metadata: str | None = None) -> View:
+                 private_metadata: str | None = None, *, registration_ids: Sequence[str] = (),
+                 pairs: Sequence[FilingPair] = ()) -> View:
     """The filing form: the fields of `POST /api/disputes`, typed where Slack has the input.
-    `private_metadata` carries the slash command's response_url, for the confirmation."""
+    `private_metadata` (JSON) carries the slash command's response_url ("r", for the confirmation) and may
+    carry `registration_ids`, the pair the filing is about; `registration_ids` given here is added to it.
+    `pairs` (`service.dispute_claims.filing_pairs`) are offered as the optional "Registrations" choice,
+    with the pair chosen (from `initial["registrations"]`, else the metadata's) already picked."""
     v = dict(initial or {})
+    private_metadata = with_ids(private_metadata, registration_ids)
+    chosen = [i for i in v.get(BLOCK_ID, "").split(",") if i] or ids_in_metadata(private_metadata)
+    registrations = registrations_block(pairs, chosen)
     types = [_option(t.value, t.value.replace("_", " "), rules.description or None)
              for t, rules in charter.conflict_types.items()]
     blocks: list[Block] = []
     if problem:
         blocks.append(SectionBlock(block_id="problem", text=clip(f":warning: {problem}")))
+    if registrations is not None:
+        blocks.append(registrations)
     blocks += [
         InputBlock(block_id="title", label="Title", element=_text(v.get("title"), max_length=200,
                                                                    placeholder="Acme renewal claimed twice")),
@@ -181,7 +192,7 @@ def encode_metadata(meta: Mapping[str, Any]) -> str:
     data = dict(meta)
     text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
     while len(text) > METADATA_MAX:
-        key = max(("o", "r", "s", "q"), key=lambda k: len(str(data.get(k) or "")))
+        key = max(("o", "r", "s", "q", "c"), key=lambda k: len(str(data.get(k) or "")))
         value = str(data.get(key) or "")
         if not value:
             raise ValueError("private_metadata does not fit even without its texts")
@@ -282,6 +293,8 @@ def action_modal(meta: Mapping[str, Any], *, initial: Mapping[str, str] | None =
     blocks: list[Block] = [ContextBlock(elements=[MarkdownTextObject(text=str(meta.get("s") or f"*{meta['d']}*"))])]
     if problem:
         blocks.append(SectionBlock(block_id="problem", text=clip(f":warning: {problem}")))
+    if meta.get("c") and action in ("rule", "decide"):  # the claims, side by side, for whoever decides
+        blocks.append(ContextBlock(block_id="claims", elements=[MarkdownTextObject(text=clip(str(meta["c"]), 2000))]))
     if meta.get("r") and action in ("appeal", "decide"):
         blocks.append(SectionBlock(text=clip(str(meta["r"]))))
     if meta.get("q") and action == "answer":

@@ -19,10 +19,10 @@ from sqlmodel import Session, col, select
 from temporalio.client import Client
 
 from domain.charter import Charter
-from domain.errors import Forbidden, InvalidInput, NotFound
+from domain.errors import Forbidden, InvalidInput, NotFound, ParleyError, Unavailable
 from domain.model import Action, Actor, Command, DisputeStart, DisputeView, Filing, Party, Reassign, Role, Status
 from domain.offers import Offer, open_actions
-from service import temporal
+from service import dispute_claims, temporal
 from service.ids import new_dispute_id
 from service.visibility import mine, visible_to
 from settings import Settings
@@ -49,8 +49,19 @@ class Service:
                 return prepare_filing(session, user, filing, self.charter(), dispute_id or new_dispute_id())
 
         start = await asyncio.to_thread(prepare)  # a filing's mistakes are named even while Temporal is down
-        return await temporal.file_dispute(await self.temporal(), self.settings.task_queue, start, update_id,
-                                           within=self.settings.answer_within_s)
+        ids = start.filing.registration_ids or []
+        within = self.settings.answer_within_s
+        # one open dispute per pair of registrations: 409 `existing` while another is open
+        claimed = bool(ids) and await dispute_claims.reserve(self.engine, self.temporal, ids, start.id, within=within)
+        try:
+            return await temporal.file_dispute(await self.temporal(), self.settings.task_queue, start, update_id,
+                                               within=within)
+        except Unavailable:
+            raise  # it may still be filed: the claim stays, and frees itself if nothing was started
+        except ParleyError:
+            if claimed:
+                await dispute_claims.release(self.engine, ids, start.id)
+            raise
 
     async def act(self, user: User, dispute_id: str, action: Action, *, update_id: str | None = None) -> DisputeView:
         """Take an action (the workflow's validator judges it) and return the dispute after it."""
@@ -72,6 +83,12 @@ class Service:
 
     def read(self, session: Session, user: User, dispute_id: str) -> DisputeView:
         return DisputeView.model_validate(self.read_json(session, user, dispute_id))
+
+    def read_with_claims(self, session: Session, user: User, dispute_id: str) -> dict[str, Any]:
+        """`GET /api/disputes/{id}`: the dispute and, side by side, the registrations it is about."""
+        found = self.read_json(session, user, dispute_id)
+        claims = dispute_claims.for_viewer(session, user, DisputeView.model_validate(found), self.clock())
+        return {**found, "registrations": [c.model_dump(mode="json") for c in claims]}
 
     @staticmethod
     def offers(view: DisputeView, user: User) -> list[Offer]:
@@ -140,6 +157,9 @@ def prepare_filing(session: Session, user: User, filing: Filing, charter: Charte
     if {user.channel, other.channel} != {"direct", "partner"}:
         raise InvalidInput("counterparty_email: a channel conflict is between a direct rep and a partner rep; "
                            f"both are {user.channel}", "counterparty_email")
+    if filing.registration_ids:
+        filing = dispute_claims.with_refs(filing, *dispute_claims.check_pair(session, user, other,
+                                                                              filing.registration_ids))
     partner = user if user.channel == "partner" else other
     if filing.partner_org and filing.partner_org != partner.partner_org:
         raise InvalidInput(f"partner_org: the partner party belongs to {partner.partner_org!r}", "partner_org")

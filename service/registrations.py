@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
@@ -43,7 +43,7 @@ from service import registration_workflows as flows
 from service.disputes import Service, actor_for
 from service.registration_rows import first_event, new_row, owner_of
 from service.registration_workflows import pinned_charter, snapshot_of, start_of
-from store import once, overlaps, registration_trail, registrations
+from store import overlaps, registration_trail, registrations
 from store.db import session
 from store.overlaps import Found
 from store.tables import RegistrationRow, User
@@ -51,7 +51,6 @@ from store.users import user_by_email
 from workflows.registration import RegistrationWorkflow
 
 log = logging.getLogger(__name__)
-AUTO_FILED = "autofile"  # once-key scope: one automatic dispute per pair, across processes
 
 
 @dataclass
@@ -163,17 +162,14 @@ class Registrations:
 
         filed = []
         for partner, direct, filer in await asyncio.to_thread(candidates):
-            key = f"{AUTO_FILED}:{min(partner.id, direct.id)}:{max(partner.id, direct.id)}"
-            if filer is None or not await asyncio.to_thread(once.claim, self.engine, key, AUTO_FILED,
-                                                            timedelta(days=3660)):
+            if filer is None:
                 continue
-            try:
+            try:  # the path of every filing: the pair's one open dispute, linked as it is recorded
                 view = await self.service.file(filer, _filing(partner, direct))
-            except ParleyError as exc:
-                log.warning("could not file the overlap of %s and %s: %s", partner.id, direct.id, exc.message)
-                await asyncio.to_thread(once.release, self.engine, key)
+            except ParleyError as exc:  # a 409 `existing`: another process filed it first
+                log.log(logging.INFO if exc.extra.get("existing") else logging.WARNING,
+                        "could not file the overlap of %s and %s: %s", partner.id, direct.id, exc.message)
                 continue
-            await asyncio.to_thread(self._link, view.id, partner.id, direct.id)
             for own, other in ((partner, direct), (direct, partner)):
                 note = DisputeNote(dispute_id=view.id, other_registration_id=other.id)
                 try:
@@ -183,10 +179,6 @@ class Registrations:
                     pass
             filed.append(view.id)
         return filed
-
-    def _link(self, dispute_id: str, *registration_ids: str) -> None:
-        with session(self.engine, write=True) as s:
-            registrations.link_dispute(s, dispute_id, registration_ids)
 
     # --- the store ---------------------------------------------------------------------------------
 
@@ -255,7 +247,7 @@ def _filing(partner: RegistrationRow, direct: RegistrationRow) -> Filing:
         title=f"Registration overlap: {partner.account}"[:200], conflict_type=ConflictType.registration_overlap,
         account=partner.account, registration_ref=partner.id, opportunity_ref=direct.external_ref or direct.id,
         deal_value=partner.deal_value, currency=partner.currency, region=partner.region,
-        segment=partner.segment, counterparty_email=direct.owner_email,
+        segment=partner.segment, counterparty_email=direct.owner_email, registration_ids=[partner.id, direct.id],
         description=(f"Filed by Parley (system:overlap): the protected partner registration {partner.id} and the "
                      f"direct opportunity {direct.id} claim the same account."),
     )

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Body, Query
 
 from api.deps import CurrentUser, NowDep, ServiceDep, SessionDep
 from api.idempotency import OnceDep
-from api.schemas import REPLAYED, AuditEventPublic, DisputePublic, errors
+from api.schemas import REPLAYED, AlreadyDisputed, AuditEventPublic, DisputeDetailPublic, DisputePublic, errors
 from domain.model import Action, Filing, Status
 from service.disputes import list_rows, to_json, visible_row
 from store.audit import events_for
@@ -17,9 +17,17 @@ router = APIRouter(prefix="/api/disputes", tags=["disputes"])
 MAX_OFFSET = 1_000_000_000  # every integer query parameter is bounded: the stores' OFFSET is a 64-bit integer
 
 
+ALREADY_DISPUTED = {"model": AlreadyDisputed, "description": "Not allowed in the current state; for a filing "
+                    "naming `registration_ids` that already have an open dispute, `existing` is that dispute."}
+
+
 @router.post("", status_code=201, summary="File a dispute", response_model=DisputePublic,
-             response_model_exclude_unset=True, responses={201: REPLAYED, **errors(401, 403, 409, 413, 422, 503)})
+             response_model_exclude_unset=True,
+             responses={201: REPLAYED, **errors(401, 403, 409, 413, 422, 503), 409: ALREADY_DISPUTED})
 async def file_dispute(filing: Filing, user: CurrentUser, service: ServiceDep, once: OnceDep) -> dict[str, Any]:
+    """`registration_ids` (optional) names the two registrations the dispute is about: one of yours and the
+    counterparty's (e.g. one overlapping yours). While a dispute about the same two is open, a filing answers
+    409 with `existing`."""
     if (first := await once.begin(filing)) is not None:
         return first  # a retry with the same Idempotency-Key: the first answer
     view = await once.finish(201, service.file(user, filing, dispute_id=once.dispute_id, update_id=once.update_id))
@@ -38,10 +46,10 @@ def list_disputes(
     return [to_json(session, row, now) for row in rows]
 
 
-@router.get("/{dispute_id}", summary="One dispute, with its live SLA", response_model=DisputePublic,
-            response_model_exclude_unset=True, responses=errors(401, 404, 422))
+@router.get("/{dispute_id}", summary="One dispute, with its live SLA and the registrations it is about",
+            response_model=DisputeDetailPublic, response_model_exclude_unset=True, responses=errors(401, 404, 422))
 def get_dispute(dispute_id: str, user: CurrentUser, session: SessionDep, service: ServiceDep) -> dict[str, Any]:
-    return service.read_json(session, user, dispute_id)
+    return service.read_with_claims(session, user, dispute_id)
 
 
 @router.post("/{dispute_id}/actions", summary="Act on a dispute", response_model=DisputePublic,

@@ -30,6 +30,8 @@ from domain.model import (
     Withdraw,
 )
 from render.slack_blocks import clip
+from render.slack_claims import BLOCK_ID as REGISTRATIONS
+from render.slack_claims import ids_in_metadata
 from render.slack_modals import CRITERIA_BLOCKS, TEXT_FIELD, read_number
 
 PLACEHOLDER_EMAIL = "counterparty@parley.invalid"  # stands in until the picked Slack user is looked up
@@ -58,6 +60,10 @@ def _element_value(element: Any) -> str | None:
     if kind == "static_select":
         option = element.get("selected_option")
         return str(option["value"]) if isinstance(option, dict) and "value" in option else None
+    if kind == "multi_static_select":  # "a,b" (the values are ids, which hold no comma)
+        chosen = element.get("selected_options")
+        return ",".join(str(o["value"]) for o in chosen if isinstance(o, dict) and "value" in o) \
+            if isinstance(chosen, list) else None
     if kind == "users_select":
         user = element.get("selected_user")
         return str(user) if user else None
@@ -84,7 +90,8 @@ def errors_of(exc: ValidationError, where: Mapping[str, str], default: str) -> d
 
 FILING_FIELDS = ("title", "conflict_type", "account", "opportunity_ref", "registration_ref", "deal_value",
                  "currency", "region", "segment", "description", "counterparty_email", "evidence")
-FILING_BLOCK_OF = {f: f for f in FILING_FIELDS} | {"counterparty_email": "counterparty", "partner_org": "counterparty"}
+FILING_BLOCK_OF = {f: f for f in FILING_FIELDS} | {"counterparty_email": "counterparty", "partner_org": "counterparty",
+                                                   "registration_ids": REGISTRATIONS}
 
 
 def filing_data(values: Mapping[str, str], counterparty_email: str) -> tuple[dict[str, Any], dict[str, str]]:
@@ -100,7 +107,17 @@ def filing_data(values: Mapping[str, str], counterparty_email: str) -> tuple[dic
     if evidence:
         data["evidence"] = evidence
     data["counterparty_email"] = counterparty_email
+    if ids := [i for i in values.get(REGISTRATIONS, "").split(",") if i]:
+        data["registration_ids"] = ids
     return data, errors
+
+
+def registrations_chosen(view: Mapping[str, Any]) -> list[str] | None:
+    """The registrations a submitted filing modal names: those picked in its "Registrations" block when
+    it has one, else those its private_metadata carries (`filing_modal(registration_ids=…)`)."""
+    if any(isinstance(b, dict) and b.get("block_id") == REGISTRATIONS for b in view.get("blocks") or []):
+        return None  # the block's own state says (an empty pick means none)
+    return ids_in_metadata(view.get("private_metadata"))
 
 
 def check_filing(values: Mapping[str, str]) -> dict[str, str]:
@@ -136,7 +153,8 @@ ACTION_BLOCK_OF = {
 
 def metadata(dispute_id: str, action: str, *, summary: str | None = None, ruling: str | None = None,
              mediation: bool = False, channel: str | None = None, ts: str | None = None, original: str | None = None,
-             home: bool = False, weights: Weights | None = None, question: str | None = None) -> dict[str, Any]:
+             home: bool = False, weights: Weights | None = None, question: str | None = None,
+             claims: str | None = None) -> dict[str, Any]:
     """What a modal carries in its private_metadata: the dispute and action, what to show again when
     it is redrawn, and the message to update once the action is recorded."""
     data: dict[str, Any] = {"d": dispute_id, "a": action}
@@ -146,6 +164,8 @@ def metadata(dispute_id: str, action: str, *, summary: str | None = None, ruling
         data["r"] = ruling
     if question:
         data["q"] = question
+    if claims:
+        data["c"] = claims  # `render.slack_claims.claims_text`: the ruling and decision modals show it
     if mediation:
         data["m"] = 1
     if channel and ts:

@@ -36,18 +36,22 @@ from api.slack.forms import (
     parse_action,
     read_metadata,
     read_values,
+    registrations_chosen,
 )
 from api.slack.guards import Replayed
 from api.slack.identity import Unknown
 from api.slack.listen import acknowledge, claimed
 from api.slack.work import Ctx, Where, act, done_line, identify, mark_done, refresh_message, refusal, reply, within
 from domain.charter import Charter
+from domain.claims import FilingPair
 from domain.errors import InvalidInput, ParleyError, WrongState
 from domain.model import Action, Filing
 from render import slack_blocks as kit
+from render.slack_claims import BLOCK_ID as REGISTRATIONS
 from render.slack_modals import ACT_CALLBACK, FILE_CALLBACK, filing_modal, message_modal
 from render.slack_offers import DONE
 from render.slack_text import due_text, escape
+from service import dispute_claims
 from service.disputes import Service
 from store.tables import User
 
@@ -84,6 +88,8 @@ def register(bolt: AsyncApp, base: Ctx) -> None:
     async def filing_submitted(ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext) -> BoltResponse | None:
         view, user_id = body["view"], str(body["user"]["id"])
         values = read_values(view.get("state") if isinstance(view.get("state"), dict) else None)
+        if carried := registrations_chosen(view):  # a modal with no choice, opened about a pair
+            values[REGISTRATIONS] = ",".join(carried)
         errors = check_filing(values)
         if errors:
             await ack(response_action="errors", errors=errors)
@@ -176,11 +182,12 @@ async def _file_from_modal(ctx: Ctx, user_id: str, values: dict[str, str], reply
     """File the dispute; confirm in the modal and where /conflict was typed (else in a DM)."""
     charter: Charter = await run_in_threadpool(charter_in_force, ctx.state)
     metadata_back = json.dumps({"r": reply_to}) if reply_to else None
+    pairs: list[FilingPair] = []
 
     def form_with(errors: dict[str, str]) -> Answer:
         problem = "; ".join(errors.values())
         return Answer(errors=errors, form=filing_modal(charter, initial=values, problem=problem,
-                                                       private_metadata=metadata_back))
+                                                       private_metadata=metadata_back, pairs=pairs))
 
     try:
         who = await identify(ctx, user_id)
@@ -189,6 +196,7 @@ async def _file_from_modal(ctx: Ctx, user_id: str, values: dict[str, str], reply
         if not Service.may_file(who):
             return said("Not filed", f":no_entry: Only reps file conflicts; {who.email} is a {who.role}. "
                                      "Nothing was recorded.")
+        pairs = await run_in_threadpool(dispute_claims.pairs_for, ctx.engine, who)  # (for a form drawn again)
         other = await identify(ctx, values["counterparty"])
         if isinstance(other, Unknown):
             return form_with({"counterparty": "That person is not a Parley user, or Parley cannot match their "
@@ -203,6 +211,10 @@ async def _file_from_modal(ctx: Ctx, user_id: str, values: dict[str, str], reply
         except InvalidInput as exc:
             block = FILING_BLOCK_OF.get(exc.field or "", "title")
             return form_with({block: exc.message.removeprefix(f"{exc.field}: ")})
+        except WrongState as exc:
+            if "existing" not in exc.extra:
+                raise
+            return form_with({REGISTRATIONS: exc.message})  # the pair's open dispute: unpick it, or add to that one
         await claim.settle(done_line(who, f"filed {view.id}"))
     except ParleyError as exc:
         return said("Not filed", refusal(exc))

@@ -97,18 +97,26 @@ def parse_action(action: str, values: dict[str, str]) -> tuple[Any | None, dict[
 
 
 def parse_filing(values: dict[str, str]) -> tuple[Filing | None, dict[str, str]]:
-    data = nest({k: v for k, v in values.items() if k != "evidence"})
+    data = nest({k: v for k, v in values.items() if k not in ("evidence", "registration_ids")})
     evidence = [line.strip() for line in values.get("evidence", "").splitlines() if line.strip()]
     if evidence:
         data["evidence"] = evidence
+    if ids := registration_ids_in(values.get("registration_ids", "")):
+        data["registration_ids"] = ids
     if "currency" in data:
         data["currency"] = str(data["currency"]).upper()
     try:
         return Filing.model_validate(data, context=FORM_TEXT), {}
     except ValidationError as exc:
         errors = errors_by_field(exc)
-        # a bad evidence line is reported on the evidence box as a whole
-        return None, {("evidence" if k.startswith("evidence.") else k): v for k, v in errors.items()}
+        # a bad evidence line is reported on the evidence box as a whole, a bad id on the registrations
+        return None, {k.split(".")[0] if k.startswith(("evidence.", "registration_ids.")) else k: v
+                      for k, v in errors.items()}
+
+
+def registration_ids_in(text: str) -> list[str]:
+    """The registrations a form names: "REG-A,REG-B" (a pair's value) or typed apart by spaces or commas."""
+    return [part for part in text.replace(",", " ").split() if part]
 
 
 class FormState:

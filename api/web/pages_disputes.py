@@ -17,11 +17,12 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from api.deps import SessionDep, charter_in_force, get_charter, get_now, get_service
-from api.web.forms import FormState, flat, parse_action, parse_filing
+from api.web.forms import FormState, flat, parse_action, parse_filing, registration_ids_in
 from api.web.render import ACTION_LABELS, PageRoute, render
 from api.web.session import PageUser, flash
 from domain.errors import Forbidden, InvalidInput, ParleyError
 from domain.model import ConflictType, Role, Status
+from service import dispute_claims
 from service.disputes import Service
 from store import queries
 from store.audit import events_for
@@ -84,7 +85,9 @@ def dispute_context(session: Session, service: Service, user: User, dispute_id: 
     view = service.read(session, user, dispute_id)
     events = events_for(session, dispute_id)
     actions = service.offers(view, user)
-    people = {p.email for p in view.parties} | {view.mediator, view.executive} | {e["actor"] for e in events}
+    claims = dispute_claims.for_viewer(session, user, view, service.clock())
+    people = {p.email for p in view.parties} | {view.mediator, view.executive} | {e["actor"] for e in events} \
+        | {c.owner for c in claims}
     if view.backup_executive:
         people.add(view.backup_executive)
     charter = charter_by_version(session, view.charter_version) or service.charter()
@@ -99,7 +102,7 @@ def dispute_context(session: Session, service: Service, user: User, dispute_id: 
         "charter": charter, "calendar": charter.business_calendar(),
         "weights_json": json.dumps(charter.weights.model_dump()),
         "reassign_to": reassign_to, "auditing": Role(user.role) in (Role.auditor, Role.admin),
-        "open_proposal": view.open_proposal(), "now": service.clock(), "form_titles": FORM_TITLES,
+        "open_proposal": view.open_proposal(), "now": service.clock(), "form_titles": FORM_TITLES, "claims": claims,
     }
 
 
@@ -114,8 +117,15 @@ def _dispute_page(request: Request, session: Session, user: User, dispute_id: st
 
 
 @router.get("/disputes/new")
-def filing_form(request: Request, user: PageUser, session: SessionDep) -> Response:
-    return _filing_page(request, session, user, FormState("file", {"region": user.region or "", "currency": "USD"}))
+def filing_form(request: Request, user: PageUser, session: SessionDep, registration_ids: str = "") -> Response:
+    """The filing form; `?registration_ids=A,B` fills it in from a pair of registrations."""
+    values, errors = {"region": user.region or "", "currency": "USD"}, {}
+    if ids := registration_ids_in(registration_ids):
+        try:
+            values |= dispute_claims.prefill(session, user, ids, get_charter(request))
+        except InvalidInput as exc:
+            errors["registration_ids"] = _without_field(exc)
+    return _filing_page(request, session, user, FormState("file", values, errors))
 
 
 def _filing_page(request: Request, session: Session, user: User, form: FormState, status_code: int = 200) -> Response:
@@ -128,6 +138,7 @@ def _filing_page(request: Request, session: Session, user: User, form: FormState
         groups.setdefault(other.partner_org or "Direct sales", []).append((other.email, label))
     return render(request, "file.html", status_code=status_code, form=form, charter=charter,
                   counterparties=list(groups.items()), regions=queries.regions(session),
+                  pairs=dispute_claims.filing_pairs(session, user, get_now(request)),
                   conflict_types=[(t.value, charter.conflict_types[t]) for t in ConflictType
                                   if t in charter.conflict_types])
 
@@ -159,7 +170,10 @@ async def file_submit(request: Request, user: PageUser) -> Response:
     except ParleyError as exc:
         if isinstance(exc, Forbidden):
             raise
-        flash(request, exc.message, "error")
+        if "existing" in exc.extra:  # the pair's open dispute: said next to the registrations chosen
+            errors["registration_ids"] = exc.message[:1].upper() + exc.message[1:] + "."
+        else:
+            flash(request, exc.message, "error")
         return await run_in_threadpool(page, exc.status)
     flash(request, f"Filed {view.id}. It is at {('frontline', 'mediation', 'the executive')[view.tier - 1]} now.")
     return RedirectResponse(f"/disputes/{view.id}", status_code=303)

@@ -227,6 +227,22 @@ class Filing(Strict):
     counterparty_email: Email
     partner_org: str | None = Field(default=None, max_length=200)
     evidence: list[Annotated[str, Field(max_length=2000)]] = Field(default_factory=list, max_length=20)
+    # DESIGN §6 "Linking": yours and one of the other side's; optional, so older workflow inputs still load
+    registration_ids: list[Annotated[str, Field(min_length=1, max_length=100)]] | None = Field(
+        default=None, description="the two registrations the dispute is about: one of yours and one of the other "
+                                  "side's (e.g. one overlapping yours)", examples=[["REG-1A2B3C4D", "REG-5E6F7A8B"]],
+        json_schema_extra={"minItems": 2, "maxItems": 2, "uniqueItems": True})  # (stated; checked below, in words)
+
+    @field_validator("registration_ids")
+    @classmethod
+    def _two_different(cls, ids: list[str] | None) -> list[str] | None:
+        if ids is None:
+            return None
+        if len(ids) != 2:
+            raise ValueError(f"must name exactly two registrations (yours and the other side's), not {len(ids)}")
+        if ids[0] == ids[1]:
+            raise ValueError("must name two different registrations")
+        return ids
 
 
 class DisputeStart(Strict):

@@ -55,9 +55,10 @@ COVERAGE_ROLES = frozenset(ROLES) if FULL else frozenset({"admin"})
 # request fails `only_unstatable_rules` below.
 UNSTATABLE: dict[str, frozenset[str]] = {
     # the counterparty must be a Parley rep of the other channel; partner_org must be the partner
-    # party's; the charter decides which conflict types it takes and what each requires
+    # party's; the charter decides which conflict types it takes and what each requires; the registrations
+    # named must exist, be the filer's and the counterparty's, and not already have an open dispute
     "POST /api/disputes": frozenset({"counterparty_email", "partner_org", "registration_ref", "opportunity_ref",
-                                     "conflict_type"}),
+                                     "conflict_type", "registration_ids"}),
     # the credit split adds up to 100; `to` must be a Parley user
     "POST /api/disputes/{dispute_id}/actions": frozenset({"outcome.credit_split", "to"}),
     # a rep needs a channel, a partner user a partner_org
