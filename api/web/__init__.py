@@ -14,6 +14,8 @@ from starlette.staticfiles import StaticFiles
 from api.web.pages_audit import router as audit_pages
 from api.web.pages_auth import router as auth_pages
 from api.web.pages_disputes import router as dispute_pages
+from api.web.pages_overlaps import router as overlap_pages
+from api.web.pages_registrations import router as registration_pages
 from api.web.pages_settings import router as settings_pages
 from api.web.render import STATIC_DIR
 from api.web.session import SESSION_COOKIE, SESSION_MAX_AGE_S, SignInRequired, to_sign_in
@@ -27,5 +29,5 @@ def install(app: FastAPI, settings: Settings) -> None:
     )
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.add_exception_handler(SignInRequired, to_sign_in)
-    for router in (auth_pages, dispute_pages, audit_pages, settings_pages):
+    for router in (auth_pages, dispute_pages, audit_pages, settings_pages, registration_pages, overlap_pages):
         app.include_router(router)
