@@ -29,7 +29,7 @@ lines on purpose: one activity whose ordering, pacing, claim and retry rules abo
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.error import URLError
 
@@ -43,13 +43,16 @@ from temporalio.exceptions import ApplicationError
 from activities.email import MailDelivery
 from activities.media import choose_media
 from activities.names import DELIVER_NOTICES
+from activities.registration_notices import notice_blocks
 from activities.slack import ChannelBusy, ChannelPacer
+from domain.claims import Claim
 from domain.model import DisputeView, Event, Role
 from domain.notices import headline
 from render.slack_blocks import dm_blocks, dm_text, done_blocks, head_text
+from render.slack_claims import claims_blocks
 from render.slack_offers import open_actions
 from render.slack_text import case_blocks, case_text
-from store import notifications, projection, queries
+from store import dispute_links, notifications, projection, queries
 from store.db import session
 
 # Slack errors that no retry will fix: the row is parked in the outbox with the error.
@@ -127,14 +130,14 @@ class NotifyActivities:
         postponed: list[Any] = []
         for row in rows:  # in order, except that a channel update waiting for its turn goes last
             try:
-                self._deliver(self.slack, event.dispute_id, row, patient=False)
+                self._deliver(self.slack, event, row, patient=False)
             except _Postponed:
                 postponed.append(row)
             except _Deferred as exc:
                 deferred.append(exc)
         for row in postponed:
             try:
-                self._deliver(self.slack, event.dispute_id, row, patient=True)
+                self._deliver(self.slack, event, row, patient=True)
             except _Deferred as exc:
                 deferred.append(exc)
         if len(deferred) < len(rows) or activity.info().attempt == 1:  # not again on every paced retry
@@ -157,12 +160,13 @@ class NotifyActivities:
 
     # --- one row -----------------------------------------------------------------------------------
 
-    def _deliver(self, slack: WebClient, dispute_id: str, row: Any, *, patient: bool) -> None:
+    def _deliver(self, slack: WebClient, event: Event, row: Any, *, patient: bool) -> None:
+        dispute_id = event.dispute_id
         try:
             if row.recipient == "channel":
                 self._to_channel(slack, dispute_id, row, patient=patient)
             else:
-                self._to_person(slack, dispute_id, row)
+                self._to_person(slack, event, row)
         except SlackApiError as exc:
             error = str(exc.response.get("error") or f"HTTP {exc.response.status_code}")
             if error in PERMANENT:
@@ -181,8 +185,8 @@ class NotifyActivities:
         if not patient and target and self.pacer.wait_for(target) > 0:
             raise _Postponed()  # people who must act hear first; the channel's log can wait a moment
         view = self._view(dispute_id)
-        text, blocks = (case_text(view), case_blocks(view, row.text, self._mentions(view))) if view else \
-            (row.text, None)
+        text, blocks = (case_text(view), [*case_blocks(view, row.text, self._mentions(view)),
+                                          *claims_blocks(self._claims(view))]) if view else (row.text, None)
         if message is not None:
             try:
                 if view is not None:
@@ -211,7 +215,8 @@ class NotifyActivities:
             notifications.posted_case_message(s, dispute_id, channel, ts)
             notifications.mark(s, row.id, status="sent", channel=channel, ts=ts)
 
-    def _to_person(self, slack: WebClient, dispute_id: str, row: Any) -> None:
+    def _to_person(self, slack: WebClient, event: Event, row: Any) -> None:
+        dispute_id = event.dispute_id
         user_id = self._slack_user_id(slack, row.recipient)
         if user_id is None:
             self._finish(row.id, status="outbox", error=f"no Slack user with e-mail {row.recipient}")
@@ -221,12 +226,13 @@ class NotifyActivities:
             opened = slack.conversations_open(users=user_id)
             channel = self._dm_channels[user_id] = str(opened["channel"]["id"])
         view = self._view(dispute_id)
-        if view is None:
-            sent = self._post(slack, channel, text=row.text)
+        if view is None:  # a registration's notice (with its buttons, if any), or a dispute not yet projected
+            blocks = notice_blocks(self.engine, event, row.recipient, row.kind, row.text)
+            sent = self._post(slack, channel, text=row.text, blocks=blocks)
         else:
             offers = open_actions(view, row.recipient, self._role(row.recipient)) if row.kind in WITH_BUTTONS else []
             sent = self._post(slack, channel, text=dm_text(view, row.text),
-                              blocks=dm_blocks(view, row.text, offers, self.public_url))
+                              blocks=dm_blocks(view, row.text, offers, self.public_url, claims=self._claims(view)))
         self._finish(row.id, status="sent", channel=channel, ts=str(sent["ts"]))
 
     def _close_earlier_messages(self, slack: WebClient, event: Event) -> None:
@@ -255,6 +261,11 @@ class NotifyActivities:
     def _view(self, dispute_id: str) -> DisputeView | None:
         with session(self.engine) as s:
             return projection.stored_view(s, dispute_id)
+
+    def _claims(self, view: DisputeView) -> list[Claim]:
+        """The registrations the dispute is about; everyone it tells is involved in it (DESIGN §6)."""
+        with session(self.engine) as s:
+            return dispute_links.claims(s, view.id, view.created_at, datetime.now(UTC))
 
     def _names(self, event: Event) -> dict[str, str]:
         """The names of the people an event's headline mentions (its actor, whom it was reassigned to)."""

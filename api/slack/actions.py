@@ -37,8 +37,10 @@ from api.slack.work import (
 from domain.errors import ParleyError, WrongState
 from domain.model import Accept, Action, Approve, DisputeView, Resume
 from render import slack_blocks as kit
+from render.slack_claims import claims_text
 from render.slack_modals import ACT_CALLBACK, CRITERIA_BLOCKS, action_modal, ruling_of, summary_of
 from render.slack_offers import DONE, LABELS, NEEDS_INPUT, label, open_actions
+from service import dispute_claims
 from store.tables import User
 
 SHORTCUT = "parley_file"  # the global shortcut's callback id (see slack/manifest.yml)
@@ -194,10 +196,12 @@ async def modal_metadata(ctx: Ctx, where: Where, name: str, dispute_id: str,
                         ts=None if where.ephemeral else where.ts, original=where.original, home=where.home)
     weights = await within(0.5, run_in_threadpool(weights_of, ctx.engine, view)) if name in ("rule", "decide") else None
     question = str(view.info_request.get("question") or "") if view.info_request else None
+    claims = await within(0.5, run_in_threadpool(dispute_claims.for_those_involved, ctx.engine, view)) \
+        if name in ("rule", "decide") else None  # whoever rules or decides sees both claims
     return metadata(dispute_id, name, summary=summary_of(view), ruling=ruling_of(view),
                     mediation=view.status.value == "mediation", channel=None if where.ephemeral else where.channel,
                     ts=None if where.ephemeral else where.ts, original=where.original, home=where.home,
-                    weights=weights, question=question)
+                    weights=weights, question=question, claims=claims_text(claims or []))
 
 
 async def redraw_recommendation(ctx: Ctx, payload: dict[str, Any]) -> None:

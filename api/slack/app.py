@@ -9,6 +9,8 @@ adapter (`AsyncSlackRequestHandler`) by the three routes of `api/routes/slack.py
                                ruling modal, @shortcut("parley_file")
                  views.py      @view("parley:file"), @view("parley:act"): submissions answer with their result
                  events.py     @event("app_home_opened")
+                 registrations.py, registration_forms.py   `/conflict register|registrations`,
+                               @action("reg:…"), @view("parley:register"), @view("parley:registration-reject")
 
 Listeners acknowledge first; lazy listeners, which Bolt runs as asyncio tasks in this process, do the
 work (`listen.once`). `process_before_response` only means that a listener's acknowledgement is
@@ -25,7 +27,7 @@ from slack_bolt.authorization import AuthorizeResult
 from slack_sdk.signature import Clock
 from slack_sdk.web.async_client import AsyncWebClient
 
-from api.slack import actions, commands, events, views
+from api.slack import actions, commands, events, registration_forms, registrations, views
 from api.slack.client import SlackClient
 from api.slack.verify import SignedBySlack
 from api.slack.work import Ctx
@@ -55,7 +57,8 @@ class SlackApp:
             process_before_response=True,
         )
         base = Ctx(self.client, state)
-        for listeners in (commands, actions, views, events):
+        # registrations first: their listeners are narrower than `/conflict`'s and the catch-alls'
+        for listeners in (registrations, registration_forms, commands, actions, views, events):
             listeners.register(self.bolt, base)
         self.handler = AsyncSlackRequestHandler(self.bolt)
 

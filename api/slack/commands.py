@@ -4,6 +4,8 @@
     /conflict status <id>     the dispute, ephemeral, with the buttons open to the asker
     /conflict mine            the asker's open disputes, what waits on them first
     /conflict help            usage (answered in the acknowledgement itself, as is anything unknown)
+
+`/conflict register` and `/conflict registrations` are api/slack/registrations.py's (registered first).
 """
 
 from __future__ import annotations
@@ -35,8 +37,10 @@ from domain.durations import plural
 from domain.errors import ParleyError
 from domain.model import Role
 from render import slack_blocks as kit
+from render import slack_registrations
 from render.slack_modals import filing_modal
 from render.slack_offers import open_actions
+from service import dispute_claims
 from store.tables import User
 
 COMMAND = "/conflict"
@@ -69,7 +73,7 @@ def answer_at_once(form: dict[str, Any]) -> dict[str, Any] | None:
     """The answer of a command that needs neither the store nor Slack, or None."""
     verb, words = words_of(form)
     if verb in HELP:
-        return ephemeral("How to use /conflict", kit.help_blocks())
+        return ephemeral("How to use /conflict", help_blocks())
     if verb in FILE:
         if form.get("trigger_id"):
             return None
@@ -78,7 +82,12 @@ def answer_at_once(form: dict[str, Any]) -> dict[str, Any] | None:
         return None if status_id(verb, words) else ephemeral("Which dispute? `/conflict status PRL-XXXXXXXX`")
     if verb == "mine":
         return None
-    return ephemeral(f"/conflict {verb}?", kit.help_blocks(note=f"I don't know `{kit.clip(verb, 40)}`."))
+    return ephemeral(f"/conflict {verb}?", help_blocks(note=f"I don't know `{kit.clip(verb, 40)}`."))
+
+
+def help_blocks(note: str | None = None) -> list[Any]:
+    """Usage: disputes, then registrations."""
+    return [*kit.help_blocks(note=note), *slack_registrations.help_blocks()]
 
 
 async def run_command(ctx: Ctx, form: dict[str, Any]) -> None:
@@ -116,7 +125,10 @@ async def open_filing(ctx: Ctx, where: Where, trigger_id: str) -> None:
         return
     charter = await run_in_threadpool(charter_in_force, ctx.state)  # the version adopted last, on any process
     reply_to = json.dumps({"r": where.response_url}) if where.response_url else None
-    await ctx.slack.call("views_open", trigger_id=trigger_id, view=filing_modal(charter, private_metadata=reply_to))
+    pairs = await within(0.5, run_in_threadpool(dispute_claims.pairs_for, ctx.engine, who)) \
+        if isinstance(who, User) else None  # the registrations on offer, if known in time
+    await ctx.slack.call("views_open", trigger_id=trigger_id,
+                         view=filing_modal(charter, private_metadata=reply_to, pairs=pairs or ()))
 
 
 async def answer_status(ctx: Ctx, where: Where, dispute_id: str) -> None:
@@ -131,7 +143,8 @@ async def answer_status(ctx: Ctx, where: Where, dispute_id: str) -> None:
         return
     offers = open_actions(view, who.email, who.role)
     text = f"{view.id}: {view.title} ({view.status.value.replace('_', ' ')}, tier {view.tier})"
-    await reply(ctx, where, text, kit.status_blocks(view, ctx.public_url, offers))
+    claims = await run_in_threadpool(dispute_claims.for_user, ctx.engine, who, view)
+    await reply(ctx, where, text, kit.status_blocks(view, ctx.public_url, offers, claims))
 
 
 async def answer_mine(ctx: Ctx, where: Where) -> None:

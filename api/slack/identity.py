@@ -14,6 +14,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
+from store.db import session
 from store.tables import User
 from store.users import user_by_email
 
@@ -26,30 +27,30 @@ class Unknown:
 
 
 def by_slack_id(engine: Engine, slack_user_id: str) -> User | None:
-    with Session(engine, expire_on_commit=False) as session:
-        return session.exec(select(User).where(User.slack_user_id == slack_user_id)).first()
+    with Session(engine, expire_on_commit=False) as s:
+        return s.exec(select(User).where(User.slack_user_id == slack_user_id)).first()
 
 
 def link_by_email(engine: Engine, slack_user_id: str, email: str) -> User | Unknown:
     """The Parley user with `email`, linked to `slack_user_id` unless linked elsewhere already."""
-    with Session(engine, expire_on_commit=False) as session:
-        user = user_by_email(session, email)
-        if user is None:
-            return Unknown(f"Parley has no user with your Slack e-mail ({email}). "
-                           "Ask a Parley admin to add you; nothing was recorded.")
-        if user.slack_user_id and user.slack_user_id != slack_user_id:
-            return Unknown(f"The Parley user {email} is linked to another Slack account. "
-                           "Ask a Parley admin to check it; nothing was recorded.")
-        if user.slack_user_id is None:
-            user.slack_user_id = slack_user_id
-            session.add(user)
-            try:
-                session.commit()
-            except IntegrityError:  # a concurrent first contact linked it already
-                session.rollback()
-                again = by_slack_id(engine, slack_user_id)
-                return again if again is not None else Unknown("Your Slack account could not be linked; try again.")
-        return user
+    try:
+        # read-then-write: on SQLite the write lock is taken at BEGIN, so a concurrent reader cannot make
+        # the upgrade fail with "database is locked"
+        with session(engine, write=True) as s:
+            user = user_by_email(s, email)
+            if user is None:
+                return Unknown(f"Parley has no user with your Slack e-mail ({email}). "
+                               "Ask a Parley admin to add you; nothing was recorded.")
+            if user.slack_user_id and user.slack_user_id != slack_user_id:
+                return Unknown(f"The Parley user {email} is linked to another Slack account. "
+                               "Ask a Parley admin to check it; nothing was recorded.")
+            if user.slack_user_id is None:
+                user.slack_user_id = slack_user_id
+                s.add(user)
+            return user
+    except IntegrityError:  # a concurrent first contact linked it already
+        again = by_slack_id(engine, slack_user_id)
+        return again if again is not None else Unknown("Your Slack account could not be linked; try again.")
 
 
 def email_from_info(info: object) -> str | None:
