@@ -2,8 +2,10 @@
 
 In one transaction (store.registration_trail.record): the audit event joins the registration's hash
 chain, the registrations row moves forward to the registration after the event, and each notice
-becomes an outbox row that `deliver_notices` works through (as for disputes). A retried attempt
-finds everything in place and changes nothing.
+becomes an outbox row that `deliver_notices` works through (as for disputes), and an event receivers
+subscribe to becomes a webhook delivery per subscription. A retried attempt finds everything in place
+and changes nothing. Once the transaction has committed, the deliveries still due are started (as
+`record_event` does); should that fail, the activity fails and its retry starts what is missing.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.names import RECORD_REGISTRATION_EVENT
+from activities.webhooks import DeliveryStarter
 from domain.errors import NotFound
 from domain.registration_lifecycle import RegistrationRecorded
 from store import audit, registration_trail
@@ -21,8 +24,9 @@ from store.db import session
 
 
 class RegistrationActivities:
-    def __init__(self, engine: Engine, *, slack_enabled: bool = True) -> None:
+    def __init__(self, engine: Engine, *, slack_enabled: bool = True, starter: DeliveryStarter | None = None) -> None:
         self.engine = engine
+        self.starter = starter  # starts the webhook deliveries an event queues (none in unit tests)
         # Without Slack the notices go straight to the outbox and no delivery needs to run.
         self.first_status = "pending" if slack_enabled else "outbox"
 
@@ -32,10 +36,13 @@ class RegistrationActivities:
         event = item.event
         try:
             with session(self.engine, write=True) as s:
-                return registration_trail.record(s, item, self.first_status)
+                written = registration_trail.record(s, item, self.first_status)
         except (audit.ChainError, NotFound, ValueError) as exc:
             raise ApplicationError(str(exc), type="StoreRejected", non_retryable=True) from exc
         except (IntegrityError, DataError) as exc:  # the store refuses these values: retrying won't help
             raise ApplicationError(f"the store rejected event {event.seq} of {event.dispute_id}: {exc.orig}",
                                    type="StoreRejected", non_retryable=True) from exc
         # anything else (a lost connection, a locked database) is transient: Temporal retries
+        if written.deliveries and self.starter is not None:
+            self.starter.start(written.deliveries)
+        return written.notices_due

@@ -1,18 +1,22 @@
 """Webhook deliveries: one attempt at a time (`deliver_webhook`), giving up (`give_up_webhook`), and starting
 a `WebhookDeliveryWorkflow` per queued delivery (`DeliveryStarter`, for the activities that queue them).
 
-An attempt POSTs the stored body, signed afresh, with a short time-out; whatever happens is written to
-the deliveries log (attempts, the receiver's status, why it failed in plain words, when the next try is
-due) before the attempt ends. A non-2xx answer, a time-out or a dropped connection raises, and Temporal
-retries on the workflow's schedule; a 429 (or 503) with `Retry-After` sets the next try itself.
+An attempt is marked under way in the deliveries log as it begins, then POSTs the stored body, signed
+afresh, with a short time-out; it is counted with how it ended (the receiver's status, why it failed in
+plain words, when the next try is due) before it ends. A non-2xx answer, a time-out or a dropped
+connection raises, and Temporal retries on the workflow's schedule; a 429 (or 503) with `Retry-After`
+sets the next try itself. The attempt is asynchronous (no worker thread waits on a slow receiver) and
+heartbeats while it waits, so that when its worker dies mid-request Temporal tries again within the
+heartbeat time-out, not the attempt's.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 
@@ -34,6 +38,7 @@ from workflows.webhooks import WEBHOOK_RETRY, WebhookDeliveryWorkflow
 USER_AGENT = "Parley-Webhooks/1"
 HTTP_TIMEOUT_S = 10.0
 MAX_RETRY_AFTER = timedelta(hours=24)
+HEARTBEAT_EVERY_S = 1.0  # well inside the workflow's HEARTBEAT_TIMEOUT
 
 
 class WebhookActivities:
@@ -41,19 +46,12 @@ class WebhookActivities:
         self.engine = engine
         self.timeout_s = timeout_s
         self.allow_private = allow_private
+        self.tls = httpx.create_ssl_context()  # made once: loading the CA bundle costs more than a local POST
 
     @activity.defn(name=DELIVER_WEBHOOK)
-    def deliver_webhook(self, job: DeliveryJob) -> None:
+    async def deliver_webhook(self, job: DeliveryJob) -> None:
         started = time.monotonic()
-        with session(self.engine) as s:
-            target = webhooks.target(s, job.delivery_id)
-        if target is None:
-            raise ApplicationError(f"no delivery {job.delivery_id}", type="WebhookGone", non_retryable=True)
-        if not target.active:
-            raise ApplicationError("the subscription was removed", type="WebhookRemoved", non_retryable=True)
-        if not self.allow_private and (why := _private_now(target.url)):
-            raise ApplicationError(f"the URL now points at a {why} address", type="WebhookRefused",
-                                   non_retryable=True)
+        target = await asyncio.to_thread(self._begin, job.delivery_id)
         stamp = int(time.time())
         headers = {"Content-Type": "application/json", "User-Agent": USER_AGENT, "Parley-Event-Id": target.event_id,
                    "Parley-Signature": signature(target.secret, target.body, stamp)}
@@ -61,16 +59,16 @@ class WebhookActivities:
         wait: timedelta | None = None
         try:
             # a connection of its own, and never a redirect followed: it could lead anywhere, a private address too
-            with httpx.Client(timeout=self.timeout_s, follow_redirects=False) as http:
-                response = http.post(target.url, content=target.body.encode("utf-8"), headers=headers)
+            async with heartbeating(), httpx.AsyncClient(timeout=self.timeout_s, follow_redirects=False,
+                                                         verify=self.tls) as http:
+                response = await http.post(target.url, content=target.body.encode("utf-8"), headers=headers)
         except (httpx.HTTPError, httpx.InvalidURL) as exc:
             error = self._failure(exc)
         else:
             status = response.status_code
             if 200 <= status < 300:
-                with session(self.engine) as s:
-                    webhooks.record_attempt(s, job.delivery_id, status=status, error=None, next_try_at=None,
-                                            delivered_at=utcnow())
+                await asyncio.to_thread(self._record, job.delivery_id, status=status, error=None, next_try_at=None,
+                                        delivered_at=utcnow())
                 return
             error = f"the receiver answered {status} {response.reason_phrase}".rstrip()
             if status in (429, 503):
@@ -78,9 +76,28 @@ class WebhookActivities:
                 if wait is not None:
                     error += f" (Retry-After: {int(wait.total_seconds())} s)"
         next_try = _next_try(activity.info(), wait, time.monotonic() - started)
-        with session(self.engine) as s:
-            webhooks.record_attempt(s, job.delivery_id, status=status, error=error, next_try_at=next_try)
+        await asyncio.to_thread(self._record, job.delivery_id, status=status, error=error, next_try_at=next_try)
         raise ApplicationError(error, type="WebhookNotDelivered", next_retry_delay=wait)
+
+    def _begin(self, delivery_id: str) -> webhooks.Target:
+        """What this attempt sends, and where, once it is counted in the log; raises when it may not be made."""
+        with session(self.engine, write=True) as s:
+            target = webhooks.begin_attempt(s, delivery_id)
+        if target is None:
+            raise ApplicationError(f"no delivery {delivery_id}", type="WebhookGone", non_retryable=True)
+        if not target.active:
+            raise ApplicationError("the subscription was removed", type="WebhookRemoved", non_retryable=True)
+        if not self.allow_private and (why := _private_now(target.url)):
+            error = f"the URL now points at a {why} address"
+            self._record(delivery_id, status=None, error=error, next_try_at=None)
+            raise ApplicationError(error, type="WebhookRefused", non_retryable=True)
+        return target
+
+    def _record(self, delivery_id: str, *, status: int | None, error: str | None, next_try_at: datetime | None,
+                delivered_at: datetime | None = None) -> None:
+        with session(self.engine) as s:
+            webhooks.record_attempt(s, delivery_id, status=status, error=error, next_try_at=next_try_at,
+                                    delivered_at=delivered_at)
 
     @activity.defn(name=GIVE_UP_WEBHOOK)
     def give_up_webhook(self, given_up: DeliveryGivenUp) -> None:
@@ -96,6 +113,23 @@ class WebhookActivities:
         if isinstance(exc, httpx.ConnectError):
             return f"could not connect to the receiver ({exc or 'connection refused'})"
         return f"the request failed ({type(exc).__name__}: {exc})"
+
+
+@contextlib.asynccontextmanager
+async def heartbeating(every_s: float = HEARTBEAT_EVERY_S) -> AsyncIterator[None]:
+    """Heartbeat the current activity every `every_s` seconds while the block runs."""
+    async def beat() -> None:
+        while True:  # the first after `every_s`: an attempt answered at once costs Temporal no heartbeat
+            await asyncio.sleep(every_s)
+            activity.heartbeat()
+
+    task = asyncio.create_task(beat())
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 def retry_after(value: str | None, now: datetime) -> timedelta | None:
@@ -177,7 +211,7 @@ async def start_delivery(client: Client, task_queue: str, delivery_id: str) -> b
     try:
         await client.start_workflow(WebhookDeliveryWorkflow.run, DeliveryJob(delivery_id=delivery_id),
                                     id=delivery_id, task_queue=task_queue,
-                                    id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE)
+                                    id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE, request_eager_start=True)
     except WorkflowAlreadyStartedError:
         return False
     return True

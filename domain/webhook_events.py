@@ -1,9 +1,11 @@
-"""Webhooks (DESIGN §7): the event types, which dispute events become which, the body and its signature.
+"""Webhooks (DESIGN §7): the event types, which dispute and registration events become which, the body and
+its signature.
 
 A delivery is `POST <url>` with the body `{id, type, created_at, data}` as canonical JSON (sorted keys,
 compact, UTF-8) and the header `Parley-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret,
 "<t>.<body>")>`. The `id` is the event's, the same in every retry and redelivery, so that a receiver can
-de-duplicate. Pure: no I/O.
+de-duplicate: a dispute's or a registration's audit event id, or for an overlap the pair's (both
+registrations record an overlap in their trails; it is one event). Pure: no I/O.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import hmac
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any, Literal, get_args
 
 from domain.model import DisputeView, Event
@@ -27,6 +29,8 @@ ALL = "*"
 Subscribable = Literal[EventType, "*"]  # what a subscription may name
 
 RESOLVING = ("approved", "decided", "ruling_final")  # actions that always close a dispute with an outcome
+REGISTRATION_TYPES: dict[str, EventType] = {"approved": "registration.approved", "expired": "registration.expired"}
+OVERLAP_FOUND = "overlap_found"  # the registration audit action that records an overlap
 
 
 @dataclass(frozen=True)
@@ -63,6 +67,19 @@ def canonical(value: Any) -> str:
 def iso(at: datetime) -> str:
     at = at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
     return at.isoformat().replace("+00:00", "Z")
+
+
+def jsonable(value: Any) -> Any:
+    """`value` with its datetimes and dates as the API writes them (UTC, `Z`), ready for `canonical`."""
+    if isinstance(value, datetime):
+        return iso(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {key: jsonable(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(item) for item in value]
+    return value
 
 
 def wants(subscribed: Iterable[str], event_type: str) -> bool:
@@ -148,3 +165,39 @@ def _resolution(view: DisputeView) -> dict[str, Any]:
         "tier": decision.tier,
         "charter_version": decision.charter_version,
     }
+
+
+# --- registration and overlap events --------------------------------------------------------------
+
+def registration_type(event: Event) -> EventType | None:
+    """The webhook type of a registration's audit event, or None when it is not one receivers are told of."""
+    if event.action == OVERLAP_FOUND:
+        return "overlap.detected"
+    return REGISTRATION_TYPES.get(event.action)
+
+
+def registration_event(event: Event, registration: dict[str, Any]) -> WebhookEvent:
+    """`registration.approved` or `registration.expired`; `registration` is the registration after the event,
+    as `GET /api/registrations/{id}` shows it."""
+    kind = REGISTRATION_TYPES[event.action]
+    data: dict[str, Any] = {"registration": jsonable(registration), "by": event.actor,
+                            "charter_version": event.charter_version}
+    if kind == "registration.approved":
+        data["note"] = event.payload.get("note")
+    return WebhookEvent(id=event_id(event.dispute_id, event.seq), type=kind, created_at=event.at, data=data)
+
+
+def overlap_event_id(a_id: str, b_id: str) -> str:
+    """The one id of the overlap of two registrations, whichever of them records it."""
+    first, second = sorted((a_id, b_id))
+    return f"evt_overlap_{first}_{second}"
+
+
+def overlap_event(event: Event, one: dict[str, Any], other: dict[str, Any], *, score: int, reason: str | None,
+                  found_at: datetime) -> WebhookEvent:
+    """`overlap.detected`: both registrations as `GET /api/registrations/{id}` shows them (`a` has the smaller
+    id, as in `GET /api/overlaps`), how alike their accounts are (0-100; 100 for the same domain) and why
+    ("domain" or "name")."""
+    a, b = sorted((one, other), key=lambda registration: str(registration["id"]))
+    data = {"a": jsonable(a), "b": jsonable(b), "score": score, "reason": reason, "found_at": iso(found_at)}
+    return WebhookEvent(id=overlap_event_id(a["id"], b["id"]), type="overlap.detected", created_at=event.at, data=data)

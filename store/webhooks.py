@@ -1,10 +1,12 @@
 """Webhook subscriptions and deliveries in the store (DESIGN §7).
 
-`enqueue` is what any writer of events calls inside its own transaction (the dispute's `record_event`;
-registrations and overlaps later): one delivery row per subscription that wants the event's type, unique
-per (subscription, event id), so a retried writer adds nothing twice. It returns the deliveries still
-to be made, for the writer to start their `WebhookDeliveryWorkflow`s once the transaction has committed.
-The delivery activity reads its target here and records each attempt.
+`enqueue` is what any writer of events calls inside its own transaction (the dispute's `record_event`, a
+registration's `store.registration_trail.record`): one delivery row per subscription that wants the event's
+type, unique per (subscription, event id), so a retried writer adds nothing twice. It returns the
+deliveries still to be made, for the writer to start their `WebhookDeliveryWorkflow`s once the transaction
+has committed. The delivery activity reads its target here and logs each attempt: marked under way when it
+begins, counted with its outcome when it ends; one cut short (its worker killed mid-request) is counted
+when the next one begins.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import case, select, update
 from sqlmodel import Session, col
 from sqlmodel import select as select_rows
 
@@ -27,6 +29,7 @@ from store.tables import utcnow
 from store.webhook_tables import WEBHOOK_DELIVERIES, WEBHOOKS, WebhookDeliveryRow, WebhookRow
 
 _D = WEBHOOK_DELIVERIES.c
+UNDER_WAY = "no answer yet: an attempt is under way (or its worker stopped during it)"
 
 
 def create(session: Session, *, url: str, events: Sequence[str], description: str | None, created_by: str,
@@ -75,8 +78,14 @@ def enqueue(session: Session, type: str, data: dict[str, Any], event_id: str, *,
     return enqueue_event(session, WebhookEvent(id=event_id, type=type, created_at=created_at or utcnow(), data=data))
 
 
-def enqueue_event(session: Session, event: WebhookEvent) -> list[str]:
-    targets = [row.id for row in active(session) if wants(events_of(row), event.type)]
+def subscribers(session: Session, event_type: str) -> list[str]:
+    """The active subscriptions that want events of this type."""
+    return [row.id for row in active(session) if wants(events_of(row), event_type)]
+
+
+def enqueue_event(session: Session, event: WebhookEvent, targets: Sequence[str] | None = None) -> list[str]:
+    """`enqueue` for a built event; `targets` when the caller has asked `subscribers` already."""
+    targets = subscribers(session, event.type) if targets is None else targets
     if not targets:
         return []
     body, now = event.body(), utcnow()
@@ -131,6 +140,17 @@ def target(session: Session, delivery_id: str) -> Target | None:
         return None
     return Target(delivery_id=row.id, url=row.url, secret=row.secret, body=row.body, event_id=row.event_id,
                   active=bool(row.active))
+
+
+def begin_attempt(session: Session, delivery_id: str) -> Target | None:
+    """What an attempt sends, and where. One at an active subscription is marked under way; should the one
+    before it still be marked so, its worker died mid-request and it is counted now, without an outcome."""
+    found = target(session, delivery_id)
+    if found is not None and found.active:
+        cut_short = case((_D.last_error == UNDER_WAY, 1), else_=0)
+        session.execute(update(WEBHOOK_DELIVERIES).where(_D.id == delivery_id).values(
+            attempts=_D.attempts + cut_short, last_status=None, last_error=UNDER_WAY, next_try_at=None))
+    return found
 
 
 def record_attempt(session: Session, delivery_id: str, *, status: int | None, error: str | None,

@@ -1,0 +1,287 @@
+"""Reach (issue 11): webhooks and e-mail stay off the critical path, measured against the outbox alone.
+
+    .venv/bin/python bench/reach.py [--disputes 1000] [--concurrency 32]      # smoke run: --disputes 20
+
+Two runs of the same work, one after the other in this process, each on a fresh `parley up` (its own
+Temporal dev server, worker, API and SQLite store; charters/fast.toml with its seconds read as hours, so
+that no SLA timer fires during the run: bench/throughput.py `quiet_charter`):
+
+- outbox (the baseline): no SMTP server, no webhook subscription: every notice is parked in the outbox.
+- reach: three webhook subscriptions, each a local aiohttp receiver (a CRM and a compensation system take
+  `dispute.resolved`, a data warehouse takes `*`), and e-mail for every party through a local aiosmtpd
+  server (PARLEY_SMTP_URL, no Slack: everyone's default medium is e-mail).
+
+Each run files N disputes straight to the executive (a deal value over the charter's threshold),
+`--concurrency` at a time; the filing rate is N over the time until the last POST has answered. Once the
+filings' own deliveries have landed, the executive decides all N at once (`--concurrency` requests in
+flight), and the clock runs from the first decision sent until every delivery of the decisions has
+landed: outbox, every decision and its notices in the store; reach, besides, every e-mail taken by the
+SMTP server and every `dispute.resolved` POST answered at each of the three receivers.
+
+Goals: resolution time reach / outbox <= 2; filing rate reach / outbox >= 0.9. The machine is shared:
+read the ratios. Prints a table, then one JSON line with every figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import signal
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import httpx  # noqa: E402
+
+from bench.reach_receivers import SUBSCRIPTIONS, Receivers, Store  # noqa: E402
+from bench.throughput import (  # noqa: E402
+    BenchError,
+    Children,
+    CpuMeter,
+    _free_port,
+    _stack_pids,
+    _tail,
+    pool,
+    quiet_charter,
+)
+
+FILER, COUNTERPARTY, EXEC, ADMIN = ("dana.direct@example.com", "pat.partner@example.com", "exec@example.com",
+                                    "admin@example.com")
+FILING = {"conflict_type": "account_ownership", "account": "Reach Industries", "deal_value": 60_000_000,
+          "currency": "USD", "region": "AMER", "counterparty_email": COUNTERPARTY,
+          "description": "Both channels claim the account; filed by bench/reach.py."}
+DECISION = {"action": "decide", "outcome": {"owner": "co_sell", "credit_split": {"direct": 60, "partner": 40},
+                                            "co_sell_stipend": 5000, "renewal_bonus_pct": 5},
+            "criteria": {"win_probability": {"direct": 0.4, "partner": 0.7},
+                         "lifetime_value": {"direct": 120000, "partner": 90000},
+                         "strategic_fit": {"direct": 3, "partner": 4}},
+            "rationale": "The partner registered first and carries the stronger relationship."}
+RESOLUTION_GOAL, FILING_GOAL = 2.0, 0.9
+WARMUP = 5  # disputes filed and decided before the clock runs (imports, sandbox, connections)
+
+
+@dataclass
+class Run:
+    mode: str
+    filing_s: float = 0.0
+    resolution_s: float = 0.0
+    settle_s: float = 0.0
+    errors: list[str] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=dict)
+    cpu: CpuMeter = field(default_factory=lambda: CpuMeter({}))  # the stack's processes and this one
+
+    def cpu_ms(self, phase: str, n: int) -> dict[str, float]:
+        """CPU time per dispute of each process in a phase: hardly moved by the machine's other work."""
+        return {name: round(seconds * 1000 / n, 1) for name, seconds in self.cpu.used.get(phase, {}).items()}
+
+
+def start_stack(mode: str, receivers: Receivers | None, children: Children) -> tuple[str, Path, dict[str, str]]:
+    """`parley up` in a temporary data dir; its URL, data dir and demo tokens once healthy."""
+    data_dir = Path(tempfile.mkdtemp(prefix=f"parley-reach-{mode}-"))
+    children.dirs.append(data_dir)
+    http_port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PARLEY_")}
+    env.update(PARLEY_DATA_DIR=str(data_dir), PARLEY_HTTP_PORT=str(http_port), PYTHONPATH=str(ROOT),
+               PARLEY_TEMPORAL_DEV_PORT=str(_free_port(then_free=1000)), PARLEY_WEBHOOK_ALLOW_PRIVATE="true",
+               PARLEY_CHARTER=str(quiet_charter(ROOT / "charters" / "fast.toml", data_dir)))
+    if receivers is not None and receivers.smtp is not None:
+        env.update(PARLEY_SMTP_URL=f"smtp://127.0.0.1:{receivers.smtp.port}", PARLEY_MAIL_FROM="parley@example.com")
+    log = data_dir / "up.log"
+    up = children.start(f"parley up ({mode})", [sys.executable, "-m", "cli", "up"], env=env, log=log)
+    url, deadline = f"http://127.0.0.1:{http_port}", time.monotonic() + 150
+    while True:
+        if up.poll() is not None:
+            raise BenchError(f"`parley up` exited with {up.returncode}; {log}:\n{_tail(log)}")
+        try:
+            if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
+                return url, data_dir, json.loads((data_dir / "demo-tokens.json").read_text())
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            raise BenchError(f"the stack was not healthy after 150 s; {log}:\n{_tail(log)}")
+        time.sleep(0.25)
+
+
+async def eventually_pids(data_dir: Path) -> dict[str, int]:
+    """The stack's parts (temporal, worker, api) from `up.json`, written right after the API turns healthy."""
+    for _ in range(100):
+        if pids := _stack_pids(data_dir):
+            return pids
+        await asyncio.sleep(0.1)
+    raise BenchError(f"no {data_dir / 'up.json'} after 10 s")
+
+
+def stop_stack(children: Children) -> None:
+    children.stop_all()
+    children.procs.clear()
+    children.grandchildren.clear()
+
+
+async def send(http: httpx.AsyncClient, path: str, who: str, tokens: dict[str, str], body: dict[str, Any],
+               errors: list[str]) -> dict[str, Any] | None:
+    """POST with an Idempotency-Key, sent again after a 503 or a lost answer (as a careful client does)."""
+    headers = {"Authorization": f"Bearer {tokens[who]}", "Idempotency-Key": uuid.uuid4().hex}
+    for _ in range(3):
+        try:
+            response = await http.post(path, json=body, headers=headers)
+        except httpx.HTTPError as exc:
+            last = f"{type(exc).__name__}: {exc}"
+            continue
+        if response.status_code in (200, 201):
+            answer: dict[str, Any] = response.json()
+            return answer
+        last = f"HTTP {response.status_code}: {response.text[:200]}"
+        if response.status_code != 503:
+            break
+    errors.append(f"{path}: {last}")
+    return None
+
+
+async def landed(store: Store, receivers: Receivers | None, action: str, expected: int, run: Run) -> None:
+    """Wait until every delivery of `expected` events of this action has landed."""
+    webhook_type = {"filed": "dispute.filed", "decided": "dispute.resolved"}[action]
+    wanted = [name for name, kinds in SUBSCRIPTIONS.items() if webhook_type in kinds or "*" in kinds]
+    deadline = time.monotonic() + 900
+    while True:
+        recorded = await asyncio.to_thread(store.events, action)
+        due = await asyncio.to_thread(store.mails, "due") if receivers else 0
+        hooks = {name: receivers.count(name, webhook_type) for name in wanted} if receivers else {}
+        if recorded >= expected and not due and all(n >= expected for n in hooks.values()):
+            return
+        if time.monotonic() > deadline:
+            raise BenchError(f"{run.mode}: after 900 s, {recorded}/{expected} {action} events, {due} e-mails due, "
+                             f"webhooks {hooks}")
+        await asyncio.sleep(0.05)
+
+
+async def one_run(mode: str, args: argparse.Namespace, children: Children) -> Run:
+    run = Run(mode)
+    receivers = Receivers() if mode == "reach" else None
+    if receivers is not None:
+        await receivers.start()
+    try:
+        url, data_dir, tokens = await asyncio.to_thread(start_stack, mode, receivers, children)
+        store = Store(data_dir / "parley.db")
+        pids = await eventually_pids(data_dir)
+        children.grandchildren = list(pids.values())
+        run.cpu = CpuMeter({**pids, "bench": os.getpid()})
+        limits = httpx.Limits(max_connections=args.concurrency, max_keepalive_connections=args.concurrency)
+        async with httpx.AsyncClient(base_url=url, timeout=90, limits=limits) as http:
+            urls = receivers.urls if receivers is not None else {}
+            for name, events in SUBSCRIPTIONS.items() if urls else ():
+                hook = {"url": urls[name], "events": events, "description": name}
+                if await send(http, "/api/webhooks", ADMIN, tokens, hook, run.errors) is None:
+                    raise BenchError(f"could not subscribe {name}: {run.errors[-1]}")
+            filed_so_far = 0
+
+            async def file_one(i: int) -> str:
+                view = await send(http, "/api/disputes", FILER, tokens, {**FILING, "title": f"Reach {i}"}, run.errors)
+                return str(view["id"]) if view else ""
+
+            async def decide(dispute_id: str) -> bool:
+                path = f"/api/disputes/{dispute_id}/actions"
+                return await send(http, path, EXEC, tokens, DECISION, run.errors) is not None
+
+            async def phase(n: int) -> tuple[float, float, float]:
+                """File n disputes; once their deliveries landed, decide them all: (filing, settling, resolution) s."""
+                nonlocal filed_so_far
+                began, cpu = time.monotonic(), run.cpu.read()
+                ids = [i for i in await pool(n, args.concurrency, lambda i: file_one(filed_so_far + i)) if i]
+                filed_so_far += len(ids)
+                filed = time.monotonic()
+                await landed(store, receivers, "filed", filed_so_far, run)
+                run.cpu.add("filing", cpu)
+                settled, cpu = time.monotonic(), run.cpu.read()
+                await pool(len(ids), args.concurrency, lambda i: decide(ids[i]))
+                await landed(store, receivers, "decided", filed_so_far, run)
+                run.cpu.add("resolution", cpu)
+                return filed - began, settled - filed, time.monotonic() - settled
+
+            await phase(WARMUP)
+            run.cpu.used.clear()
+            print(f"  {mode}: warmed up; {args.disputes} disputes…", flush=True)
+            run.filing_s, run.settle_s, run.resolution_s = await phase(args.disputes)
+            run.counts = {"decided": store.events("decided"), "mails_sent": store.mails("sent")}
+            if receivers is not None:
+                run.counts.update(mails_at_server=receivers.mails, webhook_posts=receivers.posts,
+                                  **{f"{name}_events": len(seen) for name, seen in receivers.seen.items()})
+        store.conn.close()
+    finally:
+        await asyncio.to_thread(stop_stack, children)
+        if receivers is not None:
+            await receivers.stop()
+    return run
+
+
+def report(args: argparse.Namespace, outbox: Run, reach: Run, runtime_s: float) -> None:
+    n = args.disputes
+    resolution_ratio = reach.resolution_s / outbox.resolution_s
+    filing_ratio = (n / reach.filing_s) / (n / outbox.filing_s)
+    print(f"\nReach bench: {n} disputes filed then decided at once ({args.concurrency} requests in flight); "
+          "reach = 3 webhook subscriptions + e-mail for every party, outbox = neither")
+    print(f"  {'':<34}{'reach':>9}{'outbox':>9}{'ratio':>8}   goal")
+    print(f"  {'resolution: all landed, s':<34}{reach.resolution_s:>9.1f}{outbox.resolution_s:>9.1f}"
+          f"{resolution_ratio:>8.2f}   <= {RESOLUTION_GOAL}  {'ok' if resolution_ratio <= RESOLUTION_GOAL else 'MISS'}")
+    print(f"  {'filing rate, /s':<34}{n / reach.filing_s:>9.1f}{n / outbox.filing_s:>9.1f}{filing_ratio:>8.2f}"
+          f"   >= {FILING_GOAL}  {'ok' if filing_ratio >= FILING_GOAL else 'MISS'}")
+    settle = "filings' deliveries landed after, s"
+    print(f"  {settle:<34}{reach.settle_s:>9.1f}{outbox.settle_s:>9.1f}")
+    for phase in ("filing", "resolution"):
+        print(f"  cpu ms per dispute, {phase} and its deliveries: reach {reach.cpu_ms(phase, n)}, "
+              f"outbox {outbox.cpu_ms(phase, n)}")
+    print(f"  reach counts {reach.counts}; errors: reach {len(reach.errors)}, outbox {len(outbox.errors)}"
+          + (f" (first: {(reach.errors + outbox.errors)[0]})" if reach.errors or outbox.errors else ""))
+    print(json.dumps({
+        "bench": "reach", "at": datetime.now(UTC).isoformat(timespec="seconds"), "disputes": n,
+        "concurrency": args.concurrency, "resolution_reach_s": round(reach.resolution_s, 2),
+        "resolution_outbox_s": round(outbox.resolution_s, 2), "resolution_ratio": round(resolution_ratio, 3),
+        "filing_reach_per_s": round(n / reach.filing_s, 2), "filing_outbox_per_s": round(n / outbox.filing_s, 2),
+        "filing_ratio": round(filing_ratio, 3), "settle_reach_s": round(reach.settle_s, 2),
+        "settle_outbox_s": round(outbox.settle_s, 2), "errors": len(reach.errors) + len(outbox.errors),
+        **{f"reach_{k}": v for k, v in reach.counts.items()},
+        **{f"cpu_{run.mode}_{phase}_{name}_ms": ms for run in (reach, outbox) for phase in ("filing", "resolution")
+           for name, ms in run.cpu_ms(phase, n).items()}, "load_end": round(os.getloadavg()[0], 2),
+        "runtime_s": round(runtime_s, 1)}))
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--disputes", type=int, default=1000, help="disputes filed, then decided at once (1000)")
+    p.add_argument("--concurrency", type=int, default=32, help="requests in flight (32)")
+    args = p.parse_args()
+
+    def terminate(signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt  # so that the stacks are stopped on the way out
+
+    signal.signal(signal.SIGTERM, terminate)
+    began, children, status = time.monotonic(), Children(), 0
+    try:
+        outbox = asyncio.run(one_run("outbox", args, children))
+        reach = asyncio.run(one_run("reach", args, children))
+        report(args, outbox, reach, time.monotonic() - began)
+    except KeyboardInterrupt:
+        status = 130
+    except BenchError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        status = 1
+    finally:
+        children.stop_all()
+        for tmp in children.dirs:
+            shutil.rmtree(tmp, ignore_errors=True)
+    sys.stdout.flush()
+    os._exit(status)  # the Temporal SDK's Rust threads can abort the interpreter at exit (sdk-python issue #300)
+
+
+if __name__ == "__main__":
+    main()

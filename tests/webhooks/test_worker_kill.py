@@ -1,0 +1,150 @@
+"""A worker killed mid-delivery (DESIGN §7: at least once, a stable id, nothing lost), on SQLite and PostgreSQL.
+
+The real worker (`python -m cli worker`) runs as a process of its own against the session's Temporal dev
+server. A real local receiver holds the first delivery's request open; the test SIGKILLs the worker while
+it waits for the answer, starts another, and checks that the delivery is made after the restart: the
+attempt cut short heartbeats no more, so Temporal tries again after the heartbeat time-out and the first
+back-off (about 15 s), on the new worker. Every attempt carries the same event id and body, the deliveries
+log counts both (the one cut short once the next begins), and the event was queued once.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine
+from temporalio.client import WorkflowHandle
+from temporalio.testing import WorkflowEnvironment
+
+from activities.webhooks import start_delivery
+from domain.webhook_events import WebhookEvent
+from store import webhooks
+from store.db import make_engine, session
+from store.webhook_tables import WebhookDeliveryRow
+from tests.harness.paths import FAST_CHARTER, ROOT
+from tests.harness.temporal import target_of, terminate
+from tests.harness.waiting import eventually
+from tests.pg import migrated_database
+from tests.webhooks.receiver import HANG, Receiver, verifies
+
+EVENT = WebhookEvent(id="evt_PRL-KILL0001_9", type="dispute.resolved",
+                     created_at=datetime(2026, 3, 2, 9, 30, tzinfo=UTC),
+                     data={"dispute": {"id": "PRL-KILL0001"}, "outcome": {"owner": "partner"}})
+RETRY_WITHIN_S = 30.0  # heartbeat time-out (5 s) + first back-off (10 s) + a new worker's start, with room
+
+
+class WorkerProcess:
+    """`python -m cli worker` in a session of its own, its output in a log file."""
+
+    def __init__(self, env: dict[str, str], log: Path) -> None:
+        self.log = log
+        with log.open("ab") as out:
+            self.proc = subprocess.Popen([sys.executable, "-m", "cli", "worker"], cwd=ROOT, env=env, stdout=out,
+                                         stderr=subprocess.STDOUT, start_new_session=True)
+
+    def running(self) -> bool:
+        if self.proc.poll() is not None:
+            raise AssertionError(f"the worker exited with {self.proc.returncode}:\n{self.tail()}")
+        return True
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown, no last word to Temporal or the store."""
+        os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def tail(self, lines: int = 40) -> str:
+        return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def kill_db_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with migrated_database(request, tmp_path_factory, "webhook_kill") as url:
+        yield url
+
+
+@pytest.fixture
+def store(kill_db_url: str) -> Iterator[Engine]:
+    engine = make_engine(kill_db_url)
+    yield engine
+    engine.dispose()
+
+
+def worker_env(db_url: str, temporal: str, task_queue: str, data_dir: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PARLEY_")}
+    env.update(PARLEY_DATABASE_URL=db_url, PARLEY_TEMPORAL_ADDRESS=temporal, PARLEY_TASK_QUEUE=task_queue,
+               PARLEY_CHARTER=str(FAST_CHARTER), PARLEY_DATA_DIR=str(data_dir), PARLEY_WEBHOOK_ALLOW_PRIVATE="true",
+               PYTHONUNBUFFERED="1")
+    return env
+
+
+def row_of(engine: Engine, delivery_id: str) -> WebhookDeliveryRow:
+    with session(engine) as s:
+        row = webhooks.delivery(s, delivery_id)
+    assert row is not None
+    return row
+
+
+async def test_a_worker_killed_mid_delivery_delivers_after_the_restart(
+        temporal_env: WorkflowEnvironment, kill_db_url: str, store: Engine, tmp_path: Path) -> None:
+    task_queue = f"webhook-kill-{uuid.uuid4().hex[:12]}"
+    env = worker_env(kill_db_url, target_of(temporal_env), task_queue, tmp_path)
+    workers = [WorkerProcess(env, tmp_path / "worker-1.log")]
+    async with Receiver([HANG], then=200) as receiver:
+        with session(store) as s:
+            hook = webhooks.create(s, url=receiver.url, events=["*"], description=None, created_by="root@corp.example")
+        with session(store, write=True) as s:
+            (delivery_id,) = webhooks.enqueue_event(s, EVENT)
+        try:
+            assert await start_delivery(temporal_env.client, task_queue, delivery_id)  # as `record_event` does
+            await eventually(lambda: workers[0].running() and receiver.requests, timeout=30,
+                             what="the first attempt to reach the receiver")
+            workers[0].kill()  # while the receiver holds the request open
+            cut_short = row_of(store, delivery_id)
+            assert (cut_short.attempts, cut_short.delivered_at, cut_short.last_error) == (0, None, webhooks.UNDER_WAY)
+
+            workers.append(WorkerProcess(env, tmp_path / "worker-2.log"))
+
+            def made() -> WebhookDeliveryRow | None:
+                row = row_of(store, delivery_id)
+                return row if workers[1].running() and row.delivered_at else None
+
+            delivered = await eventually(made, timeout=RETRY_WITHIN_S,
+                                         what=lambda: f"the delivery after the restart; worker 2:\n{workers[1].tail()}")
+            handle = temporal_env.client.get_workflow_handle(delivery_id)
+            await eventually(lambda: _no_pending_attempt(handle), timeout=10, what="Temporal to have the outcome")
+        finally:
+            for worker in workers:
+                worker.stop()
+            await terminate(temporal_env.client, [delivery_id])
+
+    assert len(receiver.requests) == 2 and len(receiver.answered(200)) == 1  # the one cut short, and the one after
+    assert [r.headers["parley-event-id"] for r in receiver.requests] == [EVENT.id, EVENT.id]
+    assert {r.body for r in receiver.requests} == {EVENT.body().encode()}
+    assert all(verifies(hook.secret, r.headers, r.body) for r in receiver.requests)
+    assert (delivered.attempts, delivered.last_status, delivered.last_error) == (2, 200, None)
+    assert delivered.failed_at is None and delivered.next_try_at is None
+    with session(store) as s:
+        assert [d.id for d in webhooks.deliveries(s, hook.id)] == [delivery_id]  # queued once, nothing lost
+
+
+async def _no_pending_attempt(handle: WorkflowHandle[Any, Any]) -> bool:
+    """Whether the delivery's workflow has the attempt's outcome (its next task may wait on the dead
+    worker's sticky queue for a while: that is Temporal's bookkeeping, not the delivery)."""
+    return not (await handle.describe()).raw_description.pending_activities
