@@ -6,12 +6,12 @@ import argparse
 import os
 import sys
 
-from cli import audit, charter, registrations, stack, users
+from cli import audit, charter, digest, registrations, stack, users
 from settings import get_settings
 
 # One module per command group, each with `register(commands)`; the help lists them in this order.
 # A new group is a new module here with a `register` function, added to this tuple.
-COMMAND_GROUPS = (stack, users, charter, registrations, audit)
+COMMAND_GROUPS = (stack, users, charter, registrations, digest, audit)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -20,6 +20,7 @@ from pydantic import (
 
 from domain import public_holidays
 from domain.calendar import BusinessCalendar, CalendarSpec
+from domain.cron import check_cron
 from domain.durations import parse_duration
 from domain.model import ConflictType
 from domain.plain_words import plain_message
@@ -169,6 +170,17 @@ class RegistrationRules(_Section):
         return tuple(sorted(offsets, reverse=True))
 
 
+class DigestRules(_Section):
+    """The `[digest]` section (DESIGN §7): when the digest goes out, in the calendar's time zone."""
+
+    cron: str = "0 8 * * MON"
+
+    @field_validator("cron")
+    @classmethod
+    def _a_cron(cls, value: str) -> str:
+        return check_cron(value)
+
+
 class Charter(_Section):
     name: str
     version: str = Field(min_length=1, max_length=40)
@@ -182,6 +194,7 @@ class Charter(_Section):
     )
     notifications: Notifications = Notifications()
     registrations: RegistrationRules = RegistrationRules()
+    digest: DigestRules = DigestRules()
     sha256: str = ""  # filled by parse_charter from the file's bytes
 
     @model_validator(mode="after")
