@@ -1,9 +1,11 @@
-"""The Temporal worker: DisputeWorkflow, RegistrationWorkflow and their store and notification activities."""
+"""The Temporal worker: DisputeWorkflow, RegistrationWorkflow, the webhook deliveries, the digest, and their
+store and notification activities; it keeps the digest's Schedule on the charter in force (service.digest_schedule)."""
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import sys
 
 from sqlalchemy import Engine
@@ -11,6 +13,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+from activities.digest import DigestActivities
 from activities.email import MailDelivery, Mailer
 from activities.notify import NotifyActivities
 from activities.record import StoreActivities
@@ -20,9 +23,13 @@ from activities.webhooks import DeliveryStarter, WebhookActivities
 from ops.temporal_runtime import worker_runtime
 from ops.tracing import configure_tracing
 from ops.tracing import flush as flush_traces
+from service.digest_schedule import follow_charter
+from service.search_attributes import ensure_registered
 from settings import Settings, get_settings
+from store.charters import load_charter_file
 from store.db import make_engine
 from temporal_client import connect
+from workflows.digest import DigestWorkflow
 from workflows.dispute import DisputeWorkflow
 from workflows.registration import RegistrationWorkflow
 from workflows.webhooks import WebhookDeliveryWorkflow
@@ -37,19 +44,22 @@ def build_worker(client: Client, settings: Settings, engine: Engine,
              if settings.slack_bot_token else None)
     starter = DeliveryStarter(client, settings.task_queue, asyncio.get_running_loop())
     smtp = settings.smtp
-    mail = MailDelivery(engine, Mailer(smtp, settings.mail_from or ""), public_url=settings.base_url) if smtp else None
+    mailer = Mailer(smtp, settings.mail_from or "") if smtp else None
+    mail = MailDelivery(engine, mailer, public_url=settings.base_url) if mailer else None
     delivering = slack is not None or mail is not None  # without either, notices go straight to the outbox
     store = StoreActivities(engine, slack_enabled=delivering, starter=starter)
     hooks = WebhookActivities(engine, allow_private=settings.webhook_allow_private)
-    registrations = RegistrationActivities(engine, slack_enabled=delivering)
+    registrations = RegistrationActivities(engine, slack_enabled=delivering, starter=starter)
     notify = NotifyActivities(engine, slack, channel_override=settings.slack_channel, public_url=settings.base_url,
                               mail=mail)
+    digest = DigestActivities(engine, load_charter_file(settings.charter)[0], slack=slack, mailer=mailer,
+                              public_url=settings.base_url)
     return Worker(
         client,
         task_queue=settings.task_queue,
-        workflows=[DisputeWorkflow, RegistrationWorkflow, WebhookDeliveryWorkflow],
+        workflows=[DisputeWorkflow, RegistrationWorkflow, WebhookDeliveryWorkflow, DigestWorkflow],
         activities=[store.record_event, registrations.record_registration_event, notify.deliver_notices,
-                    hooks.deliver_webhook, hooks.give_up_webhook],
+                    hooks.deliver_webhook, hooks.give_up_webhook, digest.plan_digests, digest.deliver_digest],
         activity_executor=executor,
         workflow_runner=SandboxedWorkflowRunner(
             restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH)
@@ -65,6 +75,10 @@ async def run_worker(settings: Settings | None = None, stop: asyncio.Event | Non
     engine = make_engine(settings.db_url)
     configure_tracing("parley-worker")
     client = await connect(settings, runtime=worker_runtime(settings))
+    await ensure_registered(client, settings.temporal_namespace)  # the dispute workflows' search attributes
+    # The digest's Schedule follows the charter in force: created or updated now, then on every adoption.
+    schedule = asyncio.create_task(follow_charter(client, engine, load_charter_file(settings.charter)[0],
+                                                  settings.task_queue))
     try:
         with concurrent.futures.ThreadPoolExecutor(max_workers=32) as executor:
             worker = build_worker(client, settings, engine, executor)
@@ -74,6 +88,9 @@ async def run_worker(settings: Settings | None = None, stop: asyncio.Event | Non
             async with worker:
                 await stop.wait()
     finally:
+        schedule.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await schedule
         flush_traces()
 
 

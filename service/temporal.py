@@ -19,6 +19,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from domain.errors import NotFound, ParleyError, Unavailable, WrongState, from_type
 from domain.model import Command, DisputeStart, DisputeView
 from workflows.dispute import DisputeWorkflow
+from workflows.search import memo_of
 
 T = TypeVar("T")
 ANSWER_WITHIN_S = 20.0  # the default; the API takes `Settings.answer_within_s` (PARLEY_ANSWER_WITHIN_S)
@@ -37,6 +38,7 @@ async def file_dispute(client: Client, task_queue: str, start: DisputeStart, upd
         DisputeWorkflow.run, start, id=start.id, task_queue=task_queue,
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING if retry else WorkflowIDConflictPolicy.FAIL,
         id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE if retry else WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+        memo=memo_of(start.filing.title, start.filing.account),
     )
     try:
         view: DisputeView = await _answered(client.execute_update_with_start_workflow(

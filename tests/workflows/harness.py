@@ -18,8 +18,10 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from temporalio import activity
-from temporalio.api.enums.v1 import EventType
-from temporalio.client import WorkflowExecutionStatus, WorkflowHandle, WorkflowHistory, WorkflowUpdateFailedError
+from temporalio.api.common.v1 import WorkflowExecution
+from temporalio.api.enums.v1 import EventType, WorkflowExecutionStatus
+from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest, DescribeWorkflowExecutionResponse
+from temporalio.client import WorkflowHandle, WorkflowHistory, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
@@ -234,7 +236,7 @@ class Harness:
         """The history once nothing is in flight: no activity (notifications run in the background)
         and no workflow task pending."""
         for _ in range(200):
-            raw = (await handle.describe()).raw_description
+            raw = await raw_description(handle)
             if not raw.pending_activities and not raw.HasField("pending_workflow_task"):
                 first = await handle.fetch_history()
                 await asyncio.sleep(0.05)
@@ -247,8 +249,19 @@ class Harness:
     async def close(self) -> None:
         """Terminate what a test left running, so that later time skips do not wake it."""
         for handle in self.handles.values():
-            if (await handle.describe()).status == WorkflowExecutionStatus.RUNNING:
+            if (await raw_description(handle)).workflow_execution_info.status == RUNNING:
                 await handle.terminate("test finished")
+
+
+RUNNING = WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_RUNNING
+
+
+async def raw_description(handle: Handle) -> DescribeWorkflowExecutionResponse:
+    """The description as the server sends it. The time-skipping server answers an unset Datetime search
+    attribute (ParleyDueAt once a dispute closes) with a null payload, which `handle.describe()` cannot
+    decode; the dev server and clusters answer without it."""
+    return await handle._client.workflow_service.describe_workflow_execution(DescribeWorkflowExecutionRequest(
+        namespace=handle._client.namespace, execution=WorkflowExecution(workflow_id=handle.id)))
 
 
 @asynccontextmanager
