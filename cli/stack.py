@@ -11,9 +11,17 @@ from settings import Settings
 
 
 def register(commands: Commands) -> None:
-    command(commands, "up", "start the embedded stack: Temporal dev server, worker and API", up)
+    up_command = command(commands, "up", "start the embedded stack: Temporal dev server, workers and API", up)
+    up_command.add_argument("--workers", type=int, default=1, metavar="N",
+                            help="worker processes (default 1; with PARLEY_WORKER_METRICS_PORT, worker i serves "
+                                 "its metrics on that port + i - 1)")
+    up_command.add_argument("--apis", type=int, default=1, metavar="M",
+                            help="API processes (default 1); with more than one they listen on PARLEY_HTTP_PORT + "
+                                 "1 … + M behind a round-robin front on PARLEY_HTTP_PORT")
     command(commands, "worker", "run the Temporal worker", worker)
-    command(commands, "api", "serve the HTTP API", api)
+    api_command = command(commands, "api", "serve the HTTP API", api)
+    api_command.add_argument("--port", type=int, metavar="P",
+                             help="listen on this port instead of PARLEY_HTTP_PORT (one per API process on a host)")
     command(commands, "migrate", "bring the database schema up to date", migrate)
     command(commands, "seed", "create the demo users and print their tokens", seed)
 
@@ -36,8 +44,9 @@ def seed(args: argparse.Namespace, settings: Settings) -> int:
 
 def up(args: argparse.Namespace, settings: Settings) -> int:
     from ops.seed import seed_demo_users
-    from ops.stack import run_stack
+    from ops.stack import check_layout, run_stack
 
+    check_layout(settings, args.workers, args.apis)  # before touching the store
     tokens = seed_demo_users(migrated_engine(settings), settings.data_dir / "demo-tokens.json")
 
     def banner() -> str:
@@ -51,13 +60,17 @@ def up(args: argparse.Namespace, settings: Settings) -> int:
             f"  Temporal UI   {ui}",
             f"  Temporal      {settings.temporal_target}",
             f"  Data          {settings.data_dir}",
-            "  Demo users (Authorization: Bearer <token>):",
         ]
+        if args.workers > 1 or args.apis > 1:
+            apis = (f"{args.apis} API processes on :{settings.http_port + 1}-{settings.http_port + args.apis}"
+                    " behind the front" if args.apis > 1 else "1 API process")
+            lines.append(f"  Processes     {args.workers} worker(s), {apis}")
+        lines.append("  Demo users (Authorization: Bearer <token>):")
         lines += [f"    {email:<28} {token}" for email, token in tokens.items()]
         lines.append("Press Ctrl-C to stop.")
         return "\n".join(lines)
 
-    return run_stack(settings, banner)
+    return run_stack(settings, banner, workers=args.workers, apis=args.apis)
 
 
 def worker(args: argparse.Namespace, settings: Settings) -> int:
@@ -89,6 +102,7 @@ def api(args: argparse.Namespace, settings: Settings) -> int:
     configure_logging(settings)
     # uvicorn's own lines go through the same handler when they are JSON
     log_config = LOGGING_CONFIG if settings.log_format == "plain" else None
-    uvicorn.run(create_app(settings), host=settings.http_host, port=settings.http_port,
+    port = settings.http_port if args.port is None else args.port
+    uvicorn.run(create_app(settings), host=settings.http_host, port=port,
                 log_level="warning", access_log=False, log_config=log_config)
     return 0

@@ -1,7 +1,11 @@
-"""`parley up`: the embedded stack — Temporal dev server, worker and API — as supervised processes.
+"""`parley up`: the embedded stack — Temporal dev server, workers and API processes — supervised.
 
-Each part is a child process; a part that dies is started again (so the worker can be killed
-mid-flight and the disputes carry on); Ctrl-C or SIGTERM stops them all, API first.
+Each part is a child process; a part that dies is started again (so a worker can be killed
+mid-flight and the disputes carry on); Ctrl-C or SIGTERM stops them all, API first. With
+`--workers N` there are N worker processes (`worker-1`…; each its own metrics port when
+PARLEY_WORKER_METRICS_PORT is set); with `--apis M` (M > 1) the API processes (`api-1`…) listen on
+PARLEY_HTTP_PORT + 1 … + M and the `front` (ops/front.py) serves PARLEY_HTTP_PORT, the one address
+clients use. One of each keeps the plain names `worker` and `api`, and no front.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -18,9 +23,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from service.search_attributes import dev_server_flags
 from settings import Settings
 
 PYTHON = sys.executable
+MAX_WORKERS = 32
+MAX_APIS = 16
 
 
 @dataclass
@@ -29,13 +37,14 @@ class Part:
     argv: list[str]
     healthy: Callable[[], bool]
     log: Path
+    env: dict[str, str] = field(default_factory=dict)  # on top of the stack's environment
     proc: subprocess.Popen[bytes] | None = None
     restarts: list[float] = field(default_factory=list)
     next_start: float | None = None  # when a part that exited is due to start again
 
     def start(self, env: dict[str, str]) -> None:
         with self.log.open("ab") as out:  # the child keeps its own copy; ours would leak per restart
-            self.proc = subprocess.Popen(self.argv, env=env, stdout=out, stderr=subprocess.STDOUT,
+            self.proc = subprocess.Popen(self.argv, env={**env, **self.env}, stdout=out, stderr=subprocess.STDOUT,
                                          start_new_session=True)
 
     def note_exit(self) -> float:
@@ -49,11 +58,18 @@ class Part:
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
-    def stop(self, timeout: float = 15) -> None:
-        if not self.alive():
+    @property
+    def kind(self) -> str:
+        return self.name.split("-")[0]  # worker-2 is a worker
+
+    def signal_stop(self) -> None:
+        if self.alive():
+            assert self.proc is not None
+            self.proc.send_signal(signal.SIGTERM)
+
+    def wait_stopped(self, timeout: float) -> None:
+        if self.proc is None:
             return
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGTERM)
         try:
             self.proc.wait(timeout)
         except subprocess.TimeoutExpired:
@@ -70,8 +86,6 @@ def temporal_binary() -> str:
 
 
 def _tcp_open(host: str, port: int) -> bool:
-    import socket
-
     try:
         with socket.create_connection((host, port), timeout=1):
             return True
@@ -87,7 +101,7 @@ def _http_ok(url: str) -> bool:
         return False
 
 
-def plan(settings: Settings) -> list[Part]:
+def plan(settings: Settings, workers: int = 1, apis: int = 1) -> list[Part]:
     data = settings.data_dir
     logs = data / "logs"
     logs.mkdir(parents=True, exist_ok=True)
@@ -99,14 +113,78 @@ def plan(settings: Settings) -> list[Part]:
             [temporal_binary(), "server", "start-dev", "--db-filename", str(data / "temporal.db"),
              "--ip", "127.0.0.1", "--port", str(port), "--ui-port", str(port + 1000),
              "--sqlite-pragma", "journal_mode=wal", "--sqlite-pragma", "synchronous=normal",
-             "--log-level", "warn", "--namespace", settings.temporal_namespace],
+             "--log-level", "warn", "--namespace", settings.temporal_namespace, *dev_server_flags()],
             lambda: _tcp_open("127.0.0.1", port) and _http_ok(f"http://127.0.0.1:{port + 1000}/"),
             logs / "temporal.log",
         ))
-    parts.append(Part("worker", [PYTHON, "-m", "cli", "worker"], lambda: True, logs / "worker.log"))
-    health = f"http://{settings.http_host}:{settings.http_port}/healthz"
-    parts.append(Part("api", [PYTHON, "-m", "cli", "api"], lambda: _http_ok(health), logs / "api.log"))
+    for i in range(1, workers + 1):
+        name = "worker" if workers == 1 else f"worker-{i}"
+        env = {}
+        if settings.worker_metrics_port is not None:  # each worker serves its SDK metrics on a port of its own
+            env["PARLEY_WORKER_METRICS_PORT"] = str(settings.worker_metrics_port + i - 1)
+        parts.append(Part(name, [PYTHON, "-m", "cli", "worker"], lambda: True, logs / f"{name}.log", env))
+    host, front_port = settings.http_host, settings.http_port
+    if apis == 1:
+        parts.append(Part("api", [PYTHON, "-m", "cli", "api"], _healthz(host, front_port), logs / "api.log"))
+        return parts
+    backends = []
+    for i in range(1, apis + 1):
+        # --port, not PARLEY_HTTP_PORT: the links in messages keep pointing at the front
+        parts.append(Part(f"api-{i}", [PYTHON, "-m", "cli", "api", "--port", str(front_port + i)],
+                          _healthz(host, front_port + i), logs / f"api-{i}.log"))
+        backends += ["--backend", f"{host}:{front_port + i}"]
+    parts.append(Part("front", [PYTHON, "-m", "ops.front", "--listen", f"{host}:{front_port}", *backends],
+                      _healthz(host, front_port), logs / "front.log"))
     return parts
+
+
+def _healthz(host: str, port: int) -> Callable[[], bool]:
+    return lambda: _http_ok(f"http://{host}:{port}/healthz")
+
+
+def check_layout(settings: Settings, workers: int, apis: int) -> None:
+    """Refuse, naming the flag or the setting, a stack that cannot start: counts out of range, or a
+    port it would listen on that is out of range, used twice or taken by another process."""
+    if not 1 <= workers <= MAX_WORKERS:
+        raise SystemExit(f"parley up: --workers must be from 1 to {MAX_WORKERS}, not {workers}")
+    if not 1 <= apis <= MAX_APIS:
+        raise SystemExit(f"parley up: --apis must be from 1 to {MAX_APIS}, not {apis}")
+    wanted: list[tuple[str, int, str]] = []  # host, port, what listens there
+    if not settings.temporal_address:
+        dev = settings.temporal_dev_port
+        wanted += [("127.0.0.1", dev, "the Temporal dev server (PARLEY_TEMPORAL_DEV_PORT)"),
+                   ("127.0.0.1", dev + 1000, "the Temporal Web UI (PARLEY_TEMPORAL_DEV_PORT + 1000)")]
+    http = settings.http_port
+    wanted.append((settings.http_host, http, "the API (PARLEY_HTTP_PORT)" if apis == 1
+                   else "the front (PARLEY_HTTP_PORT)"))
+    if apis > 1:
+        wanted += [(settings.http_host, http + i, f"api-{i} (PARLEY_HTTP_PORT + {i}, for --apis {apis})")
+                   for i in range(1, apis + 1)]
+    if settings.worker_metrics_port is not None:
+        metrics = settings.worker_metrics_port
+        wanted += [(settings.http_host, metrics + i, f"the metrics of worker {i + 1} (PARLEY_WORKER_METRICS_PORT"
+                    f"{f' + {i}' if i else ''})") for i in range(workers)]
+    seen: dict[int, str] = {}
+    for _, port, what in wanted:
+        if not 0 < port < 65536:
+            raise SystemExit(f"parley up: port {port} for {what} is out of range (1-65535)")
+        if port in seen:
+            raise SystemExit(f"parley up: port {port} is wanted by both {seen[port]} and {what}")
+        seen[port] = what
+    for host, port, what in wanted:
+        if _port_taken(host, port):
+            raise SystemExit(f"parley up: port {port} for {what} is taken: another process listens on "
+                             f"{host}:{port}; stop it or choose another port")
+
+
+def _port_taken(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the servers bind: TIME_WAIT is no bar
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return True
+    return False
 
 
 def wait_healthy(part: Part, timeout: float, stopping: Callable[[], bool] = lambda: False) -> None:
@@ -122,11 +200,12 @@ def wait_healthy(part: Part, timeout: float, stopping: Callable[[], bool] = lamb
     raise SystemExit(f"{part.name} was not healthy after {timeout:.0f}s; see {part.log}")
 
 
-def run_stack(settings: Settings, banner: Callable[[], str]) -> int:
+def run_stack(settings: Settings, banner: Callable[[], str], workers: int = 1, apis: int = 1) -> int:
+    check_layout(settings, workers, apis)
     env = dict(os.environ)
     env["PARLEY_DATA_DIR"] = str(settings.data_dir)
     env["PYTHONPATH"] = str(Path(__file__).resolve().parent.parent)
-    parts = plan(settings)
+    parts = plan(settings, workers, apis)
     stopping = False
 
     def stop(signum: int, _frame: object) -> None:
@@ -161,11 +240,22 @@ def run_stack(settings: Settings, banner: Callable[[], str]) -> int:
                     _write_state(state_file, parts)
     finally:
         print("stopping…", flush=True)
-        for part in reversed(parts):
-            part.stop()
+        stop_in_order(parts)
         state_file.unlink(missing_ok=True)
         print("stopped.", flush=True)
     return 0
+
+
+def stop_in_order(parts: list[Part], timeout: float = 15) -> None:
+    """The front and the API processes first, then the workers, then Temporal: the processes of one
+    kind stop together, so that N of them take no longer than one."""
+    kinds = list(dict.fromkeys(part.kind for part in reversed(parts)))
+    for kind in kinds:
+        group = [part for part in parts if part.kind == kind]
+        for part in group:
+            part.signal_stop()
+        for part in group:
+            part.wait_stopped(timeout)
 
 
 def _write_state(path: Path, parts: list[Part]) -> None:

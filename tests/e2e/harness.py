@@ -1,6 +1,7 @@
 """The whole stack for the e2e tests: `parley up` in a real process, and its HTTP API as the demo users.
 
-`Stack` runs `python -m cli up` on free ports and its own data dir with `charters/fast.toml`, stops it
+`Stack` runs `python -m cli up` on free ports and its own data dir with `charters/fast.toml` (with
+`--workers N --apis M` when asked: the M API processes on the ports after the front's), stops it
 with SIGTERM (and kills whatever is left), and reads what the supervisor reports in `up.json`.
 Every process of a stack carries its PARLEY_DATA_DIR, which is how leftovers are found.
 
@@ -26,7 +27,7 @@ from typing import Any
 import httpx
 
 from tests.harness.paths import ROOT
-from tests.harness.ports import free_port
+from tests.harness.ports import free_port, port_is_free
 from tests.harness.waiting import TimedOut, eventually, eventually_blocking
 
 CHARTER = "charters/fast.toml"
@@ -59,16 +60,27 @@ def _pids_with_env(name: str, value: str) -> list[int]:
     return found
 
 
+def _free_run(length: int, avoid: tuple[int, ...]) -> int:
+    """The first of `length` consecutive free ports (the front's, then its API processes')."""
+    for _ in range(200):
+        first = free_port(avoid=avoid)
+        run = range(first, first + length)
+        if run[-1] < 65536 and not set(run) & set(avoid) and all(port_is_free(p) for p in run[1:]):
+            return first
+    raise RuntimeError(f"no {length} consecutive free ports found")
+
+
 # --- the stack ----------------------------------------------------------------------------------------
 
 class Stack:
     """One `parley up` on its own data dir and ports; can be stopped and started again."""
 
-    def __init__(self, data_dir: Path, database_url: str | None) -> None:
+    def __init__(self, data_dir: Path, database_url: str | None, workers: int = 1, apis: int = 1) -> None:
         self.data_dir = data_dir
         self.temporal_port = free_port(with_offset=1000)  # its Web UI takes port + 1000
-        self.http_port = free_port(avoid=(self.temporal_port, self.temporal_port + 1000))
+        self.http_port = _free_run(1 + (apis if apis > 1 else 0), avoid=(self.temporal_port, self.temporal_port + 1000))
         self.base_url = f"http://127.0.0.1:{self.http_port}"
+        self.layout = ["--workers", str(workers), "--apis", str(apis)] if (workers, apis) != (1, 1) else []
         self.database_url = database_url
         env = {k: v for k, v in os.environ.items() if not k.startswith("PARLEY_")}
         env.update({
@@ -91,7 +103,7 @@ class Stack:
         self.logs.mkdir(parents=True, exist_ok=True)
         with self.supervisor_log.open("ab") as out:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "cli", "up"], cwd=ROOT, env=self.env, stdout=out,
+                [sys.executable, "-m", "cli", "up", *self.layout], cwd=ROOT, env=self.env, stdout=out,
                 stderr=subprocess.STDOUT, start_new_session=True,
             )
         self.wait_healthy(timeout)
