@@ -18,13 +18,15 @@ import os
 import re
 import shutil
 import warnings
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+import pytest_asyncio
+from playwright.async_api import Browser, async_playwright
 from sqlalchemy import Engine
 from temporalio.testing import WorkflowEnvironment
 
@@ -265,6 +267,20 @@ def chromium_or_skip() -> str:
     if os.environ.get("CI"):
         pytest.fail(message)
     pytest.skip(message)
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def browser() -> AsyncIterator[Browser]:
+    """Debian's Chromium under Playwright, one per test module."""
+    executable = chromium_or_skip()
+    async with async_playwright() as playwright:
+        chromium = await playwright.chromium.launch(
+            executable_path=executable, args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        try:
+            yield chromium
+        finally:
+            await chromium.close()
 
 
 def screenshot_path(name: str) -> Path:

@@ -13,11 +13,9 @@ import io
 import json
 import random
 import re
-from collections.abc import AsyncIterator
 from typing import Any
 
-import pytest_asyncio
-from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
+from playwright.async_api import Browser, BrowserContext, Page, expect
 
 from domain.charter import Weights
 from domain.model import Criteria
@@ -26,25 +24,12 @@ from tests.web.conftest import (
     PEOPLE,
     RATIONALE,
     Stack,
-    chromium_or_skip,
     publish_screenshot,
     screenshot_path,
 )
 
 TIMEOUT_MS = 15_000
 
-
-@pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def browser() -> AsyncIterator[Browser]:
-    executable = chromium_or_skip()
-    async with async_playwright() as playwright:
-        chromium = await playwright.chromium.launch(
-            executable_path=executable, args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        try:
-            yield chromium
-        finally:
-            await chromium.close()
 
 
 async def signed_in(browser: Browser, stack: Stack, who: str, **options: Any) -> tuple[BrowserContext, Page]:

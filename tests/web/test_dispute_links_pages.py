@@ -8,12 +8,10 @@ from __future__ import annotations
 import html
 import re
 import uuid
-from collections.abc import AsyncIterator
 
-import pytest_asyncio
-from playwright.async_api import Browser, async_playwright, expect
+from playwright.async_api import Browser, expect
 
-from tests.web.conftest import PEOPLE, Stack, Web, chromium_or_skip, screenshot_path
+from tests.web.conftest import PEOPLE, Stack, Web, screenshot_path
 
 TIMEOUT_MS = 15_000
 
@@ -93,18 +91,6 @@ def _form(danas: str, pats: str, word: str) -> dict[str, str]:
 
 
 # --- in a browser --------------------------------------------------------------------------------------
-
-@pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def browser() -> AsyncIterator[Browser]:
-    executable = chromium_or_skip()
-    async with async_playwright() as playwright:
-        chromium = await playwright.chromium.launch(
-            executable_path=executable, args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        try:
-            yield chromium
-        finally:
-            await chromium.close()
 
 
 async def test_a_rep_files_about_a_pair_in_the_browser_and_sees_both_claims(browser: Browser, stack: Stack) -> None:

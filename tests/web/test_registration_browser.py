@@ -7,26 +7,11 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import AsyncIterator
 
-import pytest_asyncio
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import Browser, Page, expect
 
-from tests.web.conftest import Stack, chromium_or_skip, screenshot_path
+from tests.web.conftest import Stack, screenshot_path
 from tests.web.test_browser import signed_in
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def browser() -> AsyncIterator[Browser]:
-    executable = chromium_or_skip()
-    async with async_playwright() as playwright:
-        chromium = await playwright.chromium.launch(
-            executable_path=executable, args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        try:
-            yield chromium
-        finally:
-            await chromium.close()
 
 
 def fresh() -> str:
