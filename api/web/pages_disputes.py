@@ -19,7 +19,7 @@ from sqlmodel import Session
 from api.deps import SessionDep, charter_in_force, get_charter, get_now, get_service
 from api.web.forms import FormState, flat, parse_action, parse_filing, registration_ids_in
 from api.web.render import ACTION_LABELS, PageRoute, render
-from api.web.session import PageUser, flash
+from api.web.session import PageUser, flash, flash_refusal
 from domain.errors import Forbidden, InvalidInput, ParleyError
 from domain.model import ConflictType, Role, Status
 from service import dispute_claims
@@ -221,11 +221,7 @@ async def act_submit(request: Request, dispute_id: str, user: PageUser) -> Respo
     except ParleyError as exc:
         if exc.status == 404:
             raise
-        if exc.status == 409:  # a tab from before: say what changed, and show the dispute as it is now
-            flash(request, f"Not done. This dispute has moved on: {exc.message} — the page now shows its "
-                           "current state.", "error")
-        else:
-            flash(request, f"Not done: {exc.message}", "error")
+        flash_refusal(request, exc, "dispute")
         return await run_in_threadpool(page, exc.status, {})
     flash(request, DONE.get(form_name, f"{ACTION_LABELS.get(action_name, action_name)}: done."))
     return RedirectResponse(f"/disputes/{dispute_id}", status_code=303)

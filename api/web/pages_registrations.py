@@ -19,7 +19,7 @@ from api.deps import SessionDep, charter_in_force, get_service
 from api.web.forms import FormState, flat
 from api.web.registration_forms import PAGE_SIZE, Filters, parse_action, parse_registration
 from api.web.render import PageRoute, render
-from api.web.session import PageUser, flash
+from api.web.session import PageUser, flash, flash_refusal
 from domain.errors import Forbidden, InvalidInput, ParleyError
 from domain.model import Role
 from domain.registrations import LIVE, STATUSES
@@ -193,11 +193,7 @@ async def act_submit(request: Request, registration_id: str, user: PageUser) -> 
     except ParleyError as exc:
         if exc.status == 404:
             raise
-        if exc.status == 409:  # a tab from before: say what changed, and show the registration as it is now
-            flash(request, f"Not done. This registration has moved on: {exc.message} — the page now shows its "
-                           "current state.", "error")
-        else:
-            flash(request, f"Not done: {exc.message}", "error")
+        flash_refusal(request, exc, "registration")
         return await run_in_threadpool(page, exc.status, {})
     flash(request, DONE.get(name, "Done."))
     return RedirectResponse(f"{LIST}/{registration_id}", status_code=303)

@@ -22,7 +22,7 @@ from fastapi.responses import RedirectResponse, Response
 from sqlmodel import Session, col, select
 
 from api.deps import SessionDep
-from domain.errors import Forbidden
+from domain.errors import Forbidden, ParleyError
 from domain.model import Role
 from service.disputes import ADMIN_EMAIL
 from settings import Settings
@@ -82,6 +82,16 @@ def flash(request: Request, text: str, kind: str = "ok") -> None:
     messages: list[dict[str, str]] = list(request.session.get("flash", []))
     messages.append({"kind": kind, "text": text})
     request.session["flash"] = messages[-5:]
+
+
+def flash_refusal(request: Request, exc: ParleyError, noun: str) -> None:
+    """The flash for an action the service refused: a 409 comes from a tab opened before the state moved,
+    so it says the page now shows the current state."""
+    if exc.status == 409:
+        flash(request, f"Not done. This {noun} has moved on: {exc.message} — the page now shows its "
+                       "current state.", "error")
+    else:
+        flash(request, f"Not done: {exc.message}", "error")
 
 
 def pop_flashes(request: Request) -> list[dict[str, str]]:
@@ -178,3 +188,4 @@ def optional_user(request: Request, session: SessionDep) -> User | None:
 
 PageUser = Annotated[User, Depends(page_user)]
 MaybeUser = Annotated[User | None, Depends(optional_user)]
+
