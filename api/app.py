@@ -27,6 +27,7 @@ from api.errors import problems_of_domain, problems_of_validation
 from api.routes import audit, disputes, health, registrations, users
 from api.routes import charter as charter_routes
 from api.routes import metrics as metrics_routes
+from api.routes import partners as partner_routes
 from api.routes import slack as slack_routes
 from api.routes import webhooks as webhook_routes
 from api.web import pages_charter, pages_webhooks
@@ -204,6 +205,7 @@ def create_app(settings: Settings | None = None, clock: Callable[[], datetime] =
     app.include_router(pages_webhooks.router)  # the admin's webhooks page
     app.include_router(charter_routes.router)  # /api/charter and the charter page
     app.include_router(pages_charter.router)
+    app.include_router(partner_routes.router)  # /api/partners/{org}/review (the page is in api/web)
     app.include_router(metrics_routes.router)  # /metrics for Prometheus (not in the OpenAPI document)
     web.install(app, settings)  # the web pages, their session cookie and static files
     docs.install(app)  # /docs: Swagger UI with its assets served locally (works offline)

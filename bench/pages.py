@@ -167,6 +167,9 @@ def main() -> None:
                 ("auditor", "/dashboard?period=7d"), ("auditor", "/dashboard?period=30d"),
                 ("auditor", "/dashboard?period=365d"), ("auditor", "/dashboard?period=all"),
                 ("auditor", "/outbox"), ("auditor", "/outbox?recipient=mediator@example.com"),
+                ("executive", "/partners/Partner%20Org%200"),  # the last full quarter
+                ("auditor", "/partners/Partner%20Org%200?from=2020-01-01&to=2030-12-31"),  # every dispute of it
+                ("auditor", "/partners/Partner%20Org%200.csv?from=2020-01-01&to=2030-12-31"),
             ]
             print(f"{'viewer':<12} {'page':<58} {'median ms':>9} {'max ms':>8}")
             worst = 0.0

@@ -115,6 +115,9 @@ class Weights(_Section):
     lifetime_value: float = Field(default=0.3, ge=0)
     strategic_fit: float = Field(default=0.2, ge=0)
     co_sell_margin: float = Field(default=0.05, ge=0, le=1)  # scores closer than this -> co-sell
+    # An outcome follows the recommendation when its owner is the recommended one and each side's credit
+    # share lies within this many percentage points of the recommended split (domain.scoring.follows).
+    follows_tolerance_pct: float = Field(default=10, ge=0, le=100)
 
     @model_validator(mode="after")
     def _positive(self) -> Weights:

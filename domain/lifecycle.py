@@ -15,7 +15,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from domain import rules
+from domain import caucus, rules
 from domain.charter import Charter
 from domain.clock import Clock, Milestone
 from domain.model import (
@@ -56,6 +56,11 @@ TIER_OF = {
 
 
 class Dispute:
+    # "Follows the recommendation" compares the owner and the credit split, within the charter's
+    # `weights.follows_tolerance_pct`; the workflow clears this to replay the decisions of histories recorded
+    # when it compared the owner alone (its `follows-credit-split` patch), so that they keep their verdict.
+    follows_split: bool = True
+
     def __init__(self, start: DisputeStart, now: datetime) -> None:
         self.start = start
         self.charter: Charter = Charter.model_validate(start.charter)
@@ -183,7 +188,7 @@ class Dispute:
                 self.names[person.email] = person.name
         match act:
             case Comment():
-                self._emit(now, actor.email, "commented", {"text": act.text})
+                self._emit(now, actor.email, "commented", caucus.payload(act), seen=not caucus.is_caucus(act))
             case Propose():
                 self._on_propose(actor, act, now)
             case Accept():
@@ -382,9 +387,10 @@ class Dispute:
     def _decision(self, kind: Any, outcome: Outcome, actor: str, now: datetime, rationale: str,
                   criteria: Any = None) -> Decision:
         rec = recommend(criteria, self.charter.weights) if criteria is not None else None
+        tolerance = self.charter.weights.follows_tolerance_pct if self.follows_split else None
         return Decision(
             kind=kind, outcome=outcome, criteria=criteria, recommendation=rec,
-            follows_recommendation=follows(outcome, rec) if rec else None, rationale=rationale,
+            follows_recommendation=follows(outcome, rec, tolerance) if rec else None, rationale=rationale,
             actor=actor, at=now, tier=self.tier, charter_version=self.charter.version_id,
             final=kind == "agreement",
         )
@@ -393,9 +399,12 @@ class Dispute:
         assert self.decision is not None
         return self.decision.model_dump(mode="json", exclude={"at", "actor", "tier", "charter_version"})
 
-    def _emit(self, now: datetime, actor: str, action: str, payload: dict[str, Any]) -> None:
+    def _emit(self, now: datetime, actor: str, action: str, payload: dict[str, Any], *, seen: bool = True) -> None:
+        """Records an event; one the parties may not read (`seen=False`, a caucus note) leaves the dispute's
+        latest activity (`updated_at`, what lists sort by) as it was."""
         self.seq += 1
-        self.updated_at = now
+        if seen:
+            self.updated_at = now
         self.events.append(Event(
             dispute_id=self.start.id, seq=self.seq, at=now, actor=actor, action=action,
             tier=self.tier, payload=payload, charter_version=self.charter.version_id,

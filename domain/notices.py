@@ -1,11 +1,15 @@
 """Who hears about an event: the case message in the conflicts channel always, and a direct
-message to whoever must act now, is reminded, is paged, or sees the dispute closed."""
+message to whoever must act now, is reminded, is paged, or sees the dispute closed.
+
+A caucus note is the exception (`domain.caucus`): never the channel, which the parties read, only a
+direct message to the adjudicators it names."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
+from domain import caucus
 from domain.durations import format_business_time, format_due
 from domain.model import CLOSED, DisputeView, Event, Notice
 
@@ -32,7 +36,8 @@ def headline(event: Event, view: DisputeView, names: Mapping[str, str] | None = 
     to = event.payload.get("to")
     return {
         "filed": f"{who} filed {view.id}: {view.title}",
-        "commented": f"{who} commented on {view.id}",
+        "commented": (f"{who} added a caucus note on {view.id} (mediators only)"
+                      if caucus.is_caucus_event(event.action, event.payload) else f"{who} commented on {view.id}"),
         "proposed": f"{who} proposed a resolution for {view.id}",
         "accepted": f"{who} accepted the proposal on {view.id}",
         "proposal_rejected": f"{who} rejected the proposal on {view.id}",
@@ -56,6 +61,8 @@ def headline(event: Event, view: DisputeView, names: Mapping[str, str] | None = 
 def notices_for(event: Event, view: DisputeView, dm_on: tuple[str, ...], names: Mapping[str, str] | None = None,
                 cal: BusinessCalendar | None = None) -> list[Notice]:
     text = headline(event, view, names, cal)
+    if caucus.is_caucus_event(event.action, event.payload):  # not the channel: the parties read it
+        return [Notice(recipient=email, kind="info", text=text) for email in caucus.told(view, event.actor)]
     out = [Notice(recipient="channel", kind="case_update", text=text)]
     dms: dict[str, Notice] = {}
     if view.status in CLOSED:

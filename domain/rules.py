@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
+from domain import caucus
 from domain.errors import Forbidden, InvalidInput, WrongState
 from domain.model import (
     CLOSED,
@@ -76,6 +77,8 @@ def check(d: DisputeState, actor: Actor, act: Action, reassign_to: Actor | None)
             if not (is_party or is_mediator or (is_executive and d.reached_executive)
                     or actor.role == Role.admin):
                 raise Forbidden(f"{actor.email} is not part of this dispute")
+            if caucus.is_caucus(act):
+                caucus.check_write(d, actor)
         case Propose():
             _require(is_party, "only the two parties can propose a resolution")
             _state(d, (Status.frontline,), "proposals are made at frontline")

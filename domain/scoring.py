@@ -38,5 +38,15 @@ def recommend(criteria: Criteria, weights: Weights) -> Recommendation:
     )
 
 
-def follows(outcome: Outcome, recommendation: Recommendation) -> bool:
-    return outcome.owner == recommendation.owner
+def follows(outcome: Outcome, recommendation: Recommendation, tolerance_pct: float | None) -> bool:
+    """Whether an outcome follows the recommendation: the recommended owner, and each side's credit share
+    within `tolerance_pct` percentage points of the recommended split (the charter's
+    `weights.follows_tolerance_pct`; a difference of exactly the tolerance still follows). The shares add
+    up to 100, so both sides are off by the same amount. `None` compares the owner alone: the rule that
+    decisions recorded before the split counted were made under (the workflow replays them with it)."""
+    if outcome.owner != recommendation.owner:
+        return False
+    if tolerance_pct is None:
+        return True
+    given, advised = outcome.credit_split, recommendation.credit_split
+    return all(abs(getattr(given, side) - getattr(advised, side)) <= tolerance_pct for side in ("direct", "partner"))

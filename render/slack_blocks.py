@@ -27,7 +27,7 @@ from domain.model import DisputeView, Outcome, Status
 from domain.notices import name_of
 from render.slack_claims import claims_blocks
 from render.slack_claims import money_text as money_text  # (where the digest and registrations import it)
-from render.slack_offers import label
+from render.slack_offers import COMMENT_LABEL, label
 from render.slack_text import HEADER_MAX, TIER_NAMES, due_text, escape
 
 SECTION_MAX = 3000  # Slack's limit for a section's text
@@ -208,8 +208,18 @@ def help_blocks(note: str | None = None) -> list[Block]:
     return blocks
 
 
+def comment_block(view: DisputeView, caucus: bool) -> SectionBlock:
+    """The `/conflict status` answer's "Add a comment" (`caucus`: the reader may keep it to the mediators)."""
+    text = ("*Comment* on the trail: for everyone on the dispute, or as a caucus note for the mediator, the "
+            "executive and auditors only (never the parties)." if caucus else
+            "*Comment* on the trail: everyone on the dispute can read it.")
+    return SectionBlock(block_id=f"comment:{view.id}", text=text,
+                        accessory=ButtonElement(text=COMMENT_LABEL, action_id=f"{ACTION_PREFIX}comment",
+                                                value=view.id))
+
+
 def status_blocks(view: DisputeView, public_url: str | None, offers: Sequence[str],
-                  claims: Sequence[Claim] = ()) -> list[Block]:
+                  claims: Sequence[Claim] = (), comment: SectionBlock | None = None) -> list[Block]:
     blocks: list[Block] = [
         SectionBlock(text=clip(f"{title_line(view, public_url)}\n{escape(view.description)}")),
         SectionBlock(fields=[
@@ -223,6 +233,8 @@ def status_blocks(view: DisputeView, public_url: str | None, offers: Sequence[st
     actions = action_buttons(view, offers)
     if actions is not None:
         blocks.append(actions)
+    if comment is not None:
+        blocks.append(comment)
     return blocks
 
 

@@ -162,12 +162,17 @@ TITLES = {
     "propose": "Propose a resolution", "reject": "Reject", "escalate": "Escalate to executive",
     "request_info": "Request information", "rule": "Rule", "appeal": "Appeal the ruling",
     "decide": "Final decision", "withdraw": "Withdraw the dispute", "answer": "Answer the mediator",
+    "comment": "Add a comment",
 }
 SUBMITS = {"propose": "Propose", "reject": "Reject", "escalate": "Escalate", "request_info": "Ask",
-           "rule": "Rule", "appeal": "Appeal", "decide": "Decide", "withdraw": "Withdraw", "answer": "Answer"}
+           "rule": "Rule", "appeal": "Appeal", "decide": "Decide", "withdraw": "Withdraw", "answer": "Answer",
+           "comment": "Add"}
 TEXT_FIELD = {"reject": ("reason", "Why not?"), "escalate": ("reason", "Why escalate?"),
               "request_info": ("question", "What do you need to know?"), "appeal": ("reason", "Grounds for the appeal"),
-              "withdraw": ("reason", "Why withdraw?"), "answer": ("text", "Your answer")}
+              "withdraw": ("reason", "Why withdraw?"), "answer": ("text", "Your answer"),
+              "comment": ("text", "Comment")}
+# The comment form's "Visible to", drawn only for those who may write a caucus note (`domain.caucus`)
+VISIBILITY = (("all", "Everyone on the dispute"), ("mediators", "Mediators only (a caucus note)"))
 
 
 def summary_of(view: DisputeView) -> str:
@@ -314,6 +319,13 @@ def action_modal(meta: Mapping[str, Any], *, initial: Mapping[str, str] | None =
         field, prompt = TEXT_FIELD[action]
         blocks.append(InputBlock(block_id=field, label=prompt, element=_text(v.get(field), multiline=True,
                                                                              max_length=2000)))
+    if action == "comment" and meta.get("cv"):
+        blocks.append(InputBlock(
+            block_id="visibility", label="Visible to",
+            hint="A caucus note is seen by the mediator, the executive, auditors and admins, never by the parties; "
+                 "it stays in the audit trail.",
+            element=_select([_option(value, text) for value, text in VISIBILITY], v.get("visibility") or "all",
+                            "Who may read it")))
     title = "Ask for mediation" if action == "escalate" and not meta.get("m") else TITLES[action]
     return View(type="modal", callback_id=ACT_CALLBACK, title=title, submit=SUBMITS[action], close="Cancel",
                 private_metadata=encode_metadata(meta), blocks=blocks)

@@ -15,26 +15,36 @@ from domain.model import Actor, DisputeView, Role, Status
 
 Offer = Literal[
     "accept", "reject", "propose", "escalate", "approve", "request_info", "resume", "answer", "rule", "appeal",
-    "decide", "withdraw",
+    "decide", "withdraw", "comment",
 ]
 # Actions that need more than a click: they open a modal.
 NEEDS_INPUT: frozenset[str] = frozenset({
-    "reject", "propose", "escalate", "request_info", "answer", "rule", "appeal", "decide", "withdraw",
+    "reject", "propose", "escalate", "request_info", "answer", "rule", "appeal", "decide", "withdraw", "comment",
 })
-# The order of the buttons: the likely next step first, withdrawing last. (Comments and reassigning
-# have no buttons: they are done on the web.)
+# The order of the buttons: the likely next step first, withdrawing last. (A comment is no step: its
+# button is the `/conflict status` answer's own, beside these; reassigning is done on the web.)
 BUTTONS: tuple[Offer, ...] = (
     "accept", "approve", "reject", "propose", "rule", "resume", "request_info", "answer", "appeal", "decide",
     "escalate", "withdraw",
 )
 
 
+def _open_now(view: DisputeView, email: str, role: Role | str) -> set[str]:
+    """What `domain.offers` finds open, as Slack names it (the mediator's reject of an agreement is "reject")."""
+    found = offers.open_actions(view, Actor(email=email, role=Role(role)))
+    return {"reject" if o == "reject_agreement" else o for o in found}
+
+
 def open_actions(view: DisputeView, email: str, role: Role | str) -> list[Offer]:
     """The buttons `email` (with `role`) gets on the dispute now: the actions `domain.offers` finds
-    open to them, as Slack shows them (the mediator's reject of an agreement is plain "reject")."""
-    open_now = {"reject" if o == "reject_agreement" else o for o in offers.open_actions(view, Actor(email=email,
-                                                                                                      role=Role(role)))}
+    open to them, as Slack shows them."""
+    open_now = _open_now(view, email, role)
     return [button for button in BUTTONS if button in open_now]
+
+
+def is_open(view: DisputeView, email: str, role: Role | str, action: str) -> bool:
+    """Whether `action` (a button's, or "comment") is open to `email` now."""
+    return action in _open_now(view, email, role)
 
 
 LABELS: dict[str, str] = {
@@ -51,6 +61,9 @@ LABELS: dict[str, str] = {
     "decide": "Decide",
     "withdraw": "Withdraw",
 }
+COMMENT_LABEL = "Add a comment"  # the `/conflict status` answer's own button (`render.slack_blocks.comment_block`)
+# Every action a Parley button may carry: the buttons above, and the comment
+PRESSABLE: frozenset[str] = frozenset({*LABELS, "comment"})
 
 
 def label(action: str, view: DisputeView) -> str:
@@ -75,4 +88,5 @@ DONE: dict[str, str] = {
     "appeal": "appealed the ruling",
     "decide": "made the final decision",
     "withdraw": "withdrew the dispute",
+    "comment": "commented",
 }

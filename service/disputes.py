@@ -18,6 +18,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 from temporalio.client import Client
 
+from domain import caucus
 from domain.charter import Charter
 from domain.errors import Forbidden, InvalidInput, NotFound, ParleyError, Unavailable
 from domain.model import Action, Actor, Command, DisputeStart, DisputeView, Filing, Party, Reassign, Role, Status
@@ -26,6 +27,7 @@ from service import dispute_claims, temporal
 from service.ids import new_dispute_id
 from service.visibility import mine, visible_to
 from settings import Settings
+from store.audit import events_for
 from store.charters import charter_by_version
 from store.tables import DisputeRow, User
 from store.users import actor_of, user_by_email
@@ -96,6 +98,11 @@ class Service:
         return open_actions(view, actor_for(user))
 
     @staticmethod
+    def may_write_caucus(view: DisputeView, user: User) -> bool:
+        """Whether the comment forms offer `user` a caucus note ("Visible to: mediators only")."""
+        return caucus.may_write(view, actor_for(user))
+
+    @staticmethod
     def may_file(user: User) -> bool:
         return Role(user.role) == Role.rep
 
@@ -111,6 +118,13 @@ def visible_row(session: Session, user: User, dispute_id: str) -> DisputeRow:
     if row is None:
         raise NotFound(f"no dispute {dispute_id} that you can see")
     return row
+
+
+def trail(session: Session, user: User, dispute_id: str) -> list[dict[str, Any]]:
+    """The dispute's audit events in order, as `user` may read them: its caucus notes only for those
+    `domain.caucus` lets read them (`GET /api/disputes/{id}/audit`, the dispute page and its live timeline)."""
+    visible_row(session, user, dispute_id)
+    return caucus.readable(events_for(session, dispute_id), user.role)
 
 
 def list_rows(session: Session, user: User, *, status: Status | None, tier: int | None, mine_only: bool,

@@ -2,6 +2,9 @@
 
 The rule is written once, in `store.visibility`, beside the store queries that apply it (the store
 imports nothing from `service/` or `api/`); the service re-exports it for the surfaces.
+
+Which events of a dispute someone who sees it may read (its caucus notes) is `domain.caucus`'s rule,
+applied to the audit trail by `service.disputes.trail`.
 """
 
 from __future__ import annotations

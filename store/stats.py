@@ -10,7 +10,18 @@ that the charts of one period describe the same disputes:
   leaving it, summed when a dispute came back to it; the audit events' times);
 - outcomes by channel (who got ownership) and the credit split totals, in deals and in money per
   currency (a deal's value times each side's share);
-- disputes by conflict type and by region.
+- disputes by conflict type and by region;
+- deviation from the recommendation per mediator and per executive: of the rulings (mediators) and
+  executive decisions that had a recommendation, how many did not follow it (the `ruled` and `decided`
+  audit events, so that a ruling later appealed still counts for the mediator who made it);
+- outcomes and credit per partner organisation (the organisation's share is the partner share);
+- median time to resolution (filing to resolution) per conflict type.
+
+Precedent consistency (DESIGN §9) is not among them: decision records carry no
+`consistent_with_precedents` yet, and the dashboard shows no figure it cannot back with a record.
+
+`figures_by_org`, `deviations` and `medians_by` take any condition on the disputes: the partner review
+(`store.partner_review`) computes one organisation's figures with them, the same way.
 """
 
 from __future__ import annotations
@@ -43,6 +54,34 @@ ENTERING = ("filed", "escalated", "appealed")  # the events that put a dispute i
 
 
 @dataclass
+class Deviation:
+    """One adjudicator's rulings (a mediator) or decisions (an executive) that had a recommendation."""
+
+    role: str  # "mediator" | "executive"
+    actor: str
+    decisions: int
+    departed: int
+
+    @property
+    def rate(self) -> float:
+        return self.departed / self.decisions if self.decisions else 0.0
+
+
+@dataclass
+class PartnerFigures:
+    """A partner organisation's disputes: how many, how they ended, the credit each side got."""
+
+    org: str
+    filed: int = 0
+    still_open: int = 0
+    resolved: int = 0
+    withdrawn: int = 0
+    owners: dict[str, int] = field(default_factory=lambda: {"direct": 0, "partner": 0, "co_sell": 0})
+    credit_deals: dict[str, float] = field(default_factory=lambda: {"direct": 0.0, "partner": 0.0})
+    credit_value: list[tuple[str, float, float]] = field(default_factory=list)  # currency, direct, partner
+
+
+@dataclass
 class Dashboard:
     period: str
     since: datetime | None
@@ -59,6 +98,9 @@ class Dashboard:
     credit_value: list[tuple[str, float, float]] = field(default_factory=list)  # currency, direct, partner
     by_type: list[tuple[str, int]] = field(default_factory=list)
     by_region: list[tuple[str, int]] = field(default_factory=list)
+    deviations: list[Deviation] = field(default_factory=list)
+    partners: list[PartnerFigures] = field(default_factory=list)
+    resolution_by_type: dict[str, tuple[float | None, int]] = field(default_factory=dict)  # type -> (median, n)
 
 
 def period_of(value: str | None) -> str:
@@ -94,30 +136,52 @@ def compute(session: Session, period: str, now: datetime) -> Dashboard:
     cohort: list[ColumnElement[bool]] = [D.created_at >= since] if since is not None else []
     dialect = session.get_bind().dialect.name
 
-    _totals(session, board, cohort)
+    by_org = figures_by_org(session, cohort, dialect)  # the totals and the outcomes, per partner organisation
+    _totals(board, list(by_org.values()))
+    board.partners = sorted((f for org, f in by_org.items() if org is not None), key=lambda f: (-f.filed, f.org))
     _open_age(session, board, now)
     _breaches(session, board, cohort)
     _medians(session, board, cohort, dialect)
-    _outcomes(session, board, cohort, dialect)
     board.by_type = [(t, int(n)) for t, n in session.execute(
         select(D.conflict_type, func.count()).where(*cohort).group_by(D.conflict_type)
         .order_by(func.count().desc(), D.conflict_type))]
     board.by_region = [(r, int(n)) for r, n in session.execute(
         select(D.region, func.count()).where(*cohort).group_by(D.region)
         .order_by(func.count().desc(), D.region).limit(12))]
+    board.deviations = deviations(session, cohort, dialect)
+    resolved = and_(D.status == Status.resolved.value, D.closed_at.is_not(None))
+    board.resolution_by_type = medians_by(session, D.conflict_type, seconds_between(dialect, D.closed_at, D.created_at),
+                                          cohort, resolved)
     return board
 
 
-def _count_if(condition: ColumnElement[bool]) -> Any:
+def count_if(condition: ColumnElement[bool]) -> Any:
     return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
 
 
-def _totals(session: Session, board: Dashboard, cohort: list[ColumnElement[bool]]) -> None:
-    row = session.execute(select(
-        func.count(), _count_if(D.status.in_(OPEN_STATUSES)), _count_if(D.status == Status.resolved.value),
-        _count_if(D.status == Status.withdrawn.value),
-    ).select_from(DISPUTES).where(*cohort)).one()
-    board.filed, board.still_open, board.resolved, board.withdrawn = (int(v) for v in row)
+def _totals(board: Dashboard, groups: list[PartnerFigures]) -> None:
+    """The figures of every dispute: those of each partner organisation and of the disputes without one."""
+    board.filed = sum(g.filed for g in groups)
+    board.still_open = sum(g.still_open for g in groups)
+    board.resolved = sum(g.resolved for g in groups)
+    board.withdrawn = sum(g.withdrawn for g in groups)
+    board.owners = {"direct": 0, "partner": 0, "co_sell": 0}
+    board.credit_deals = {"direct": 0.0, "partner": 0.0}
+    value: dict[str, list[float]] = {}
+    for g in groups:
+        for owner, n in g.owners.items():
+            board.owners[owner] = board.owners.get(owner, 0) + n
+        for side in ("direct", "partner"):
+            board.credit_deals[side] += g.credit_deals.get(side, 0.0)
+        for currency, direct, partner in g.credit_value:
+            totals = value.setdefault(currency, [0.0, 0.0])
+            totals[0] += direct
+            totals[1] += partner
+    board.credit_value = _by_value(value)
+
+
+def _by_value(value: dict[str, list[float]]) -> list[tuple[str, float, float]]:
+    return sorted(((c, v[0], v[1]) for c, v in value.items()), key=lambda t: (-(t[1] + t[2]), t[0]))
 
 
 def _open_age(session: Session, board: Dashboard, now: datetime) -> None:
@@ -156,7 +220,7 @@ def _breaches(session: Session, board: Dashboard, cohort: list[ColumnElement[boo
     board.breach = {tier: (b, e) for tier, (b, e) in sorted(counts.items())}
 
 
-def _seconds(dialect: str, later: Any, earlier: Any) -> Any:
+def seconds_between(dialect: str, later: Any, earlier: Any) -> Any:
     if dialect == "sqlite":
         return (func.julianday(later) - func.julianday(earlier)) * 86400.0
     return extract("epoch", later - earlier)
@@ -174,42 +238,113 @@ def _medians(session: Session, board: Dashboard, cohort: list[ColumnElement[bool
     )
     t = entries.c
     left = func.coalesce(func.lead(t.entered).over(partition_by=t.dispute_id, order_by=t.tier), t.closed_at)
-    stays = select(t.tier, _seconds(dialect, left, t.entered).label("spent")).subquery("stays")
+    stays = select(t.tier, seconds_between(dialect, left, t.entered).label("spent")).subquery("stays")
     ranked = select(
         stays.c.tier, stays.c.spent,
         func.row_number().over(partition_by=stays.c.tier, order_by=stays.c.spent).label("rn"),
         func.count().over(partition_by=stays.c.tier).label("n"),
     ).subquery("ranked")
     r = ranked.c
-    middle = or_(r.rn == (r.n + 1) / 2, r.rn == (r.n + 2) / 2)  # integer division: one or two middle rows
+    middle = or_(r.rn == (r.n + 1) // 2, r.rn == (r.n + 2) // 2)  # integer division: one or two middle rows
     query = select(r.tier, func.avg(r.spent), func.max(r.n)).where(middle).group_by(r.tier)
     board.median_s = {tier: (None, 0) for tier in TIERS}
     for tier, median, n in session.execute(query):
         board.median_s[int(tier)] = (float(median), int(n))
 
 
-def _json_number(dialect: str, column: Any, *path: str) -> Any:
+def json_number(dialect: str, column: Any, *path: str) -> Any:
     if dialect == "sqlite":
         return func.json_extract(column, "$." + ".".join(path))
     return cast(func.json_extract_path_text(cast(column, JSON), *path), Float)
 
 
-def _outcomes(session: Session, board: Dashboard, cohort: list[ColumnElement[bool]], dialect: str) -> None:
-    direct = _json_number(dialect, D.view_json, "decision", "outcome", "credit_split", "direct")
-    partner = 100 - direct  # the split adds up to 100
-    query = (select(D.outcome_owner, D.currency, func.count(), func.sum(direct), func.sum(partner),
-                    func.sum(D.deal_value * direct / 100.0), func.sum(D.deal_value * partner / 100.0))
-             .where(D.status == Status.resolved.value, D.outcome_owner.is_not(None), *cohort)
-             .group_by(D.outcome_owner, D.currency))
-    owners = {"direct": 0, "partner": 0, "co_sell": 0}
-    deals = {"direct": 0.0, "partner": 0.0}
-    value: dict[str, list[float]] = {}
-    for owner, currency, count, d_pct, p_pct, d_value, p_value in session.execute(query):
-        owners[owner] = owners.get(owner, 0) + int(count)
-        deals["direct"] += float(d_pct or 0) / 100
-        deals["partner"] += float(p_pct or 0) / 100
-        totals = value.setdefault(currency, [0.0, 0.0])
-        totals[0] += float(d_value or 0)
-        totals[1] += float(p_value or 0)
-    board.owners, board.credit_deals = owners, deals
-    board.credit_value = sorted(((c, v[0], v[1]) for c, v in value.items()), key=lambda t: -(t[1] + t[2]))
+def json_flag(dialect: str, column: Any, *path: str) -> tuple[ColumnElement[bool], ColumnElement[bool]]:
+    """Whether a JSON boolean at `path` is there (not absent, not null), and whether it is false."""
+    if dialect == "sqlite":
+        value = func.json_extract(column, "$." + ".".join(path))  # 1, 0 or NULL
+        return value.is_not(None), value == 0
+    text = func.json_extract_path_text(cast(column, JSON), *path)  # 'true', 'false' or NULL
+    return text.is_not(None), text == "false"
+
+
+# --- consistency, partners, resolution ------------------------------------------------------------
+
+ADJUDICATING = {"ruled": "mediator", "decided": "executive"}  # the audit action -> who takes it
+
+
+def deviations(session: Session, where: list[ColumnElement[bool]], dialect: str) -> list[Deviation]:
+    """Per adjudicator, the rulings and executive decisions (of the disputes matching `where`) that had a
+    recommendation, and how many did not follow it; the highest rate first."""
+    had, departed = json_flag(dialect, E.payload, "follows_recommendation")  # the decision's own record
+    query = (select(E.action, E.actor, func.count(), count_if(departed))
+             .select_from(_events(where)).where(E.action.in_(tuple(ADJUDICATING)), had)
+             .group_by(E.action, E.actor))
+    found = [Deviation(role=ADJUDICATING[action], actor=actor, decisions=int(n), departed=int(d))
+             for action, actor, n, d in session.execute(query)]
+    return sorted(found, key=lambda v: (v.role != "mediator", -v.rate, -v.decisions, v.actor))
+
+
+def figures_by_org(session: Session, where: list[ColumnElement[bool]], dialect: str
+                   ) -> dict[str | None, PartnerFigures]:
+    """Per partner organisation (None: the disputes without one), of the disputes matching `where`: counts by
+    status, who got ownership of the resolved ones and the credit each side got, in deals (one deal = 1) and
+    in money per currency (a deal's value times each side's share). Two passes over the disputes, whatever
+    the number of organisations: the dashboard's totals are these groups added up."""
+    orgs: dict[str | None, PartnerFigures] = {}
+    # Grouped by an expression, not the bare column: grouping by `partner_org` itself makes SQLite walk the
+    # whole partner_org index (reading every row) instead of the period's rows through `created_at`.
+    org_key = func.coalesce(D.partner_org, "")
+    counts = select(org_key, func.count(), count_if(D.status.in_(OPEN_STATUSES)),
+                    count_if(D.status == Status.resolved.value), count_if(D.status == Status.withdrawn.value),
+                    ).where(*where).group_by(org_key)
+    for org, filed, still_open, resolved, withdrawn in session.execute(counts):
+        orgs[org or None] = PartnerFigures(org=org, filed=int(filed), still_open=int(still_open),
+                                           resolved=int(resolved), withdrawn=int(withdrawn))
+    # The decided credit split is read from each resolved dispute's view once, in a materialized CTE: used
+    # directly in the sums, the JSON would be parsed once per sum (four times as slow on PostgreSQL). The CTE
+    # reads the rows of `where` (the period's, through `created_at`); "resolved" is applied after it, so
+    # that SQLite does not read every resolved dispute through the status index instead.
+    resolved = and_(D.status == Status.resolved.value, D.outcome_owner.is_not(None))
+    decided = select(
+        D.partner_org.label("org"), D.outcome_owner.label("owner"), D.currency.label("currency"),
+        D.deal_value.label("value"), case((resolved, 1), else_=0).label("resolved"),
+        case((resolved, json_number(dialect, D.view_json, "decision", "outcome", "credit_split", "direct")),
+             else_=None).label("direct"),
+    ).where(*where).cte("decided")
+    c = decided.prefix_with("MATERIALIZED").c  # PostgreSQL 12+, SQLite 3.35+
+    split = c.direct.is_not(None)  # always, for a decided outcome; a row without one adds no credit
+    outcomes = (select(c.org, c.owner, c.currency, func.count(), func.count(c.direct), func.sum(c.direct),
+                       func.sum(case((split, c.value), else_=0.0)), func.sum(c.value * c.direct / 100.0))
+                .where(c.resolved == 1).group_by(c.org, c.owner, c.currency))
+    values: dict[str | None, dict[str, list[float]]] = {}
+    for org, owner, currency, n, n_split, d_pct, value, d_value in session.execute(outcomes):
+        figures = orgs.setdefault(org, PartnerFigures(org=org or ""))
+        figures.owners[owner] = figures.owners.get(owner, 0) + int(n)
+        d_share, d_value = float(d_pct or 0) / 100, float(d_value or 0)
+        figures.credit_deals["direct"] += d_share
+        figures.credit_deals["partner"] += int(n_split) - d_share  # each split adds up to 100
+        totals = values.setdefault(org, {}).setdefault(currency, [0.0, 0.0])
+        totals[0] += d_value
+        totals[1] += float(value or 0) - d_value
+    for org, per_currency in values.items():
+        orgs[org].credit_value = _by_value(per_currency)
+    return orgs
+
+
+def medians_by(session: Session, key: Any, spent: Any, where: list[ColumnElement[bool]],
+               among: ColumnElement[bool]) -> dict[Any, tuple[float | None, int]]:
+    """The median of `spent` (seconds) per value of `key`, over the disputes matching `where` and `among`, with
+    the number of disputes it is taken over (the middle row, or the mean of the two middle rows). The rows
+    are read by `where` (the period's, through `created_at`) and `among` sorts them after, so that SQLite
+    does not read every dispute `among` matches (say, every resolved one) through another index."""
+    counted = case((among, 1), else_=0)
+    ranked = select(
+        key.label("k"), spent.label("spent"), counted.label("counted"),
+        func.row_number().over(partition_by=(key, counted), order_by=spent).label("rn"),
+        func.count().over(partition_by=(key, counted)).label("n"),
+    ).select_from(DISPUTES).where(*where).subquery("ranked")
+    r = ranked.c
+    middle = or_(r.rn == (r.n + 1) // 2, r.rn == (r.n + 2) // 2)  # integer division: one or two middle rows
+    query = (select(r.k, func.avg(r.spent), func.max(r.n)).where(r.counted == 1, middle)
+             .group_by(r.k).order_by(r.k))
+    return {k: (float(median) if median is not None else None, int(n)) for k, median, n in session.execute(query)}

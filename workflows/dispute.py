@@ -20,12 +20,15 @@ with workflow.unsafe.imports_passed_through():
     from activities.names import DELIVER_NOTICES, RECORD_EVENT
     from domain.errors import ParleyError
     from domain.lifecycle import Dispute
-    from domain.model import CLOSED, Command, DisputeStart, DisputeView, Event, Recorded
+    from domain.model import CLOSED, Command, Decide, DisputeStart, DisputeView, Event, Recorded, Rule
     from domain.notices import notices_for
     from workflows import search
 
 RECORD_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=10))
 DELIVERY_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1))
+# Rulings and decisions made before this patch said "follows the recommendation" by the owner alone; replayed,
+# they keep that verdict (their audit events and projection say so); later ones compare the credit split too.
+FOLLOWS_PATCH = "follows-credit-split"
 
 
 @workflow.defn
@@ -64,6 +67,8 @@ class DisputeWorkflow:
 
     @workflow.update
     async def act(self, cmd: Command) -> DisputeView:
+        if isinstance(cmd.act, (Rule, Decide)):
+            self._dispute.follows_split = workflow.patched(FOLLOWS_PATCH)
         try:
             events = self._dispute.apply(cmd, workflow.now())
         except ParleyError as exc:  # state moved between validation and handling

@@ -39,7 +39,7 @@ from domain.model import Accept, Action, Approve, DisputeView, Resume
 from render import slack_blocks as kit
 from render.slack_claims import claims_text
 from render.slack_modals import ACT_CALLBACK, CRITERIA_BLOCKS, action_modal, ruling_of, summary_of
-from render.slack_offers import DONE, LABELS, NEEDS_INPUT, label, open_actions
+from render.slack_offers import DONE, NEEDS_INPUT, PRESSABLE, is_open, label
 from service import dispute_claims
 from store.tables import User
 
@@ -90,7 +90,7 @@ async def pressed(ctx: Ctx, payload: dict[str, Any]) -> None:
         return  # a link button: Slack opened the page
     name = str(button["action_id"]).removeprefix(kit.ACTION_PREFIX)
     dispute_id = str(button.get("value") or "")
-    if name not in LABELS or not DISPUTE_ID.match(dispute_id):
+    if name not in PRESSABLE or not DISPUTE_ID.match(dispute_id):
         await reply(ctx, where, ":no_entry: Parley does not know this button; nothing was recorded.")
     elif name in NEEDS_INPUT:
         await guarded(ctx, where, open_action(ctx, where, name, dispute_id, str(payload.get("trigger_id") or "")))
@@ -158,7 +158,7 @@ async def check_offer(ctx: Ctx, slack_user_id: str, name: str, dispute_id: str) 
         view = await run_in_threadpool(read_view, ctx.service, who, dispute_id)
     except ParleyError as exc:
         return refusal(exc, dispute_id)
-    if name not in open_actions(view, who.email, who.role):
+    if not is_open(view, who.email, who.role, name):
         waiting = ", ".join(view.waiting_on) or "nobody"
         return (f":no_entry: “{label(name, view)}” is not open to you on {view.id} now: it is "
                 f"{view.status.value.replace('_', ' ')}, waiting on {waiting}. Nothing was recorded.")
@@ -175,7 +175,8 @@ async def open_action(ctx: Ctx, where: Where, name: str, dispute_id: str, trigge
     if isinstance(checked, str):
         await refused(ctx, where, dispute_id, checked)
         return
-    meta = await modal_metadata(ctx, where, name, dispute_id, checked[1] if checked is not None else None)
+    meta = await modal_metadata(ctx, where, name, dispute_id, checked[1] if checked is not None else None,
+                                checked[0] if checked is not None else None)
     await ctx.slack.call("views_open", trigger_id=trigger_id, view=action_modal(meta))
 
 
@@ -189,8 +190,9 @@ async def refused(ctx: Ctx, where: Where, dispute_id: str, why: str) -> None:
 
 
 async def modal_metadata(ctx: Ctx, where: Where, name: str, dispute_id: str,
-                         view: DisputeView | None) -> dict[str, Any]:
-    """What the action's modal carries (the dispute as read, when it was read in time)."""
+                         view: DisputeView | None, who: User | None = None) -> dict[str, Any]:
+    """What the action's modal carries (the dispute as read, when it was read in time; a comment form
+    offers a caucus note to `who` when they may write one)."""
     if view is None:
         return metadata(dispute_id, name, channel=None if where.ephemeral else where.channel,
                         ts=None if where.ephemeral else where.ts, original=where.original, home=where.home)
@@ -201,7 +203,8 @@ async def modal_metadata(ctx: Ctx, where: Where, name: str, dispute_id: str,
     return metadata(dispute_id, name, summary=summary_of(view), ruling=ruling_of(view),
                     mediation=view.status.value == "mediation", channel=None if where.ephemeral else where.channel,
                     ts=None if where.ephemeral else where.ts, original=where.original, home=where.home,
-                    weights=weights, question=question, claims=claims_text(claims or []))
+                    weights=weights, question=question, claims=claims_text(claims or []),
+                    caucus=name == "comment" and who is not None and ctx.service.may_write_caucus(view, who))
 
 
 async def redraw_recommendation(ctx: Ctx, payload: dict[str, Any]) -> None:

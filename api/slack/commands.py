@@ -1,7 +1,8 @@
 """`/conflict`: Bolt's command listeners.
 
     /conflict                 the filing modal (views.open with the command's trigger id)
-    /conflict status <id>     the dispute, ephemeral, with the buttons open to the asker
+    /conflict status <id>     the dispute, ephemeral, with the buttons open to the asker and "Add a comment"
+                              (mediators and executives may keep it to themselves: a caucus note)
     /conflict mine            the asker's open disputes, what waits on them first
     /conflict help            usage (answered in the acknowledgement itself, as is anything unknown)
 
@@ -39,7 +40,7 @@ from domain.model import Role
 from render import slack_blocks as kit
 from render import slack_registrations
 from render.slack_modals import filing_modal
-from render.slack_offers import open_actions
+from render.slack_offers import is_open, open_actions
 from service import dispute_claims
 from store.tables import User
 
@@ -142,9 +143,11 @@ async def answer_status(ctx: Ctx, where: Where, dispute_id: str) -> None:
         await reply(ctx, where, refusal(exc).replace("Nothing was recorded: ", ""))
         return
     offers = open_actions(view, who.email, who.role)
+    comment = kit.comment_block(view, ctx.service.may_write_caucus(view, who)) \
+        if is_open(view, who.email, who.role, "comment") else None
     text = f"{view.id}: {view.title} ({view.status.value.replace('_', ' ')}, tier {view.tier})"
     claims = await run_in_threadpool(dispute_claims.for_user, ctx.engine, who, view)
-    await reply(ctx, where, text, kit.status_blocks(view, ctx.public_url, offers, claims))
+    await reply(ctx, where, text, kit.status_blocks(view, ctx.public_url, offers, claims, comment))
 
 
 async def answer_mine(ctx: Ctx, where: Where) -> None:

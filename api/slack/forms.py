@@ -20,6 +20,7 @@ from domain.model import (
     Action,
     Answer,
     Appeal,
+    Comment,
     Decide,
     Escalate,
     Filing,
@@ -137,7 +138,7 @@ def check_filing(values: Mapping[str, str]) -> dict[str, str]:
 
 ACTION_MODELS: dict[str, type[Action]] = {
     "propose": Propose, "reject": Reject, "escalate": Escalate, "request_info": RequestInfo, "rule": Rule,
-    "appeal": Appeal, "decide": Decide, "withdraw": Withdraw, "answer": Answer,
+    "appeal": Appeal, "decide": Decide, "withdraw": Withdraw, "answer": Answer, "comment": Comment,
 }
 ACTION_BLOCK_OF = {
     "outcome.owner": "owner", "outcome.credit_split": "credit_direct", "outcome.co_sell_stipend": "co_sell_stipend",
@@ -147,14 +148,14 @@ ACTION_BLOCK_OF = {
     "criteria.lifetime_value.direct": "ltv_direct", "criteria.lifetime_value.partner": "ltv_partner",
     "criteria.strategic_fit.direct": "fit_direct", "criteria.strategic_fit.partner": "fit_partner",
     "criteria": "win_direct", "rationale": "rationale", "reason": "reason", "question": "question", "note": "note",
-    "text": "text",
+    "text": "text", "visibility": "visibility",
 }
 
 
 def metadata(dispute_id: str, action: str, *, summary: str | None = None, ruling: str | None = None,
              mediation: bool = False, channel: str | None = None, ts: str | None = None, original: str | None = None,
              home: bool = False, weights: Weights | None = None, question: str | None = None,
-             claims: str | None = None) -> dict[str, Any]:
+             claims: str | None = None, caucus: bool = False) -> dict[str, Any]:
     """What a modal carries in its private_metadata: the dispute and action, what to show again when
     it is redrawn, and the message to update once the action is recorded."""
     data: dict[str, Any] = {"d": dispute_id, "a": action}
@@ -174,6 +175,8 @@ def metadata(dispute_id: str, action: str, *, summary: str | None = None, ruling
         data["h"] = 1
     if weights is not None:
         data["w"] = weights.model_dump()
+    if caucus:
+        data["cv"] = 1  # the comment form offers "Visible to: mediators only" (the workflow still judges it)
     return data
 
 
@@ -225,6 +228,8 @@ def action_data(action: str, values: Mapping[str, str]) -> tuple[dict[str, Any],
     if action in TEXT_FIELD:
         field = TEXT_FIELD[action][0]
         data[field] = values.get(field, "")
+    if action == "comment" and "visibility" in values:  # left out: the default, for everyone
+        data["visibility"] = values["visibility"]
     return data, errors
 
 

@@ -42,10 +42,11 @@ from api.slack.guards import Replayed
 from api.slack.identity import Unknown
 from api.slack.listen import acknowledge, claimed
 from api.slack.work import Ctx, Where, act, done_line, identify, mark_done, refresh_message, refusal, reply, within
+from domain import caucus
 from domain.charter import Charter
 from domain.claims import FilingPair
 from domain.errors import InvalidInput, ParleyError, WrongState
-from domain.model import Action, Filing
+from domain.model import Action, Comment, Filing
 from render import slack_blocks as kit
 from render.slack_claims import BLOCK_ID as REGISTRATIONS
 from render.slack_modals import ACT_CALLBACK, FILE_CALLBACK, filing_modal, message_modal
@@ -234,7 +235,10 @@ async def act_from_modal(ctx: Ctx, user_id: str, meta: dict[str, Any], action: A
     name, dispute_id = str(meta["a"]), str(meta["d"])
     where = Where(user_id=user_id, channel=meta.get("ch"), ts=meta.get("ts"), original=meta.get("o"),
                   home=bool(meta.get("h")), view=view_id)  # claimed per message it came from, else per modal
-    claim = await guards.claim(ctx.engine, guards.press_key(where.user_id, where.place, name, dispute_id))
+    # a comment is no step: one per form, however many from the same message, and its message keeps its buttons
+    step = not isinstance(action, Comment)
+    place = where.place if step else (f"view:{view_id}" if view_id else None)
+    claim = await guards.claim(ctx.engine, guards.press_key(where.user_id, place, name, dispute_id))
     if isinstance(claim, str):
         return said("Not recorded", claim)
     who: User | Unknown | None = None
@@ -244,7 +248,8 @@ async def act_from_modal(ctx: Ctx, user_id: str, meta: dict[str, Any], action: A
             await claim.release()
             return said("Not recorded", who.reason)
         view = await act(ctx, who, dispute_id, action)
-        line = done_line(who, DONE[name])
+        caucus_note = isinstance(action, Comment) and caucus.is_caucus(action)
+        line = done_line(who, "added a caucus note (mediators only)" if caucus_note else DONE[name])
         await claim.settle(line)
     except ParleyError as exc:
         await claim.release()
@@ -253,7 +258,7 @@ async def act_from_modal(ctx: Ctx, user_id: str, meta: dict[str, Any], action: A
         return said("Not recorded", refusal(exc, dispute_id))
     finally:
         await claim.release()  # nothing once settled or released: the work failed on the way
-    if where.key or where.home:
+    if step and (where.key or where.home):
         ctx.slack.start(mark_done(ctx, where, line), "mark the message done")
     text = f"{line}\n*{view.id}* is now {view.status.value.replace('_', ' ')} (tier {view.tier})."
     decision = view.decision

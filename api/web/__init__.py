@@ -15,6 +15,7 @@ from api.web.pages_audit import router as audit_pages
 from api.web.pages_auth import router as auth_pages
 from api.web.pages_disputes import router as dispute_pages
 from api.web.pages_overlaps import router as overlap_pages
+from api.web.pages_partners import router as partner_pages
 from api.web.pages_registrations import router as registration_pages
 from api.web.pages_settings import router as settings_pages
 from api.web.render import STATIC_DIR
@@ -29,5 +30,6 @@ def install(app: FastAPI, settings: Settings) -> None:
     )
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.add_exception_handler(SignInRequired, to_sign_in)
-    for router in (auth_pages, dispute_pages, audit_pages, settings_pages, registration_pages, overlap_pages):
+    for router in (auth_pages, dispute_pages, audit_pages, settings_pages, registration_pages, overlap_pages,
+                   partner_pages):
         app.include_router(router)

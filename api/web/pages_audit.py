@@ -77,11 +77,12 @@ def dashboard_page(request: Request, user: PageUser, session: SessionDep, period
     if Role(user.role) not in LEADERS:
         raise Forbidden("The dashboard is for mediators, executives, auditors and admins.")
     board = stats.dashboard(session, stats.period_of(period), get_now(request))
-    return render(request, "dashboard.html", board=board, periods=stats.PERIODS, charts=_charts(board),
-                  age_buckets=[label for label, _ in stats.AGE_BUCKETS])
+    names = queries.names_of(session, {d.actor for d in board.deviations})
+    return render(request, "dashboard.html", board=board, periods=stats.PERIODS, charts=_charts(board, names),
+                  age_buckets=[label for label, _ in stats.AGE_BUCKETS], names=names)
 
 
-def _charts(board: stats.Dashboard) -> dict[str, object]:
+def _charts(board: stats.Dashboard, names: dict[str, str]) -> dict[str, object]:
     def pct(breached: int, entered: int) -> float:
         return 100.0 * breached / entered if entered else 0.0
 
@@ -107,6 +108,14 @@ def _charts(board: stats.Dashboard) -> dict[str, object]:
                              color=charts.PALETTE[3]),
         "regions": charts.bars("chart-regions", "Disputes by region",
                                [(r, float(n), str(n)) for r, n in board.by_region], color=charts.PALETTE[4]),
+        "deviation": charts.bars("chart-deviation", "Departed from the recommendation, per mediator and executive",
+                                 [(names.get(d.actor, d.actor), 100 * d.rate,
+                                   f"{100 * d.rate:.0f}% ({d.departed} of {d.decisions})") for d in board.deviations],
+                                 scale_max=100, color=charts.PALETTE[1]),
+        "resolution": charts.bars("chart-resolution", "Median time to resolution per conflict type",
+                                  [(t.replace("_", " "), m or 0.0, duration(m) + f" (n={n})" if m is not None
+                                    else "no data") for t, (m, n) in board.resolution_by_type.items()],
+                                  color=charts.PALETTE[2]),
     }
 
 

@@ -20,12 +20,12 @@ from api.deps import SessionDep, charter_in_force, get_charter, get_now, get_ser
 from api.web.forms import FormState, flat, parse_action, parse_filing, registration_ids_in
 from api.web.render import ACTION_LABELS, PageRoute, render
 from api.web.session import PageUser, flash, flash_refusal
+from domain import caucus
 from domain.errors import Forbidden, InvalidInput, ParleyError
-from domain.model import ConflictType, Role, Status
+from domain.model import Comment, ConflictType, Role, Status
 from service import dispute_claims
-from service.disputes import Service
+from service.disputes import Service, trail
 from store import queries
-from store.audit import events_for
 from store.charters import charter_by_version
 from store.tables import User
 
@@ -47,6 +47,7 @@ DONE = {
     "rule": "Your ruling is recorded; the appeal window is open.", "decide": "Your final decision is recorded.",
     "appeal": "Your appeal is recorded; the dispute goes to the executive.", "escalate": "Escalated.",
     "comment": "Comment added.", "reassign": "Reassigned.", "withdraw": "The dispute is withdrawn.",
+    "caucus": "Caucus note added: the mediator, the executive, auditors and admins see it; the parties do not.",
 }
 
 
@@ -83,7 +84,7 @@ def my_disputes(request: Request, user: PageUser, session: SessionDep) -> Respon
 
 def dispute_context(session: Session, service: Service, user: User, dispute_id: str) -> dict[str, Any]:
     view = service.read(session, user, dispute_id)
-    events = events_for(session, dispute_id)
+    events = trail(session, user, dispute_id)
     actions = service.offers(view, user)
     claims = dispute_claims.for_viewer(session, user, view, service.clock())
     people = {p.email for p in view.parties} | {view.mediator, view.executive} | {e["actor"] for e in events} \
@@ -103,6 +104,8 @@ def dispute_context(session: Session, service: Service, user: User, dispute_id: 
         "weights_json": json.dumps(charter.weights.model_dump()),
         "reassign_to": reassign_to, "auditing": Role(user.role) in (Role.auditor, Role.admin),
         "open_proposal": view.open_proposal(), "now": service.clock(), "form_titles": FORM_TITLES, "claims": claims,
+        "caucus": "comment" in actions and service.may_write_caucus(view, user),
+        "seen_seq": caucus.last_readable(events, user.role, view.last_seq),  # what the live page follows
     }
 
 
@@ -192,8 +195,10 @@ def dispute_updates(request: Request, dispute_id: str, user: PageUser, session: 
     if seq is not None and seq <= since:
         return Response(status_code=204, headers={"Cache-Control": "no-store"})
     context = dispute_context(session, get_service(request), user, dispute_id)
+    if context["seen_seq"] <= since:  # only events this person may not read (caucus notes): nothing new
+        return Response(status_code=204, headers={"Cache-Control": "no-store"})
     response = render(request, "_live.html", **context)
-    response.headers["X-Parley-Seq"] = str(context["view"].last_seq)
+    response.headers["X-Parley-Seq"] = str(context["seen_seq"])
     response.headers["X-Parley-Status"] = context["view"].status.value
     return response
 
@@ -223,6 +228,8 @@ async def act_submit(request: Request, dispute_id: str, user: PageUser) -> Respo
             raise
         flash_refusal(request, exc, "dispute")
         return await run_in_threadpool(page, exc.status, {})
+    if isinstance(action, Comment) and caucus.is_caucus(action):
+        form_name = "caucus"
     flash(request, DONE.get(form_name, f"{ACTION_LABELS.get(action_name, action_name)}: done."))
     return RedirectResponse(f"/disputes/{dispute_id}", status_code=303)
 

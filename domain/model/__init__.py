@@ -56,6 +56,7 @@ from domain.model.inputs import (
     Resume,
     Role,
     Rule,
+    Visibility,
     Withdraw,
 )
 from domain.model.views import CLOSED, Decision, DisputeView, Event, Notice, Proposal, Recorded, Sla, Status
@@ -67,5 +68,5 @@ __all__ = [
     "DisputeStart", "DisputeView", "Email", "Escalate", "Event", "Filing", "Money", "Notice", "Outcome", "Party",
     "PerChannelFit", "PerChannelMoney", "PerChannelProbability", "Percent", "Proposal", "Propose", "Rationale",
     "Reassign", "Recommendation", "Recorded", "Reject", "RequestInfo", "Resume", "Role", "Rule", "ShortText", "Sla",
-    "Status", "Strict", "Withdraw", "unstorable",
+    "Status", "Strict", "Visibility", "Withdraw", "unstorable",
 ]

@@ -111,9 +111,18 @@ class Recommendation(Strict):
 
 # --- actions (the body of POST /api/disputes/{id}/actions) --------------------------------------
 
+Visibility = Literal["all", "mediators"]
+
+
 class Comment(Strict):
+    """A comment; `visibility: "mediators"` makes it a caucus note (who may write and read one: `domain.caucus`)."""
+
     action: Literal["comment"]
     text: ShortText
+    # optional with a default, so that the commands of running workflows still load (DESIGN §5)
+    visibility: Visibility = Field(
+        default="all", description='"all": everyone who sees the dispute; "mediators": a caucus note, seen by '
+                                   "the mediator, the executive, auditors and admins, never by the parties")
 
 
 class Propose(Strict):

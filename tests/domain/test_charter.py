@@ -184,6 +184,21 @@ def test_all_zero_weights_are_refused() -> None:
     assert "weights" in message and "positive" in message
 
 
+@pytest.mark.parametrize("value", ["-5", "101", '"ten"'])
+def test_a_follows_tolerance_outside_0_to_100_is_refused_naming_the_key(value: str) -> None:
+    with pytest.raises(CharterError) as info:
+        parse_charter(MINIMAL + f"\n[weights]\nfollows_tolerance_pct = {value}\n")
+    assert [key for key, _ in info.value.problems] == ["weights.follows_tolerance_pct"]
+
+
+def test_the_follows_tolerance_defaults_to_10_and_the_shipped_charters_set_it() -> None:
+    assert parse_charter(MINIMAL).weights.follows_tolerance_pct == 10
+    assert parse_charter(MINIMAL + "\n[weights]\nfollows_tolerance_pct = 0\n").weights.follows_tolerance_pct == 0
+    for name in ("default.toml", "fast.toml"):
+        assert "follows_tolerance_pct" in (CHARTERS / name).read_text()
+        assert load(name).weights.follows_tolerance_pct == 10
+
+
 # --------------------------------------------------------------------------- routing
 
 

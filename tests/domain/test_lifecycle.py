@@ -741,6 +741,23 @@ def test_ruling_against_the_recommendation_says_so() -> None:
     assert d.decision.follows_recommendation is False
 
 
+def test_the_recommended_owner_with_a_split_beyond_the_tolerance_departs() -> None:
+    # the charter recommends the partner with 45/55 and allows 10 points: 30/70 is 15 points off
+    d = ruled({"owner": "partner", "credit_split": {"direct": 30, "partner": 70}})
+    assert d.decision is not None and d.decision.follows_recommendation is False
+    assert d.events[-1].payload["follows_recommendation"] is False
+    d = ruled({"owner": "partner", "credit_split": {"direct": 35, "partner": 65}})  # exactly 10 points
+    assert d.decision is not None and d.decision.follows_recommendation is True
+
+
+def test_decisions_replayed_from_before_the_split_counted_compare_the_owner_alone() -> None:
+    d = in_mediation()
+    d.follows_split = False  # what the workflow does for a history without the follows-credit-split patch
+    do(d, MEDIATOR, "rule", outcome={"owner": "partner", "credit_split": {"direct": 30, "partner": 70}},
+       criteria=CRITERIA, rationale=RATIONALE)
+    assert d.decision is not None and d.decision.follows_recommendation is True
+
+
 def test_unappealed_ruling_becomes_final_when_the_window_closes() -> None:
     d = in_mediation()
     do(d, MEDIATOR, "rule", at=ny(2, 2, 10), **PAYLOADS["rule"])

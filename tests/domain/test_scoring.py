@@ -83,12 +83,59 @@ def test_strategic_fit_scales_from_one_to_five() -> None:
     assert score(criteria((0, 0), (1, 1), (2, 4)), only_fit) == {"direct": 0.25, "partner": 0.75}
 
 
-def test_follows_compares_the_owner() -> None:
+def test_follows_compares_the_owner_and_the_credit_split() -> None:
+    rec = recommend(DESIGN_EXAMPLE, DEFAULT)  # partner, 45/55
+    tolerance = DEFAULT.follows_tolerance_pct
+    assert tolerance == 10
+    assert follows(outcome("partner", 45), rec, tolerance)
+    assert follows(outcome("partner", 40), rec, tolerance)
+    assert not follows(outcome("partner", 10), rec, tolerance)  # the right owner, but 35 points off the split
+    assert not follows(outcome("direct", 45), rec, tolerance)  # the recommended split, but the wrong owner
+    assert not follows(outcome("co_sell"), rec, tolerance)
+
+
+@pytest.mark.parametrize(("direct", "expected"), [
+    (35, True), (55, True),  # exactly the tolerance away, on either side: still follows
+    (34, False), (56, False),  # one point more: departs
+    (45, True),
+])
+def test_the_tolerance_is_inclusive_and_symmetric(direct: int, expected: bool) -> None:
+    rec = recommend(DESIGN_EXAMPLE, DEFAULT)  # 45/55
+    assert follows(outcome("partner", direct), rec, 10) is expected
+
+
+def test_each_side_is_within_the_tolerance() -> None:
+    rec = recommend(criteria((0.9, 0.1), (100, 100), (3, 3)), DEFAULT)  # direct, 65/35
+    given = outcome("direct", 72)  # 72/28: direct 7 points over, partner 7 points under
+    assert follows(given, rec, 7) and not follows(given, rec, 6.9)
+    assert follows(outcome("direct", 100), rec, 35) and not follows(outcome("direct", 100), rec, 34)
+
+
+def test_a_zero_tolerance_asks_for_the_recommended_split_exactly() -> None:
     rec = recommend(DESIGN_EXAMPLE, DEFAULT)
-    assert follows(outcome("partner", 45), rec)
-    assert follows(outcome("partner", 10), rec)  # the split is advice; the owner is the recommendation
-    assert not follows(outcome("direct", 45), rec)
-    assert not follows(outcome("co_sell"), rec)
+    assert follows(outcome("partner", 45), rec, 0)
+    assert not follows(outcome("partner", 44), rec, 0)
+
+
+def test_co_sell_is_compared_with_its_split_too() -> None:
+    rec = recommend(criteria((0, 0), (0, 0), (1, 1)), DEFAULT)  # co-sell, 50/50
+    assert follows(outcome("co_sell", 60), rec, 10)
+    assert not follows(outcome("co_sell", 70), rec, 10)
+
+
+def test_without_a_tolerance_only_the_owner_counts() -> None:
+    """The rule of the decisions recorded before the split counted, which replays keep."""
+    rec = recommend(DESIGN_EXAMPLE, DEFAULT)
+    assert follows(outcome("partner", 10), rec, None)
+    assert not follows(outcome("direct", 45), rec, None)
+
+
+def test_the_tolerance_is_a_weight_of_the_charter() -> None:
+    assert Weights(follows_tolerance_pct=0).follows_tolerance_pct == 0
+    assert Weights(follows_tolerance_pct=100).follows_tolerance_pct == 100
+    for bad in (-1, 100.5):
+        with pytest.raises(ValidationError, match="follows_tolerance_pct"):
+            Weights(follows_tolerance_pct=bad)
 
 
 def test_weights_must_not_all_be_zero() -> None:

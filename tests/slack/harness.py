@@ -300,8 +300,9 @@ class SlackDriver:
                     value: str | None = None, ephemeral: bool = False) -> Sent:
         """Send the block_actions payload of pressing `button` on `message` (as Slack would; an
         ephemeral message comes without its content, and is answered through response_url only)."""
-        element, block_id = next((e, b["block_id"]) for b in message["blocks"] if b["type"] == "actions"
-                                 for e in b["elements"] if e["action_id"] == f"act:{button}")
+        element, block_id = next((e, b["block_id"]) for b in message["blocks"]
+                                 for e in (b.get("elements") if b["type"] == "actions" else [b.get("accessory")])
+                                 if e and e.get("action_id") == f"act:{button}")  # a row's, or a section's
         hook, url = self.stack.sink.url()
         trigger = f"trig-{uuid.uuid4().hex}"
         user = user_id or PEOPLE[who].slack_id

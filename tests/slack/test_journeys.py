@@ -184,7 +184,7 @@ async def test_sla_breach_then_ruling_appealed_then_executive_decides(slack: Sla
     await reaches(slack, dispute_id, "executive")
 
     decision = await slack.act_via_modal("exec", dispute_id, "decide",
-                                         {"owner": "partner", "credit_direct": "30", **CRITERIA_VALUES,
+                                         {"owner": "partner", "credit_direct": "40", **CRITERIA_VALUES,
                                           "rationale": "The partner registered first; they keep the deal."})
     assert "follows it" in json.dumps(decision["view"])
     await reaches(slack, dispute_id, "resolved")

@@ -144,8 +144,11 @@ async def test_the_other_party_and_the_mediator_act_while_the_timeline_grows(bro
         f"Recommendation: Partner, credit direct {expected.credit_split.direct}% / partner "
         f"{expected.credit_split.partner}%")
     await rule.get_by_role("radio", name="Partner").check()
+    await expect(output).to_contain_text("Your outcome follows it if the credit split stays within 10 points")
+    await rule.get_by_label("Direct sales %").fill("25")  # 15 points from the recommended 40/60
+    await expect(output).to_contain_text("is more than 10 points from it: your outcome departs from it.")
+    await rule.get_by_label("Direct sales %").fill("35")
     await expect(output).to_contain_text("Your outcome follows it.")
-    await rule.get_by_label("Direct sales %").fill("25")
     await rule.get_by_label("Rationale").fill(RATIONALE)
     await rule.get_by_role("button", name="Rule").click()
     await expect(mediator.locator(".flash").first).to_contain_text("Your ruling is recorded")
@@ -206,7 +209,7 @@ async def test_the_dashboard(browser: Browser, stack: Stack) -> None:
     await page.get_by_label("Disputes filed in").select_option("all")
     await page.get_by_role("button", name="Show").click()
     await expect(page).to_have_url(re.compile(r"period=all"))
-    await expect(page.locator("svg.chart")).to_have_count(7)
+    await expect(page.locator("svg.chart")).to_have_count(9)
     assert int(await page.locator(".kpis .n").first.inner_text()) >= 300
     await expect(page.get_by_role("img", name="SLA breach rate per tier")).to_be_visible()
     await page.screenshot(path=screenshot_path("dashboard"), full_page=True)

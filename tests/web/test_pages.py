@@ -368,7 +368,7 @@ def test_the_dashboard_is_for_leaders(seeded: Seeded, who: str, status: int) -> 
 def test_the_dashboard_charts_are_svg(seeded: Seeded, period: str) -> None:
     html = seeded.web.sign_in("auditor").get(f"/dashboard?period={period}").text
     charts = re.findall(r'<svg class="chart".*?</svg>', html, re.S)
-    assert len(charts) == 7
+    assert len(charts) == 9
     for chart in charts:
         root = ElementTree.fromstring(chart)  # well-formed
         assert root.get("role") == "img" and root.get("aria-labelledby")

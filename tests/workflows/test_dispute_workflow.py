@@ -480,6 +480,24 @@ async def test_charter_sends_large_and_priority_deals_past_frontline(h: Harness)
     assert h.actions(huge) == ["filed", "decided"]
 
 
+@keeps_history("caucus_note")
+async def test_caucus_notes_stay_among_the_adjudicators(h: Harness) -> None:
+    d = await h.file(deal_value=6_000_000)  # straight to the executive: mediator and executive both on it
+    note = "Between us: the partner's registration looks back-dated."
+    await h.refused(d, FILER, "comment", "Forbidden", text=note, visibility="mediators")
+    await h.act(d, MEDIATOR, "comment", text=note, visibility="mediators")
+    await h.act(d, EXEC, "comment", text="Agreed; I will ask the partner's manager.", visibility="mediators")
+    await h.act(d, OTHER, "comment", text="Any news?")
+    await h.act(d, FILER, "withdraw", reason="Settled it over coffee")
+    await h.finished(d)  # also checks that no caucus note went to the channel
+    recorded = [r for r in h.recorded(d) if r.event.action == "commented"]
+    assert [r.event.payload.get("visibility") for r in recorded] == ["mediators", "mediators", None]
+    assert [[(n.recipient, n.kind) for n in r.notices] for r in recorded[:2]] == [
+        [(EXEC.email, "info")], [(MEDIATOR.email, "info")]]
+    assert recorded[2].notices[0].recipient == "channel"
+    assert all(note not in n.text for r in recorded for n in r.notices)
+
+
 # --- the front door -----------------------------------------------------------------------------
 
 @keeps_history("rejected_updates")

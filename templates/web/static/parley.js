@@ -128,9 +128,18 @@
         var text = "Recommendation: " + OWNER[r.owner] + ", credit direct " + r.credit_split.direct +
           "% / partner " + r.credit_split.partner + "% (scores: direct " + r.scores.direct +
           ", partner " + r.scores.partner + ").";
-        if (chosen) {
-          text += chosen.value === r.owner ? " Your outcome follows it." :
-            " Your outcome (" + OWNER[chosen.value] + ") departs from it.";
+        if (chosen) {  // as domain/scoring.py's follows: the owner, and the split within the charter's tolerance
+          var share = form.querySelector("[data-share=direct]"), typed = share ? share.value.trim() : "";
+          var tolerance = weights.follows_tolerance_pct;
+          if (chosen.value !== r.owner) {
+            text += " Your outcome (" + OWNER[chosen.value] + ") departs from it.";
+          } else if (/^\d{1,3}$/.test(typed) && +typed <= 100 && Math.abs(+typed - r.credit_split.direct) > tolerance) {
+            text += " Your credit split (direct " + typed + "%) is more than " + tolerance +
+              " points from it: your outcome departs from it.";
+          } else {
+            text += " Your outcome follows it" + (typed === "" ? " if the credit split stays within " + tolerance +
+              " points of it." : ".");
+          }
         }
         out.textContent = text;
         out.setAttribute("data-owner", r.owner);
