@@ -5,12 +5,15 @@ from __future__ import annotations
 from email.utils import parseaddr
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from domain.smtp import SmtpTarget, parse_smtp_url
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 ROOT = Path(__file__).resolve().parent
 
@@ -55,6 +58,10 @@ class Settings(BaseSettings):
     # E-mail (DESIGN §7): smtp://host:port, smtp+starttls://user:pass@host:587 or smtps://user:pass@host:465
     smtp_url: str | None = Field(default=None, repr=False)  # may carry a password
     mail_from: str | None = None  # the From of every mail, "Parley <parley@corp.example>"; needed with smtp_url
+    # Audit checkpoints (issue 12): an Ed25519 private key in PKCS#8 PEM, the PEM text itself or the path of a
+    # file holding it (`openssl genpkey -algorithm ed25519`); unset: no checkpoint is signed. Never in the store.
+    audit_signing_key: str | None = Field(default=None, repr=False)
+    audit_checkpoint_every_s: float = Field(default=600.0, gt=0)  # the worker signs one this often, if events came
 
     @field_validator("smtp_url")
     @classmethod
@@ -65,6 +72,19 @@ class Settings(BaseSettings):
             parse_smtp_url(value)
         except ValueError as exc:
             raise ValueError(f"PARLEY_SMTP_URL is not usable: {exc}") from None
+        return value.strip()
+
+    @field_validator("audit_signing_key")
+    @classmethod
+    def _audit_key_is_usable(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        from store.audit.signing import UnusableKey, load_private_key
+
+        try:
+            load_private_key(value)
+        except UnusableKey as exc:
+            raise ValueError(f"PARLEY_AUDIT_SIGNING_KEY is not usable: {exc}") from None
         return value.strip()
 
     @model_validator(mode="after")
@@ -79,6 +99,15 @@ class Settings(BaseSettings):
     def smtp(self) -> SmtpTarget | None:
         """The SMTP server mail goes through, if any."""
         return parse_smtp_url(self.smtp_url) if self.smtp_url else None
+
+    @property
+    def audit_key(self) -> Ed25519PrivateKey | None:
+        """The key that signs audit checkpoints, if one is set."""
+        if not self.audit_signing_key:
+            return None
+        from store.audit.signing import load_private_key
+
+        return load_private_key(self.audit_signing_key)
 
     @property
     def db_url(self) -> str:

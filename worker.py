@@ -26,6 +26,7 @@ from ops.tracing import flush as flush_traces
 from service.digest_schedule import follow_charter
 from service.search_attributes import ensure_registered
 from settings import Settings, get_settings
+from store.audit.checkpoints import keep_signing
 from store.charters import load_charter_file
 from store.db import make_engine
 from temporal_client import connect
@@ -79,6 +80,9 @@ async def run_worker(settings: Settings | None = None, stop: asyncio.Event | Non
     # The digest's Schedule follows the charter in force: created or updated now, then on every adoption.
     schedule = asyncio.create_task(follow_charter(client, engine, load_charter_file(settings.charter)[0],
                                                   settings.task_queue))
+    # Audit checkpoints, signed every PARLEY_AUDIT_CHECKPOINT_EVERY_S when events came (store.audit.checkpoints).
+    signer = asyncio.create_task(keep_signing(engine, key, settings.audit_checkpoint_every_s)) \
+        if (key := settings.audit_key) is not None else None
     try:
         with concurrent.futures.ThreadPoolExecutor(max_workers=32) as executor:
             worker = build_worker(client, settings, engine, executor)
@@ -88,9 +92,11 @@ async def run_worker(settings: Settings | None = None, stop: asyncio.Event | Non
             async with worker:
                 await stop.wait()
     finally:
-        schedule.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await schedule
+        for task in (schedule, signer):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         flush_traces()
 
 

@@ -298,6 +298,17 @@ DigestQuery = Annotated[str | None, Query(
 )]
 
 
+class SignedThroughPublic(BaseModel):
+    """The latest signed checkpoint that verified with Parley's public key (`parley audit pubkey`)."""
+
+    checkpoint: int = Field(description="its number (1, 2, 3 …)")
+    at: str = Field(description="when it was signed (UTC)")
+    max_event_id: int = Field(description="every event with an id up to this one existed when it was signed")
+    events: int = Field(description="the events it and the checkpoints before it sign")
+    chains: int
+    key: str = Field(description="the Ed25519 public key that signed it (32 bytes, base64)")
+
+
 class VerifyPublic(BaseModel):
     ok: bool
     events: int
@@ -305,6 +316,9 @@ class VerifyPublic(BaseModel):
     digest: str = Field(description="save it; `?digest=` later checks that no event it covers went missing",
                         examples=["v1:42:42:" + "0" * 64])
     first_bad: FirstBadPublic | None
+    signed_through: SignedThroughPublic | None = Field(
+        description="the latest checkpoint that verified; null when none did or no signing key is set")
+    unsigned_events: int = Field(description="events no verified checkpoint signs yet (newer than it)")
 
 
 # --- health --------------------------------------------------------------------------------------

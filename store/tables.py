@@ -221,4 +221,5 @@ REGISTRATION_KEYS = SQLModel.metadata.tables["registration_keys"]
 REGISTRATION_OVERLAPS = SQLModel.metadata.tables["registration_overlaps"]
 DISPUTE_REGISTRATIONS = SQLModel.metadata.tables["dispute_registrations"]
 
+import store.audit.checkpoint_table  # noqa: E402, F401  (the audit checkpoints join the metadata)
 import store.webhook_tables  # noqa: E402, F401  (the webhook tables join the metadata)

@@ -3,7 +3,8 @@
 Each event of a dispute is numbered 1..n by its workflow and linked to the one before it:
 
     canonical = JSON of {dispute_id, seq, at, actor, action, tier, payload, charter_version}
-                with sorted keys, no spaces, UTF-8 (not ASCII-escaped), times as
+                in RFC 8785 canonical form (hash rule 2; events recorded before it keep rule 1, Python's
+                sorted, compact, UTF-8 json.dumps: see `chain`), times as
                 "YYYY-MM-DDTHH:MM:SS.ffffffZ" (UTC, always with microseconds)
     hash      = sha256_hex(prev_hash + canonical)      prev_hash of seq 1 = "0" * 64
 
@@ -28,25 +29,45 @@ every event, the damaged values as their stored text. A stored payload must also
 canonical text of its value (no repeated keys, no other key order, spacing or escaping): one that
 parses to the same value but is written differently hashes the same, so it is checked on its own.
 
-The modules: `chain` (the canonical form, the hash, `append`), `stored` (reading stored events
-tolerantly, `events_for`), `verification` (`verify` and the digest), `exports` (`export`).
+Signed checkpoints (`checkpoints`) close what the digest leaves open: anyone with write access to the
+database can append an event with a correct hash, but not sign it. A checkpoint signs (Ed25519, a key
+outside the database: `signing`) the head of every chain; with the public key, `verify` checks every event
+up to the signed heads against them and counts the events after them as unsigned; `offline` does the same
+for an export, with the public key alone.
+
+The modules: `chain` (the canonical form, the hash rules, `append`), `stored` (reading stored events
+tolerantly, `events_for`), `walk` (checking the chains), `verification` (`verify` and the digest),
+`exports` (`export`), `signing`, `checkpoints` and `checkpoint_table` (signed checkpoints), `offline`.
 """
 
-from store.audit.chain import EVENT_FIELDS, GENESIS, ChainError, append, canonical, chain_hash, event_fields, iso
+from store.audit.chain import (
+    EVENT_FIELDS,
+    GENESIS,
+    HASH_RULE,
+    ChainError,
+    append,
+    canonical,
+    canonical_v1,
+    canonical_v2,
+    chain_hash,
+    event_fields,
+    event_text,
+    iso,
+)
 from store.audit.exports import export
 from store.audit.stored import RECORD_FIELDS, events_for, record
 from store.audit.verification import (
     DIGEST_CHANGED,
     DIGEST_VERSION,
-    FirstBad,
     VerifyResult,
     digest,
     parse_digest,
     verify,
 )
+from store.audit.walk import FirstBad, SignedThrough
 
 __all__ = [
-    "DIGEST_CHANGED", "DIGEST_VERSION", "EVENT_FIELDS", "GENESIS", "RECORD_FIELDS", "ChainError",
-    "FirstBad", "VerifyResult", "append", "canonical", "chain_hash", "digest", "event_fields", "events_for",
-    "export", "iso", "parse_digest", "record", "verify",
+    "DIGEST_CHANGED", "DIGEST_VERSION", "EVENT_FIELDS", "GENESIS", "HASH_RULE", "RECORD_FIELDS", "ChainError",
+    "FirstBad", "SignedThrough", "VerifyResult", "append", "canonical", "canonical_v1", "canonical_v2", "chain_hash",
+    "digest", "event_fields", "event_text", "events_for", "export", "iso", "parse_digest", "record", "verify",
 ]

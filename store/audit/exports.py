@@ -1,4 +1,9 @@
-"""Export: the trail as JSONL or CSV, every event, damaged ones as their stored text."""
+"""Export: the trail as JSONL or CSV, every event, damaged ones as their stored text.
+
+The JSONL export ends with the signed checkpoints over the events it holds, one line each with
+`"kind": "checkpoint"` (events have no `kind`), so that `parley audit verify --export FILE --pubkey K`
+can check it with nothing but the public key. The CSV export holds the events only.
+"""
 
 from __future__ import annotations
 
@@ -17,11 +22,16 @@ def export(session: Session, fmt: Literal["jsonl", "csv"] = "jsonl") -> Iterator
     """Every event, in (dispute_id, seq) order, one line each (CSV: a header first)."""
     if fmt not in ("jsonl", "csv"):
         raise ValueError(f"unknown export format {fmt!r}: use 'jsonl' or 'csv'")
-    rows = by_event(session, max_id(session))
+    upto = max_id(session)
     if fmt == "jsonl":
-        for row in rows:
+        from store.audit import checkpoints
+
+        signed = checkpoints.stored_checkpoints(session, upto)  # read first: a later one may sign more
+        for row in by_event(session, upto):
             yield json.dumps(record(row), ensure_ascii=False, separators=(",", ":")) + "\n"
+        yield from checkpoints.export_lines(signed)
         return
+    rows = by_event(session, upto)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
 

@@ -14,16 +14,16 @@ import math
 import re
 import sqlite3
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import Text, case, cast, extract, func, select, text, type_coerce
+from sqlalchemy import LargeBinary, Text, case, cast, extract, func, select, text, type_coerce
 from sqlalchemy.types import NullType
 from sqlmodel import Session
 
-from store.audit.chain import EVENT_FIELDS, canonical, iso
+from store.audit.chain import EVENT_FIELDS, canonical_v1, canonical_v2, iso, payload_rule
 from store.tables import AUDIT_EVENTS
 
 BATCH = 5000
@@ -142,7 +142,10 @@ def _not_a_number(name: str) -> Any:
 
 
 def _parse_payload(stored: str) -> tuple[Any, str | None, str | None]:
-    """(value, why it cannot be hashed, why it is not in canonical form) of a stored payload."""
+    """(value, why it cannot be hashed, why it is not in canonical form) of a stored payload.
+
+    Canonical form is the canonical text of its value under either hash rule (chain.py).
+    """
     repeated: list[str] = []
 
     def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -155,17 +158,30 @@ def _parse_payload(stored: str) -> tuple[Any, str | None, str | None]:
 
     try:
         value = json.loads(stored, object_pairs_hook=pairs, parse_constant=_not_a_number)
-        again = canonical(value)
+        canonical_v1(value)
     except (ValueError, TypeError, RecursionError) as exc:
         return None, f"its payload is not valid JSON: {str(exc)[:200]}", None
     if repeated:
         return value, None, f"the payload is not in canonical form: the key {repeated[0]!r} appears more than once"
     if not isinstance(value, dict):
         return value, None, "the payload is not a JSON object"
-    if again != stored:
+    if payload_rule(value, stored) is None:
         return value, None, ("the payload is not in canonical form: its stored text differs from the canonical "
                              "JSON of its value (key order, spacing or escaping was changed)")
     return value, None, None
+
+
+def payload_texts(value: Any) -> list[str]:
+    """The canonical texts of a payload's value under the hash rules (one when they agree)."""
+    texts: list[str] = []
+    for rule in (canonical_v1, canonical_v2):
+        try:
+            text_ = rule(value)
+        except (ValueError, TypeError, RecursionError):
+            continue
+        if text_ not in texts:
+            texts.append(text_)
+    return texts
 
 
 @dataclass(frozen=True)
@@ -183,6 +199,7 @@ class Stored:
     fields: dict[str, Any] | None  # the hashed fields, when every value could be read
     unhashable: str | None  # why the payload cannot be hashed
     payload_form: str | None  # why the payload is not in the form Parley writes
+    payload_texts: tuple[str, ...] = ()  # the payload texts its hash may be over (the stored one when canonical)
 
 
 def read_stored(row: Any) -> Stored:
@@ -213,13 +230,15 @@ def read_stored(row: Any) -> Stored:
         if unhashable is None and payload_form is None:
             shown["payload"] = payload  # a well-formed payload shows as its object
     fields = None
+    texts: tuple[str, ...] = ()
     if damage is None and unhashable is None:
         fields = {"dispute_id": row.dispute_id, "seq": row.seq, "at": at, "actor": row.actor,
                   "action": row.action, "tier": row.tier, "payload": payload,
                   "charter_version": row.charter_version}
+        texts = (row.payload,) if payload_form is None else tuple(payload_texts(payload))
     return Stored(id=row.id, dispute_id=row.dispute_id, seq=row.seq, prev_hash=row.prev_hash, hash=row.hash,
                    shown=shown, payload_text=_shown(row.payload), damage=damage, fields=fields,
-                   unhashable=unhashable, payload_form=payload_form)
+                   unhashable=unhashable, payload_form=payload_form, payload_texts=texts)
 
 
 def record(row: Any) -> dict[str, Any]:
@@ -248,6 +267,85 @@ def by_event(session: Session, upto: int) -> Iterator[Any]:
     query = select(*stored_columns(session)).where(_T.id <= upto).order_by(_T.dispute_id, _T.seq, _T.id)
     with tolerant_text(session):
         yield from session.execute(query, execution_options={"yield_per": BATCH})
+
+
+class EventRow(NamedTuple):
+    """A stored event as `event_rows` reads it: plain values, `at_utc` only on PostgreSQL."""
+
+    id: Any
+    dispute_id: Any
+    seq: Any
+    at: Any
+    actor: Any
+    action: Any
+    tier: Any
+    payload: Any
+    charter_version: Any
+    prev_hash: Any
+    hash: Any
+    at_utc: Any = None
+
+
+class UndecodableText(Exception):
+    """SQLite holds text that is not UTF-8: read it again with `lenient=True`."""
+
+
+def _raw(session: Session, query: Any, batch: int | None = None, lenient: bool = True) -> Iterator[tuple[Any, ...]]:
+    """The rows of `query` as the driver's tuples, streamed (PostgreSQL: a server-side cursor) in the
+    session's transaction. Verification reads a million rows: SQLAlchemy's rows would cost half its time.
+
+    On SQLite, `lenient=False` reads text at the driver's speed and raises UndecodableText at the first
+    value that is not UTF-8; `lenient=True` reads it with its bytes escaped (`tolerant_text`), slower.
+    """
+    bind = session.get_bind()
+    sql = str(query.compile(dialect=bind.dialect, compile_kwargs={"literal_binds": True}))
+    dbapi: Any = session.connection().connection.dbapi_connection
+    postgres = bind.dialect.name == "postgresql"
+    with tolerant_text(session) if lenient else nullcontext():
+        cursor = dbapi.cursor(name="parley_audit_read") if postgres else dbapi.cursor()
+        try:
+            cursor.execute(sql)
+            while rows := cursor.fetchmany(batch or BATCH):
+                yield from rows
+        except sqlite3.OperationalError as exc:
+            if lenient or "decode" not in str(exc):
+                raise
+            raise UndecodableText(str(exc)) from exc
+        finally:
+            cursor.close()
+
+
+def event_rows(session: Session, upto: int, changed_since: int | None = None,
+               lenient: bool = True) -> Iterator[tuple[Any, ...]]:
+    """Events with id <= upto as plain tuples in `EventRow` order, by (dispute_id, seq, id); with
+    `changed_since`, only the chains with an event of id > changed_since."""
+    postgres = session.get_bind().dialect.name == "postgresql"
+    raw = {column.name: type_coerce(column, NullType()) for column in AUDIT_EVENTS.c}
+    columns: list[Any] = [raw[name] for name in RECORD_FIELDS]
+    if postgres:
+        utc = func.timezone("UTC", _T.at)
+        usable = extract("year", utc).between(1, 9999)
+        columns[RECORD_FIELDS.index("at")] = cast(_T.at, Text)
+        columns.append(case((usable, func.to_char(utc, _PG_AT)), else_=None))
+    query = select(*columns).where(_T.id <= upto)
+    if changed_since is not None:
+        changed = select(_T.dispute_id).where(_T.id > changed_since, _T.id <= upto).distinct()
+        query = query.where(_T.dispute_id.in_(changed))
+    return _raw(session, query.order_by(_T.dispute_id, _T.seq, _T.id), lenient=lenient)
+
+
+def digest_hashes(session: Session, upto: int) -> Iterator[bytes]:
+    """The stored hashes of the events with id <= upto, by id, as the digest covers them: their stored bytes
+    (a damaged value as its text, NULL as nothing)."""
+    sqlite = session.get_bind().dialect.name == "sqlite"
+    column = cast(_T.hash, LargeBinary) if sqlite else type_coerce(_T.hash, NullType())
+    for (value,) in _raw(session, select(column).where(_T.id <= upto).order_by(_T.id), batch=20_000):
+        if isinstance(value, bytes):
+            yield value
+        elif isinstance(value, str):
+            yield value.encode("utf-8", "surrogateescape")
+        else:
+            yield b"" if value is None else str(value).encode("utf-8")
 
 
 def hashes_by_id(session: Session, upto: int) -> Iterator[tuple[int, Any]]:
