@@ -118,8 +118,10 @@ DATES = ("YYYY-MM-DD, in the charter's time zone; both ends are included. Withou
 def partner_review_of(
     org: Annotated[str, Path(description="the partner organisation (matched case-insensitively)")],
     user: CurrentUser, session: SessionDep, charter: CharterDep, now: NowDep,
-    date_from: Annotated[str | None, Query(alias="from", description=DATES, examples=["2026-01-01"])] = None,
-    date_to: Annotated[str | None, Query(alias="to", description=DATES, examples=["2026-03-31"])] = None,
+    date_from: Annotated[str | None, Query(alias="from", description=DATES, examples=["2026-01-01"],
+                                                      json_schema_extra={"format": "date"})] = None,
+    date_to: Annotated[str | None, Query(alias="to", description=DATES, examples=["2026-03-31"],
+                                                      json_schema_extra={"format": "date"})] = None,
 ) -> Any:
     """Mediators, executives, auditors and admins. The organisation's disputes filed in the period: counts,
     outcomes, the credit it won and lost, the median time to resolution, how often rulings and decisions

@@ -70,6 +70,8 @@ UNSTATABLE: dict[str, frozenset[str]] = {
     # the body is a CSV or JSON Lines file, whose rows no schema of a string describes: a file of which no
     # row can be imported is refused naming each row's problem
     "POST /api/registrations/import": frozenset({"header", "row", *IMPORT_COLUMNS}),
+    # a review period's dates must exist (2026-02-30 matches the pattern) and `to` may not come before `from`
+    "GET /api/partners/{org}/review": frozenset({"from", "to"}),
     # a webhook must reach a public host (what its name resolves to), with a URL that parses
     "POST /api/webhooks": frozenset({"url"}),
     # a charter must parse and validate, and route only to Parley users with the role

@@ -70,7 +70,7 @@ def test_the_whole_escalation_path(web: Web) -> None:
     assert "Clock paused" in page and "Who registered the deal first?" in page
     assert dispute_id in web.sign_in("dana").get("/").text  # paused: waiting on the parties
     web.sign_in("mediator").ok(dispute_id, "resume", note="Thanks, got it")
-    web.ok(dispute_id, "rule", **outcome_form("partner", 30), **criteria_form(), rationale=RATIONALE)
+    web.ok(dispute_id, "rule", **outcome_form("partner", 40), **criteria_form(), rationale=RATIONALE)
     page = web.get(f"/disputes/{dispute_id}").text
     assert 'class="badge st-appeal_window"' in page and "follows the recommendation" in page
     assert 'class="badge appealable">appealable</span>' in page
