@@ -55,6 +55,15 @@ class Settings(BaseSettings):
     log_format: Literal["plain", "json"] = "plain"
     log_level: str = "INFO"
     worker_metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    # Worker tuning (README "Running in production"): how many workflow runs a worker keeps in memory (the SDK's
+    # sticky cache: a run not in it is replayed from its history when it next wakes up; each cached dispute
+    # holds ~0.25 MB, so the SDK's default of 1000 put a worker at 400 MB once 1000 disputes were open, while
+    # past the cache's size every new dispute costs one eviction whatever the size: bench/scale.py), how many
+    # workflow tasks and activities it runs at once (unset: the SDK's defaults; the activities' thread pool is
+    # sized to match)
+    worker_max_cached_workflows: int = Field(default=500, ge=0)
+    worker_max_concurrent_workflow_tasks: int | None = Field(default=None, ge=2)
+    worker_max_concurrent_activities: int | None = Field(default=None, ge=1)
     # E-mail (DESIGN §7): smtp://host:port, smtp+starttls://user:pass@host:587 or smtps://user:pass@host:465
     smtp_url: str | None = Field(default=None, repr=False)  # may carry a password
     mail_from: str | None = None  # the From of every mail, "Parley <parley@corp.example>"; needed with smtp_url

@@ -33,23 +33,25 @@ from temporal_client import connect
 from workflows.digest import DigestWorkflow
 from workflows.dispute import DisputeWorkflow
 from workflows.registration import RegistrationWorkflow
+from workflows.webhook_retries import WebhookRetryWorkflow, WebhookSweepWorkflow
 from workflows.webhooks import WebhookDeliveryWorkflow
 
 # The pure core and its heavy dependencies are shared with the sandbox instead of re-imported per run.
 PASSTHROUGH = ("domain", "pydantic", "pydantic_core", "annotated_types", "zoneinfo")
+ACTIVITY_THREADS = 32  # the sync activities' thread pool, unless PARLEY_WORKER_MAX_CONCURRENT_ACTIVITIES says otherwise
 
 
 def build_worker(client: Client, settings: Settings, engine: Engine,
                  executor: concurrent.futures.ThreadPoolExecutor) -> Worker:
     slack = (make_slack_client(settings.slack_bot_token, settings.slack_api_url)
              if settings.slack_bot_token else None)
-    starter = DeliveryStarter(client, settings.task_queue, asyncio.get_running_loop())
+    hooks = WebhookActivities(engine, allow_private=settings.webhook_allow_private)
+    starter = DeliveryStarter(client, settings.task_queue, asyncio.get_running_loop(), hooks)
     smtp = settings.smtp
     mailer = Mailer(smtp, settings.mail_from or "") if smtp else None
     mail = MailDelivery(engine, mailer, public_url=settings.base_url) if mailer else None
     delivering = slack is not None or mail is not None  # without either, notices go straight to the outbox
     store = StoreActivities(engine, slack_enabled=delivering, starter=starter)
-    hooks = WebhookActivities(engine, allow_private=settings.webhook_allow_private)
     registrations = RegistrationActivities(engine, slack_enabled=delivering, starter=starter)
     notify = NotifyActivities(engine, slack, channel_override=settings.slack_channel, public_url=settings.base_url,
                               mail=mail)
@@ -58,10 +60,15 @@ def build_worker(client: Client, settings: Settings, engine: Engine,
     return Worker(
         client,
         task_queue=settings.task_queue,
-        workflows=[DisputeWorkflow, RegistrationWorkflow, WebhookDeliveryWorkflow, DigestWorkflow],
+        workflows=[DisputeWorkflow, RegistrationWorkflow, WebhookDeliveryWorkflow, WebhookRetryWorkflow,
+                   WebhookSweepWorkflow, DigestWorkflow],
         activities=[store.record_event, registrations.record_registration_event, notify.deliver_notices,
-                    hooks.deliver_webhook, hooks.give_up_webhook, digest.plan_digests, digest.deliver_digest],
+                    hooks.deliver_webhook, hooks.retry_webhook, hooks.give_up_webhook, starter.sweep_webhooks,
+                    digest.plan_digests, digest.deliver_digest],
         activity_executor=executor,
+        max_cached_workflows=settings.worker_max_cached_workflows,
+        max_concurrent_workflow_tasks=settings.worker_max_concurrent_workflow_tasks,
+        max_concurrent_activities=settings.worker_max_concurrent_activities,
         workflow_runner=SandboxedWorkflowRunner(
             restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH)
         ),
@@ -84,7 +91,8 @@ async def run_worker(settings: Settings | None = None, stop: asyncio.Event | Non
     signer = asyncio.create_task(keep_signing(engine, key, settings.audit_checkpoint_every_s)) \
         if (key := settings.audit_key) is not None else None
     try:
-        with concurrent.futures.ThreadPoolExecutor(max_workers=32) as executor:
+        threads = settings.worker_max_concurrent_activities or ACTIVITY_THREADS
+        with concurrent.futures.ThreadPoolExecutor(max_workers=threads) as executor:
             worker = build_worker(client, settings, engine, executor)
             if stop is None:
                 await worker.run()

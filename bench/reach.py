@@ -1,6 +1,7 @@
 """Reach (issue 11): webhooks and e-mail stay off the critical path, measured against the outbox alone.
 
     .venv/bin/python bench/reach.py [--disputes 1000] [--concurrency 32]      # smoke run: --disputes 20
+    .venv/bin/python bench/reach.py --also webhooks,email                      # and each medium alone
 
 Two runs of the same work, one after the other in this process, each on a fresh `parley up` (its own
 Temporal dev server, worker, API and SQLite store; charters/fast.toml with its seconds read as hours, so
@@ -10,6 +11,8 @@ that no SLA timer fires during the run: bench/throughput.py `quiet_charter`):
 - reach: three webhook subscriptions, each a local aiohttp receiver (a CRM and a compensation system take
   `dispute.resolved`, a data warehouse takes `*`), and e-mail for every party through a local aiosmtpd
   server (PARLEY_SMTP_URL, no Slack: everyone's default medium is e-mail).
+- with `--also`: `webhooks` (the subscriptions without e-mail) and `email` (e-mail without subscriptions),
+  each against the outbox too: what each medium costs on its own.
 
 Each run files N disputes straight to the executive (a deal value over the charter's threshold),
 `--concurrency` at a time; the filing rate is N over the time until the last POST has answered. Once the
@@ -19,7 +22,9 @@ landed: outbox, every decision and its notices in the store; reach, besides, eve
 SMTP server and every `dispute.resolved` POST answered at each of the three receivers.
 
 Goals: resolution time reach / outbox <= 2; filing rate reach / outbox >= 0.9. The machine is shared:
-read the ratios. Prints a table, then one JSON line with every figure.
+read the ratios, and the CPU per dispute of each process (hardly moved by the machine's other work). The
+counts say how many webhook deliveries needed more than their first try (each of those, and only those,
+is a Temporal workflow). Prints a table, then one JSON line with every figure.
 """
 
 from __future__ import annotations
@@ -68,12 +73,13 @@ DECISION = {"action": "decide", "outcome": {"owner": "co_sell", "credit_split": 
                          "strategic_fit": {"direct": 3, "partner": 4}},
             "rationale": "The partner registered first and carries the stronger relationship."}
 RESOLUTION_GOAL, FILING_GOAL = 2.0, 0.9
+MODES = {"outbox": (False, False), "reach": (True, True), "webhooks": (True, False), "email": (False, True)}
 WARMUP = 5  # disputes filed and decided before the clock runs (imports, sandbox, connections)
 
 
 @dataclass
 class Run:
-    mode: str
+    mode: str  # one of MODES: (webhooks, e-mail)
     filing_s: float = 0.0
     resolution_s: float = 0.0
     settle_s: float = 0.0
@@ -85,8 +91,21 @@ class Run:
         """CPU time per dispute of each process in a phase: hardly moved by the machine's other work."""
         return {name: round(seconds * 1000 / n, 1) for name, seconds in self.cpu.used.get(phase, {}).items()}
 
+    def stack_cpu_ms(self, phase: str, n: int) -> float:
+        """CPU time per dispute of the stack (Temporal, worker, API), without the bench and its receivers."""
+        return sum(ms for name, ms in self.cpu_ms(phase, n).items() if name != "bench")
 
-def start_stack(mode: str, receivers: Receivers | None, children: Children) -> tuple[str, Path, dict[str, str]]:
+    @property
+    def webhooks(self) -> bool:
+        return MODES[self.mode][0]
+
+    @property
+    def email(self) -> bool:
+        return MODES[self.mode][1]
+
+
+def start_stack(mode: str, receivers: Receivers | None, children: Children,
+                email: bool) -> tuple[str, Path, dict[str, str]]:
     """`parley up` in a temporary data dir; its URL, data dir and demo tokens once healthy."""
     data_dir = Path(tempfile.mkdtemp(prefix=f"parley-reach-{mode}-"))
     children.dirs.append(data_dir)
@@ -95,7 +114,7 @@ def start_stack(mode: str, receivers: Receivers | None, children: Children) -> t
     env.update(PARLEY_DATA_DIR=str(data_dir), PARLEY_HTTP_PORT=str(http_port), PYTHONPATH=str(ROOT),
                PARLEY_TEMPORAL_DEV_PORT=str(_free_port(then_free=1000)), PARLEY_WEBHOOK_ALLOW_PRIVATE="true",
                PARLEY_CHARTER=str(quiet_charter(ROOT / "charters" / "fast.toml", data_dir)))
-    if receivers is not None and receivers.smtp is not None:
+    if email and receivers is not None and receivers.smtp is not None:
         env.update(PARLEY_SMTP_URL=f"smtp://127.0.0.1:{receivers.smtp.port}", PARLEY_MAIL_FROM="parley@example.com")
     log = data_dir / "up.log"
     up = children.start(f"parley up ({mode})", [sys.executable, "-m", "cli", "up"], env=env, log=log)
@@ -155,8 +174,8 @@ async def landed(store: Store, receivers: Receivers | None, action: str, expecte
     deadline = time.monotonic() + 900
     while True:
         recorded = await asyncio.to_thread(store.events, action)
-        due = await asyncio.to_thread(store.mails, "due") if receivers else 0
-        hooks = {name: receivers.count(name, webhook_type) for name in wanted} if receivers else {}
+        due = await asyncio.to_thread(store.mails, "due") if receivers and run.email else 0
+        hooks = {name: receivers.count(name, webhook_type) for name in wanted} if receivers and run.webhooks else {}
         if recorded >= expected and not due and all(n >= expected for n in hooks.values()):
             return
         if time.monotonic() > deadline:
@@ -167,18 +186,18 @@ async def landed(store: Store, receivers: Receivers | None, action: str, expecte
 
 async def one_run(mode: str, args: argparse.Namespace, children: Children) -> Run:
     run = Run(mode)
-    receivers = Receivers() if mode == "reach" else None
+    receivers = Receivers() if mode != "outbox" else None
     if receivers is not None:
         await receivers.start()
     try:
-        url, data_dir, tokens = await asyncio.to_thread(start_stack, mode, receivers, children)
+        url, data_dir, tokens = await asyncio.to_thread(start_stack, mode, receivers, children, run.email)
         store = Store(data_dir / "parley.db")
         pids = await eventually_pids(data_dir)
         children.grandchildren = list(pids.values())
         run.cpu = CpuMeter({**pids, "bench": os.getpid()})
         limits = httpx.Limits(max_connections=args.concurrency, max_keepalive_connections=args.concurrency)
         async with httpx.AsyncClient(base_url=url, timeout=90, limits=limits) as http:
-            urls = receivers.urls if receivers is not None else {}
+            urls = receivers.urls if receivers is not None and run.webhooks else {}
             for name, events in SUBSCRIPTIONS.items() if urls else ():
                 hook = {"url": urls[name], "events": events, "description": name}
                 if await send(http, "/api/webhooks", ADMIN, tokens, hook, run.errors) is None:
@@ -216,6 +235,9 @@ async def one_run(mode: str, args: argparse.Namespace, children: Children) -> Ru
             if receivers is not None:
                 run.counts.update(mails_at_server=receivers.mails, webhook_posts=receivers.posts,
                                   **{f"{name}_events": len(seen) for name, seen in receivers.seen.items()})
+            if run.webhooks:  # tried more than once: each of those needed a Temporal workflow
+                run.counts["webhooks_retried"] = int(store.conn.execute(
+                    "SELECT COUNT(*) FROM webhook_deliveries WHERE attempts > 1 OR delivered_at IS NULL").fetchone()[0])
         store.conn.close()
     finally:
         await asyncio.to_thread(stop_stack, children)
@@ -224,7 +246,7 @@ async def one_run(mode: str, args: argparse.Namespace, children: Children) -> Ru
     return run
 
 
-def report(args: argparse.Namespace, outbox: Run, reach: Run, runtime_s: float) -> None:
+def report(args: argparse.Namespace, outbox: Run, reach: Run, runtime_s: float, others: list[Run]) -> None:
     n = args.disputes
     resolution_ratio = reach.resolution_s / outbox.resolution_s
     filing_ratio = (n / reach.filing_s) / (n / outbox.filing_s)
@@ -240,8 +262,28 @@ def report(args: argparse.Namespace, outbox: Run, reach: Run, runtime_s: float) 
     for phase in ("filing", "resolution"):
         print(f"  cpu ms per dispute, {phase} and its deliveries: reach {reach.cpu_ms(phase, n)}, "
               f"outbox {outbox.cpu_ms(phase, n)}")
+    # were the stack alone on the CPU, rate would go as 1 / its CPU per dispute: a ratio the load moves less
+    cpu_ratios = {phase: round(outbox.stack_cpu_ms(phase, n) / reach.stack_cpu_ms(phase, n), 3)
+                  for phase in ("filing", "resolution")}
+    print(f"  outbox / reach, the stack's cpu ms per dispute: filing {cpu_ratios['filing']:.2f}, "
+          f"resolution {cpu_ratios['resolution']:.2f}")
     print(f"  reach counts {reach.counts}; errors: reach {len(reach.errors)}, outbox {len(outbox.errors)}"
           + (f" (first: {(reach.errors + outbox.errors)[0]})" if reach.errors or outbox.errors else ""))
+    alone: dict[str, float] = {}
+    for other in others:  # one medium alone, against the same outbox run
+        resolution, filing = other.resolution_s / outbox.resolution_s, outbox.filing_s / other.filing_s
+        cpu_filing = outbox.stack_cpu_ms("filing", n) / other.stack_cpu_ms("filing", n)
+        alone.update({f"resolution_{other.mode}_s": round(other.resolution_s, 2),
+                      f"resolution_ratio_{other.mode}": round(resolution, 3),
+                      f"filing_{other.mode}_per_s": round(n / other.filing_s, 2),
+                      f"filing_ratio_{other.mode}": round(filing, 3),
+                      f"cpu_ratio_filing_{other.mode}": round(cpu_filing, 3),
+                      **{f"cpu_{other.mode}_{phase}_{name}_ms": ms for phase in ("filing", "resolution")
+                         for name, ms in other.cpu_ms(phase, n).items()}})
+        print(f"  {other.mode} alone against the outbox: resolution {other.resolution_s:.1f} s ({resolution:.2f}x), "
+              f"filing {n / other.filing_s:.1f}/s ({filing:.2f}x; the stack's cpu {cpu_filing:.2f}); cpu ms per "
+              f"dispute, filing {other.cpu_ms('filing', n)}, resolution {other.cpu_ms('resolution', n)}; "
+              f"counts {other.counts}; errors {len(other.errors)}")
     print(json.dumps({
         "bench": "reach", "at": datetime.now(UTC).isoformat(timespec="seconds"), "disputes": n,
         "concurrency": args.concurrency, "resolution_reach_s": round(reach.resolution_s, 2),
@@ -252,14 +294,19 @@ def report(args: argparse.Namespace, outbox: Run, reach: Run, runtime_s: float) 
         **{f"reach_{k}": v for k, v in reach.counts.items()},
         **{f"cpu_{run.mode}_{phase}_{name}_ms": ms for run in (reach, outbox) for phase in ("filing", "resolution")
            for name, ms in run.cpu_ms(phase, n).items()}, "load_end": round(os.getloadavg()[0], 2),
-        "runtime_s": round(runtime_s, 1)}))
+        "cpu_ratio_filing": cpu_ratios["filing"], "cpu_ratio_resolution": cpu_ratios["resolution"],
+        **alone, "runtime_s": round(runtime_s, 1)}))
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--disputes", type=int, default=1000, help="disputes filed, then decided at once (1000)")
     p.add_argument("--concurrency", type=int, default=32, help="requests in flight (32)")
+    p.add_argument("--also", default="", help="more runs, each medium alone: webhooks, email (comma-separated)")
     args = p.parse_args()
+    also = [mode for mode in args.also.split(",") if mode]
+    if unknown := set(also) - {"webhooks", "email"}:
+        p.error(f"--also takes webhooks and email, not {', '.join(sorted(unknown))}")
 
     def terminate(signum: int, _frame: object) -> None:
         raise KeyboardInterrupt  # so that the stacks are stopped on the way out
@@ -269,7 +316,8 @@ def main() -> None:
     try:
         outbox = asyncio.run(one_run("outbox", args, children))
         reach = asyncio.run(one_run("reach", args, children))
-        report(args, outbox, reach, time.monotonic() - began)
+        others = [asyncio.run(one_run(mode, args, children)) for mode in also]
+        report(args, outbox, reach, time.monotonic() - began, others)
     except KeyboardInterrupt:
         status = 130
     except BenchError as exc:

@@ -2,8 +2,9 @@
 admin page call.
 
 A subscription's URL must be http(s) and, unless PARLEY_WEBHOOK_ALLOW_PRIVATE is set, reach a public
-host. Its secret is answered once, when it is made. A redelivery starts the delivery's workflow afresh
-(ending a run still retrying): the same body, the same event id.
+host. Its secret is answered once, when it is made. A redelivery starts the delivery's
+`WebhookDeliveryWorkflow` afresh from a first try (ending any workflow of it still retrying, its
+`WebhookRetryWorkflow` too, which has the same id): the same body, the same event id.
 """
 
 from __future__ import annotations

@@ -31,6 +31,7 @@ class User(SQLModel, table=True):
     segment: str | None = None
     slack_user_id: str | None = Field(default=None, unique=True, index=True)
     notify: str | None = None  # "slack" | "email" | "both"; None: the default (domain.notify_prefs)
+    manager_email: str | None = None  # who manages them: never their disputes' adjudicator (DESIGN §8)
     created_at: datetime = _at(default_now=True)
 
 

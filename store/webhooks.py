@@ -3,10 +3,11 @@
 `enqueue` is what any writer of events calls inside its own transaction (the dispute's `record_event`, a
 registration's `store.registration_trail.record`): one delivery row per subscription that wants the event's
 type, unique per (subscription, event id), so a retried writer adds nothing twice. It returns the
-deliveries still to be made, for the writer to start their `WebhookDeliveryWorkflow`s once the transaction
-has committed. The delivery activity reads its target here and logs each attempt: marked under way when it
-begins, counted with its outcome when it ends; one cut short (its worker killed mid-request) is counted
-when the next one begins.
+deliveries still to be made, for the writer to hand over once the transaction has committed: their first
+try is made straight away (those `untried` yet), their retries by Temporal. Every attempt reads its target
+here and logs itself: marked under way when it begins, counted with its outcome when it ends; one cut short
+(its worker killed mid-request) is counted when the next one begins. The sweep finds the deliveries that
+fell between the two (`overdue`): a first try that never happened, a next try that never began.
 """
 
 from __future__ import annotations
@@ -16,10 +17,10 @@ import json
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import case, select, update
+from sqlalchemy import and_, case, or_, select, update
 from sqlmodel import Session, col
 from sqlmodel import select as select_rows
 
@@ -100,6 +101,43 @@ def enqueue_event(session: Session, event: WebhookEvent, targets: Sequence[str] 
     return sorted(due.scalars())
 
 
+def untried(session: Session, delivery_ids: Sequence[str]) -> list[tuple[str, str]]:
+    """Of these deliveries, the ones still due that no attempt has begun on, with their subscription's id."""
+    rows = session.execute(select(_D.id, _D.webhook_id).where(
+        _D.id.in_(delivery_ids), _D.attempts == 0, _D.last_error.is_(None), _D.delivered_at.is_(None),
+        _D.failed_at.is_(None)).order_by(_D.id))
+    return [(row.id, row.webhook_id) for row in rows]
+
+
+@dataclass(frozen=True)
+class Overdue:
+    """A delivery still due whose first try never happened, or whose next try is late: no attempt is coming."""
+
+    delivery_id: str
+    attempts: int
+    created_at: datetime
+    active: bool  # whether its subscription still is
+
+
+def overdue(session: Session, *, now: datetime, grace: timedelta, window: timedelta,
+            limit: int = 500) -> list[Overdue]:
+    """The deliveries queued within `window` and still due whose first try has not ended `grace` after they
+    were queued, or whose next try is more than `grace` late; oldest first, at most `limit`. Read one
+    subscription at a time (its index on (subscription, queued at)), so that a sweep reads only recent rows."""
+    late = now - grace
+    found: list[Overdue] = []
+    for hook in session.execute(select(WEBHOOKS.c.id, WEBHOOKS.c.active).order_by(WEBHOOKS.c.id)).all():
+        if len(found) >= limit:
+            break
+        rows = session.execute(
+            select(_D.id, _D.attempts, _D.created_at)
+            .where(_D.webhook_id == hook.id, _D.created_at >= now - window, _D.delivered_at.is_(None),
+                   _D.failed_at.is_(None), or_(and_(_D.attempts == 0, _D.created_at < late), _D.next_try_at < late))
+            .order_by(_D.created_at, _D.id).limit(limit - len(found)))
+        found += [Overdue(row.id, row.attempts, row.created_at, bool(hook.active)) for row in rows]
+    return found
+
+
 def deliveries(session: Session, webhook_id: str, *, limit: int = 100, offset: int = 0) -> list[WebhookDeliveryRow]:
     """A subscription's deliveries, newest first."""
     query = (select_rows(WebhookDeliveryRow).where(col(WebhookDeliveryRow.webhook_id) == webhook_id)
@@ -164,9 +202,9 @@ def record_attempt(session: Session, delivery_id: str, *, status: int | None, er
 
 
 def mark_failed(session: Session, delivery_id: str, *, reason: str, at: datetime) -> None:
-    """Given up: no more tries. `reason` joins the last attempt's error."""
+    """Given up: no more tries. `reason` joins the last attempt's error. Once given up, it stays as it is."""
     row = delivery(session, delivery_id)
-    if row is None or row.delivered_at is not None:
+    if row is None or row.delivered_at is not None or row.failed_at is not None:
         return
     error = f"{reason}; last attempt: {row.last_error}" if row.last_error else reason
     session.execute(update(WEBHOOK_DELIVERIES).where(_D.id == delivery_id)

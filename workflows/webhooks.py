@@ -1,5 +1,7 @@
 """WebhookDeliveryWorkflow: one event to one subscription, retried with exponential back-off for 24 hours.
 
+A delivery's first try is made without a workflow (workflows.webhook_retries says how); this workflow makes
+a delivery from its first try when that is skipped: a redelivery, or a first try the sweep finds never made.
 One workflow per delivery (its id is the delivery's), so a dead receiver holds up nothing but its own
 deliveries, never a deadline or another receiver. Each attempt is one try of the `deliver_webhook`
 activity, which records itself in the deliveries log; Temporal schedules the retries (10 s, doubling, at
@@ -44,7 +46,7 @@ class WebhookDeliveryWorkflow:
             )
             return "delivered"
         except ActivityError as exc:
-            reason = _why(exc)
+            reason = given_up_reason(exc)
         await workflow.execute_activity(
             GIVE_UP_WEBHOOK, DeliveryGivenUp(delivery_id=job.delivery_id, reason=reason),
             start_to_close_timeout=timedelta(seconds=30), retry_policy=GIVE_UP_RETRY,
@@ -52,7 +54,8 @@ class WebhookDeliveryWorkflow:
         return "failed"
 
 
-def _why(exc: ActivityError) -> str:
+def given_up_reason(exc: ActivityError) -> str:
+    """Why a delivery's tries ended without a 2xx answer, for the deliveries log."""
     cause = exc.cause
     if isinstance(cause, ApplicationError) and cause.non_retryable:
         return cause.message

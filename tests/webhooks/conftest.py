@@ -1,8 +1,9 @@
 """Fixtures of the webhook tests: real receivers, real Temporal, real stores.
 
-- `rig`: the delivery workflow and its real activities on the time-skipping test server (24 hours pass in
-  seconds), over a migrated store on SQLite and on PostgreSQL; the activities' HTTP time-out is half a
-  second, so that a receiver that hangs costs the test little.
+- `rig`: the deliveries as a worker makes them (the first try straight after the event's commit, the
+  retries in `WebhookRetryWorkflow`; `WebhookDeliveryWorkflow` and the sweep) with their real activities
+  on the time-skipping test server (24 hours pass in seconds), over a migrated store on SQLite and on
+  PostgreSQL; the HTTP time-out is half a second, so that a receiver that hangs costs the test little.
 - `api` (here as in tests/api): the whole stack on the Temporal dev server with
   PARLEY_WEBHOOK_ALLOW_PRIVATE set, so that subscriptions may point at the local receivers.
 """
@@ -13,6 +14,7 @@ import asyncio
 import concurrent.futures
 import uuid
 from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -20,13 +22,15 @@ from typing import Any
 import pytest
 import pytest_asyncio
 from sqlalchemy import Engine
-from temporalio.client import WorkflowExecutionStatus, WorkflowHandle
+from temporalio.client import WorkflowExecutionDescription, WorkflowExecutionStatus, WorkflowHandle
+from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from activities.names import DELIVER_WEBHOOK
-from activities.webhooks import DeliveryStarter, WebhookActivities
+from activities.webhooks import DeliveryStarter, WebhookActivities, sweeper_id
 from domain.webhook_events import WebhookEvent
+from domain.webhook_retries import RETRY_WEBHOOK
 from store import webhooks
 from store.db import session
 from store.webhook_tables import WebhookDeliveryRow, WebhookRow
@@ -36,6 +40,7 @@ from tests.harness.temporal import target_of, terminate, time_skipping_server
 from tests.harness.waiting import eventually
 from tests.pg import migrated_database
 from tests.workflows.harness import RUNNER
+from workflows.webhook_retries import WebhookRetryWorkflow, WebhookSweepWorkflow
 from workflows.webhooks import WebhookDeliveryWorkflow
 
 HTTP_TIMEOUT_S = 0.5
@@ -50,11 +55,13 @@ async def skipping() -> AsyncIterator[WorkflowEnvironment]:
 
 @dataclass
 class Rig:
-    """The delivery workflow on the time-skipping server, a store, and what a test started."""
+    """Deliveries on the time-skipping server, a store, and what a test started."""
 
     env: WorkflowEnvironment
     engine: Engine
     task_queue: str
+    hooks: WebhookActivities
+    starter: DeliveryStarter
     started: list[str] = field(default_factory=list)
 
     async def now(self) -> datetime:
@@ -64,17 +71,22 @@ class Rig:
         with session(self.engine) as s:
             return webhooks.create(s, url=url, events=list(events), description=None, created_by="root@corp.example")
 
+    def remove(self, webhook_id: str) -> None:
+        with session(self.engine) as s:
+            assert webhooks.deactivate(s, webhook_id)
+
     def enqueue(self, event: WebhookEvent) -> list[str]:
         with session(self.engine, write=True) as s:
             return webhooks.enqueue_event(s, event)
 
-    async def deliver(self, event: WebhookEvent) -> list[WorkflowHandle[Any, str]]:
-        """Queue the event and start its deliveries the way `record_event` does: from a thread, on this loop."""
+    async def deliver(self, event: WebhookEvent) -> list[str]:
+        """Queue the event and hand its deliveries over the way `record_event` does (from a thread, once
+        committed); their ids, once their first tries have ended and any retry workflow has started."""
         ids = self.enqueue(event)
-        starter = DeliveryStarter(self.env.client, self.task_queue, asyncio.get_running_loop())
-        await asyncio.to_thread(starter.start, ids)
+        await asyncio.to_thread(self.starter.start, ids)
         self.started += ids
-        return [self.env.client.get_workflow_handle(i, result_type=str) for i in ids]
+        await self.starter.settled()
+        return ids
 
     def row(self, delivery_id: str) -> WebhookDeliveryRow:
         with session(self.engine) as s:
@@ -82,22 +94,40 @@ class Rig:
         assert row is not None
         return row
 
+    def handle(self, delivery_id: str) -> WorkflowHandle[Any, str]:
+        return self.env.client.get_workflow_handle(delivery_id, result_type=str)
+
+    async def workflow(self, delivery_id: str) -> WorkflowExecutionDescription | None:
+        """The delivery's workflow, if it has one: none when its first try was answered 2xx."""
+        try:
+            return await self.handle(delivery_id).describe()
+        except RPCError as exc:
+            if exc.status == RPCStatusCode.NOT_FOUND:
+                return None
+            raise
+
     # The V1 test server does not skip an activity's retry back-off by itself: the tests move its clock.
 
     async def attempted(self, delivery_id: str, attempts: int = 1) -> WebhookDeliveryRow:
         """The row once `attempts` attempts are logged and Temporal has the last one's outcome."""
-        handle = self.env.client.get_workflow_handle(delivery_id)
 
         async def probe() -> WebhookDeliveryRow | None:
             row = self.row(delivery_id)
             if row.attempts < attempts:
                 return None
-            description = await handle.describe()
+            if row.delivered_at is not None or row.failed_at is not None:
+                return row
+            description = await self.workflow(delivery_id)
+            if description is None:
+                return None  # its first try failed: its retry workflow is about to start
             if description.status != WorkflowExecutionStatus.RUNNING:
                 return row
+            before = 1 if description.workflow_type == WebhookRetryWorkflow.__name__ else 0  # the first try
             tries = [p for p in description.raw_description.pending_activities
-                     if p.activity_type.name == DELIVER_WEBHOOK]
-            return row if tries and tries[0].attempt > row.attempts else None  # waiting to retry
+                     if p.activity_type.name in (DELIVER_WEBHOOK, RETRY_WEBHOOK)]
+            if not tries:
+                return row if row.attempts == before else None  # waiting out the first back-off
+            return row if tries[0].attempt + before > row.attempts else None  # waiting to retry
 
         return await eventually(probe, timeout=10, what=f"attempt {attempts} of {delivery_id}")
 
@@ -105,39 +135,54 @@ class Rig:
         """Moves the server's clock just past the logged next try; the row once that attempt is logged."""
         before = await self.attempted(delivery_id, self.row(delivery_id).attempts)
         if before.next_try_at is None:  # no more tries: the 24 hours end first
-            handle = self.env.client.get_workflow_handle(delivery_id)
-            for pending in (await handle.describe()).raw_description.pending_activities:
+            for pending in (await self.handle(delivery_id).describe()).raw_description.pending_activities:
                 ends = pending.expiration_time.ToDatetime(UTC)  # should Temporal wait for their end
                 await self.env.sleep(max(ends - await self.now(), timedelta(0)) + timedelta(seconds=1))
             return before
         await self.env.sleep(max(before.next_try_at - await self.now(), timedelta(0)) + timedelta(seconds=1))
         return await self.attempted(delivery_id, before.attempts + 1)
 
-    async def result(self, handle: WorkflowHandle[Any, str]) -> str:
-        """The workflow's result, once it closes by itself (no time skipped while waiting)."""
+    async def result(self, delivery_id: str) -> str:
+        """"delivered" or "failed": the workflow's result once it closes by itself (no time skipped while
+        waiting), or, for a delivery that needed none, how its first try left it."""
+        if await self.workflow(delivery_id) is None:
+            return webhooks.status_of(self.row(delivery_id))
         with self.env.auto_time_skipping_disabled():
-            return await asyncio.wait_for(handle.result(), 10)
+            return await asyncio.wait_for(self.handle(delivery_id).result(), 10)
 
-    async def retried_until_closed(self, handle: WorkflowHandle[Any, str]) -> str:
-        """Every try on its schedule until the workflow closes; its result."""
-        await self.attempted(handle.id)
-        while (await handle.describe()).status == WorkflowExecutionStatus.RUNNING:
-            await self.next_attempt(handle.id)
-        return await self.result(handle)
+    async def retried_until_closed(self, delivery_id: str) -> str:
+        """Every try on its schedule until the delivery is made or given up; the result."""
+        await self.attempted(delivery_id)
+        while webhooks.status_of(self.row(delivery_id)) == "pending":
+            await self.next_attempt(delivery_id)
+        return await self.result(delivery_id)
+
+
+@asynccontextmanager
+async def rigged(env: WorkflowEnvironment, engine: Engine) -> AsyncIterator[Rig]:
+    """A worker with the webhook workflows and their real activities on a task queue of its own, over `engine`."""
+    task_queue = f"webhooks-{uuid.uuid4().hex[:12]}"
+    hooks = WebhookActivities(engine, timeout_s=HTTP_TIMEOUT_S, allow_private=True, clock=env.get_current_time)
+    # no sweep from the starter: on this server a minute's timer would sweep 1,440 times a skipped day
+    starter = DeliveryStarter(env.client, task_queue, asyncio.get_running_loop(), hooks, sweep=None)
+    each = Rig(env=env, engine=engine, task_queue=task_queue, hooks=hooks, starter=starter)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=8) as executor:
+        async with Worker(env.client, task_queue=each.task_queue,
+                          workflows=[WebhookDeliveryWorkflow, WebhookRetryWorkflow, WebhookSweepWorkflow],
+                          activities=[hooks.deliver_webhook, hooks.retry_webhook, hooks.give_up_webhook,
+                                      starter.sweep_webhooks],
+                          activity_executor=executor, workflow_runner=RUNNER):
+            try:
+                yield each
+            finally:
+                await starter.settled()
+                await terminate(env.client, [*each.started, sweeper_id(task_queue)])
 
 
 @pytest_asyncio.fixture(loop_scope="session")
 async def rig(skipping: WorkflowEnvironment, engine: Engine) -> AsyncIterator[Rig]:
-    each = Rig(env=skipping, engine=engine, task_queue=f"webhooks-{uuid.uuid4().hex[:12]}")
-    hooks = WebhookActivities(engine, timeout_s=HTTP_TIMEOUT_S, allow_private=True)
-    with concurrent.futures.ThreadPoolExecutor(max_workers=8) as executor:
-        async with Worker(skipping.client, task_queue=each.task_queue, workflows=[WebhookDeliveryWorkflow],
-                          activities=[hooks.deliver_webhook, hooks.give_up_webhook], activity_executor=executor,
-                          workflow_runner=RUNNER):
-            try:
-                yield each
-            finally:
-                await terminate(skipping.client, each.started)
+    async with rigged(skipping, engine) as each:
+        yield each
 
 
 # --- the whole stack ---------------------------------------------------------------------------------

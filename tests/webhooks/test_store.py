@@ -1,10 +1,13 @@
 """Queuing deliveries, on SQLite and PostgreSQL: one per (subscription, event), whatever the retries;
-`record_event` queues them in its own transaction and starts them once it has committed."""
+`record_event` queues them in its own transaction and hands them over once it has committed; which of
+them no attempt has begun on (the first tries to make), and which no attempt is coming for (the sweep's)."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, select, update
 from temporalio.testing import ActivityEnvironment
 
 from activities.record import StoreActivities
@@ -86,3 +89,60 @@ def test_record_event_without_subscriptions_starts_nothing(engine: Engine) -> No
     ActivityEnvironment().run(StoreActivities(engine, starter=starter).record_event,  # type: ignore[arg-type]
                               recorded(the_view=view()))
     assert starter.asked == [] and count(engine) == 0
+
+
+def test_untried_are_the_deliveries_no_attempt_has_begun_on(engine: Engine) -> None:
+    first, second = subscribe(engine, "http://a.example/", ["*"]), subscribe(engine, "http://b.example/", ["*"])
+    with session(engine) as s:
+        ids = webhooks.enqueue(s, "dispute.filed", {}, "evt_PRL-7_1", created_at=T0)
+    by_hook = {webhooks.delivery_id(w, "evt_PRL-7_1"): w for w in (first, second)}
+    with session(engine) as s:
+        assert webhooks.untried(s, ids) == sorted(by_hook.items())
+    under_way, answered = sorted(ids)
+    with session(engine, write=True) as s:
+        webhooks.begin_attempt(s, under_way)
+    with session(engine) as s:
+        assert webhooks.untried(s, ids) == [(answered, by_hook[answered])]
+        webhooks.record_attempt(s, answered, status=200, error=None, next_try_at=None, delivered_at=T0)
+    with session(engine) as s:
+        assert webhooks.untried(s, ids) == []
+
+
+def test_overdue_are_the_recent_deliveries_no_attempt_is_coming_for(engine: Engine) -> None:
+    hook = subscribe(engine, "http://a.example/", ["*"])
+    removed = subscribe(engine, "http://b.example/", ["dispute.withdrawn"])
+    now = datetime.now(UTC)
+    grace, window = timedelta(minutes=2), timedelta(hours=24)
+
+    def queue(event_id: str, ago: timedelta, kind: str = "dispute.filed") -> list[str]:
+        with session(engine) as s:
+            ids = webhooks.enqueue(s, kind, {}, event_id)
+            s.execute(update(WEBHOOK_DELIVERIES).where(WEBHOOK_DELIVERIES.c.id.in_(ids))
+                      .values(created_at=now - ago, next_try_at=now - ago))
+        return ids
+
+    (fresh,) = queue("evt_fresh", timedelta(seconds=30))  # its first try may well be on its way
+    (never,) = queue("evt_never", timedelta(minutes=5))
+    (cut_short,) = queue("evt_cut", timedelta(minutes=5))
+    (retrying,) = queue("evt_retrying", timedelta(minutes=5))
+    (late,) = queue("evt_late", timedelta(minutes=30))
+    (delivered,) = queue("evt_delivered", timedelta(minutes=5))
+    (too_old,) = queue("evt_old", timedelta(hours=25))
+    gone = [d for d in queue("evt_gone", timedelta(minutes=5), "dispute.withdrawn") if d != webhooks.delivery_id(
+        hook, "evt_gone")]
+    with session(engine) as s:
+        assert webhooks.deactivate(s, removed)
+    with session(engine, write=True) as s:
+        webhooks.begin_attempt(s, cut_short)  # a first try begun, its worker killed: next_try_at is cleared
+    with session(engine) as s:
+        webhooks.record_attempt(s, retrying, status=500, error="500", next_try_at=now + timedelta(seconds=40))
+        webhooks.record_attempt(s, late, status=500, error="500", next_try_at=now - timedelta(minutes=10))
+        webhooks.record_attempt(s, delivered, status=200, error=None, next_try_at=None, delivered_at=now)
+    with session(engine) as s:
+        found = webhooks.overdue(s, now=now, grace=grace, window=window)
+    assert {o.delivery_id: (o.attempts, o.active) for o in found} == {
+        never: (0, True), cut_short: (0, True), late: (1, True), gone[0]: (0, False),
+        webhooks.delivery_id(hook, "evt_gone"): (0, True)}
+    assert fresh not in {o.delivery_id for o in found} and too_old not in {o.delivery_id for o in found}
+    with session(engine) as s:
+        assert len(webhooks.overdue(s, now=now, grace=grace, window=window, limit=2)) == 2
