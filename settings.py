@@ -27,7 +27,12 @@ class Settings(BaseSettings):
     temporal_address: str | None = None  # unset: the embedded dev server
     temporal_namespace: str = "default"
     temporal_api_key: str | None = None
-    temporal_tls: bool = False
+    temporal_tls: bool | None = None  # unset: TLS when an API key is set (Temporal Cloud), else plaintext
+    # mTLS to a cluster that asks for client certificates (PEM files): the client's certificate and key, and
+    # the CA that signed the server's certificate when it is not a public one
+    temporal_tls_cert: Path | None = None
+    temporal_tls_key: Path | None = None
+    temporal_tls_ca: Path | None = None
     temporal_dev_port: int = 7233
     task_queue: str = "parley"
     charter: Path = ROOT / "charters" / "default.toml"
@@ -121,6 +126,12 @@ class Settings(BaseSettings):
     @property
     def db_url(self) -> str:
         return self.database_url or f"sqlite:///{self.data_dir / 'parley.db'}"
+
+    @model_validator(mode="after")
+    def _client_certificate_whole(self) -> Settings:
+        if (self.temporal_tls_cert is None) != (self.temporal_tls_key is None):
+            raise ValueError("PARLEY_TEMPORAL_TLS_CERT and PARLEY_TEMPORAL_TLS_KEY go together: set both or neither")
+        return self
 
     @property
     def temporal_target(self) -> str:
