@@ -14,11 +14,12 @@ from sqlalchemy import Row, select
 from sqlmodel import Session
 
 from store.db import insert_or_ignore
+from store.notifications import DIGEST_KIND
 from store.tables import NOTIFICATIONS, utcnow
 
 N = NOTIFICATIONS.c
 SEQ = 0  # a digest is one event with no sequence of its own
-KIND = "digest"
+KIND = DIGEST_KIND
 
 
 def queue(session: Session, key: str, texts: dict[str, str]) -> int:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, delete, func, or_, select, update
+from sqlalchemy import Row, and_, delete, func, or_, select, update
 from sqlmodel import Session
 
 from domain.model import Role
@@ -25,6 +25,7 @@ from store.tables import AUDIT_EVENTS, DISPUTES, NOTIFICATIONS, SLACK_MESSAGES, 
 from store.visibility import visible_to
 
 N = NOTIFICATIONS.c
+DIGEST_KIND = "digest"  # store.digest_outbox's rows
 _M = SLACK_MESSAGES.c
 _E = AUDIT_EVENTS.c
 _U = USERS.c
@@ -50,9 +51,10 @@ def outbox(session: Session, user: User, recipient: str | None, page: int) -> tu
     messages and the case updates of the disputes they may see."""
     columns = (N.id, N.dispute_id, N.seq, N.recipient, N.kind, N.text, N.created_at, N.status, N.error)
     query = select(*columns)
-    if Role(user.role) not in (Role.auditor, Role.admin):
-        query = (query.join(DISPUTES, DISPUTES.c.id == N.dispute_id)
-                 .where(visible_to(user), or_(N.recipient == user.email, N.recipient == "channel")))
+    if Role(user.role) not in (Role.auditor, Role.admin):  # a digest (`digest:<date>`) has no dispute row
+        query = (query.join(DISPUTES, DISPUTES.c.id == N.dispute_id, isouter=True)
+                 .where(or_(and_(visible_to(user), or_(N.recipient == user.email, N.recipient == "channel")),
+                            and_(N.kind == DIGEST_KIND, N.recipient == user.email))))
     if recipient:
         query = query.where(N.recipient == recipient)
     query = query.order_by(N.id.desc()).offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE + 1)

@@ -9,7 +9,9 @@ from typing import Any
 from xml.etree import ElementTree
 
 import pytest
+from sqlmodel import Session
 
+from store import digest_outbox
 from tests.web.conftest import PEOPLE, Seeded, filing_form, outcome_form
 
 
@@ -400,6 +402,17 @@ def test_the_outbox_shows_the_notifications_per_recipient(seeded: Seeded) -> Non
     assert "Per recipient" in everyone and "/outbox?recipient=mediator%40example.com" in everyone
     mediator = auditor.get("/outbox", params={"recipient": "mediator@example.com"}).text
     assert set(re.findall(r'<td data-label="To">([^<]+)</td>', mediator)) == {"mediator@example.com"}
+
+
+def test_a_digest_in_the_outbox_reads_in_place_for_its_reader(seeded: Seeded) -> None:
+    pat = PEOPLE["pat"].email
+    with Session(seeded.engine) as session:
+        digest_outbox.queue(session, "digest:2026-03-09T08:00:00Z", {pat: "Waiting on you: 1 dispute <b>soon</b>"})
+        session.commit()
+    html = seeded.web.sign_in("pat").get("/outbox").text
+    assert "<summary>The weekly digest</summary>" in html
+    assert "Waiting on you: 1 dispute &lt;b&gt;soon&lt;/b&gt;" in html  # escaped, not markup
+    assert "/disputes/digest:" not in html  # no link to a dispute page that does not exist
 
 
 @pytest.mark.parametrize("path", ["/disputes", "/outbox", "/audit"])

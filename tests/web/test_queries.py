@@ -10,7 +10,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session, select
 
 from domain.model import Actor, Role
-from store import notifications, queries, stats
+from store import digest_outbox, notifications, queries, stats
 from store.charters import load_charter_file
 from store.tables import User
 from tests.reference_times import REFERENCE_TIMES
@@ -98,3 +98,15 @@ def test_an_answered_question_waits_on_the_mediator(engine: Engine) -> None:
             assert queue(who) == expected, who
         assert queue("pat") == queue("dana") == {"PRL-ASKED"}
         assert queue("mediator") == {"PRL-ANSWERED"}
+
+
+def test_a_digest_is_in_its_own_readers_outbox_only(engine: Engine) -> None:
+    seed_people(engine)
+    quinn, pat = PEOPLE["quinn"].email, PEOPLE["pat"].email
+    with Session(engine) as session:
+        digest_outbox.queue(session, "digest:2026-03-16T08:00:05Z", {quinn: "Your week: 2 open disputes"})
+        session.commit()
+        mine, _ = notifications.outbox(session, _user(session, "quinn"), None, 1)
+        assert [(r.dispute_id, r.kind, r.text) for r in mine] == [
+            ("digest:2026-03-16T08:00:05Z", "digest", "Your week: 2 open disputes")]
+        assert pat != quinn and notifications.outbox(session, _user(session, "pat"), None, 1)[0] == []
