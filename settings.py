@@ -43,6 +43,9 @@ class Settings(BaseSettings):
     slack_signing_secret: str | None = None
     slack_api_url: str = "https://slack.com/api/"
     slack_channel: str | None = None  # overrides the charter's conflicts channel
+    # Seconds between two posts to one Slack channel (activities.slack.ChannelPacer): Slack allows about one
+    # a second; tests against the local fake Slack set less
+    slack_channel_interval_s: float = Field(default=1.0, ge=0)
     secret_key: str = "dev-insecure-change-me"
     # Behind a single-sign-on proxy: the request header that names the signed-in user's e-mail
     # (e.g. "X-Forwarded-Email"). Off unless set; only set it when the proxy strips the header from
@@ -76,6 +79,9 @@ class Settings(BaseSettings):
     # file holding it (`openssl genpkey -algorithm ed25519`); unset: no checkpoint is signed. Never in the store.
     audit_signing_key: str | None = Field(default=None, repr=False)
     audit_checkpoint_every_s: float = Field(default=600.0, gt=0)  # the worker signs one this often, if events came
+    # Processes that verify a trail of 200,000 events or more, chains split between them (unset: the CPU count, at
+    # most 4; 1: one process)
+    audit_verify_processes: int | None = Field(default=None, ge=1)
 
     @field_validator("smtp_url")
     @classmethod

@@ -18,7 +18,7 @@ from activities.email import MailDelivery, Mailer
 from activities.notify import NotifyActivities
 from activities.record import StoreActivities
 from activities.registrations import RegistrationActivities
-from activities.slack import make_slack_client
+from activities.slack import ChannelPacer, make_slack_client
 from activities.webhooks import DeliveryStarter, WebhookActivities
 from ops.temporal_runtime import worker_runtime
 from ops.tracing import configure_tracing
@@ -54,7 +54,7 @@ def build_worker(client: Client, settings: Settings, engine: Engine,
     store = StoreActivities(engine, slack_enabled=delivering, starter=starter)
     registrations = RegistrationActivities(engine, slack_enabled=delivering, starter=starter)
     notify = NotifyActivities(engine, slack, channel_override=settings.slack_channel, public_url=settings.base_url,
-                              mail=mail)
+                              mail=mail, pacer=ChannelPacer(interval=settings.slack_channel_interval_s))
     digest = DigestActivities(engine, load_charter_file(settings.charter)[0], slack=slack, mailer=mailer,
                               public_url=settings.base_url)
     return Worker(

@@ -17,14 +17,24 @@ longer than a moment is retried later (`next_retry_delay`) instead of holding a 
 the direct messages of an event go before a paced channel update, since they ask people to act.
 
 Every row is marked "sent" right after its Slack call succeeds, in its own commit, so a retried
-attempt never sends a row twice. Transient Slack trouble (rate limits past the client's own
-retries, server errors, connection errors and time-outs) propagates and Temporal retries the
-activity; a permanent one (unknown channel, bad token, no such Slack user) parks that row with the
-error and the others go on.
+attempt never sends a row twice. chat.postMessage has no idempotency key, so for the moment between
+Slack's answer and that commit (a worker killed there) each post carries the row's id in its message
+metadata (`activities.slack.notice_metadata`) and the row is marked as being posted, with the time,
+in its channel's turn just before the call (and unmarked when Slack refuses it). A later attempt that
+finds a row so marked first looks for its message where it would be (conversations.history, or
+.replies for the case message's thread, from shortly before that time; it joins a public channel it
+posts to without being in it) and, when it is there, marks the row sent with it instead of posting
+again. Where it cannot look (the app lacks the history or join scopes, or the channel has no ID it can
+find), it posts again: at least once, as before.
+
+Transient Slack trouble (rate limits past the client's own retries, server errors, connection errors
+and time-outs) propagates and Temporal retries the activity; a permanent one (unknown channel, bad
+token, no such Slack user) parks that row with the error and the others go on.
 
 The activity decides what to send and when; the store says how rows are picked and kept
-(`store.notifications`, `store.projection`, `store.queries`). It is one module of a little over 300
+(`store.notifications`, `store.projection`, `store.queries`). It is one module of some 400
 lines on purpose: one activity whose ordering, pacing, claim and retry rules above depend on each other.
+The Slack plumbing it uses (retries, pacing, finding a posted notice) is in `activities.slack`.
 """
 
 from __future__ import annotations
@@ -44,7 +54,7 @@ from activities.email import MailDelivery
 from activities.media import choose_media
 from activities.names import DELIVER_NOTICES
 from activities.registration_notices import notice_blocks
-from activities.slack import ChannelBusy, ChannelPacer
+from activities.slack import ChannelBusy, ChannelPacer, channel_id, find_notice, notice_metadata
 from domain.claims import Claim
 from domain.model import DisputeView, Event, Role
 from domain.notices import headline
@@ -64,6 +74,8 @@ PERMANENT = frozenset({
     "users_not_found",
 })
 CLAIM_TTL = timedelta(minutes=2)  # how long a delivery may take to post a case message
+# How long before a post's recorded start its message is looked for: the worker's clock and Slack's may differ.
+LOOK_BACK = timedelta(minutes=1)
 # Events after which earlier direct messages keep their buttons (nothing changed who may do what).
 KEEPS_BUTTONS = frozenset({"commented", "sla_reminder", "sla_breached"})
 # Direct messages that may carry buttons ("resolved" ones never do).
@@ -97,6 +109,7 @@ class NotifyActivities:
         self.public_url = public_url  # links in direct messages; none when unset
         self.pacer = pacer or ChannelPacer()
         self._dm_channels: dict[str, str] = {}  # Slack user id -> the bot's DM channel with them
+        self._channel_ids: dict[str, str] = {}  # a channel as configured ("#conflicts") -> its ID
 
     @activity.defn(name=DELIVER_NOTICES)
     def deliver_notices(self, event: Event) -> None:
@@ -150,11 +163,20 @@ class NotifyActivities:
                 next_retry_delay=timedelta(seconds=max(paced)) if paced else None,
             )
 
-    def _post(self, slack: WebClient, channel: str, **kwargs: Any) -> Any:
-        """chat.postMessage in the channel's turn (see ChannelPacer); _Paced when none is near."""
+    def _post(self, slack: WebClient, channel: str, row: Any, **kwargs: Any) -> Any:
+        """chat.postMessage of the row in the channel's turn (see ChannelPacer), with the row's id in the
+        message metadata; _Paced when no turn is near. The row is marked as being posted just before the
+        call, and unmarked when Slack answers that it posted nothing."""
         try:
             with self.pacer.turn(channel):
-                return slack.chat_postMessage(channel=channel, **kwargs)
+                self._posting(row.id, under_way=True)
+                try:
+                    return slack.chat_postMessage(channel=channel, metadata=notice_metadata(row.id, row.dispute_id,
+                                                                                            row.seq), **kwargs)
+                except SlackApiError as exc:
+                    if exc.response.status_code == 429 or exc.response.status_code == 200:
+                        self._posting(row.id, under_way=False)  # refused, or rate limited: not posted
+                    raise
         except ChannelBusy as exc:
             raise _Paced(str(exc), exc.wait) from None
 
@@ -163,6 +185,8 @@ class NotifyActivities:
     def _deliver(self, slack: WebClient, event: Event, row: Any, *, patient: bool) -> None:
         dispute_id = event.dispute_id
         try:
+            if row.slack_posting_at is not None and self._found(slack, row):
+                return
             if row.recipient == "channel":
                 self._to_channel(slack, dispute_id, row, patient=patient)
             else:
@@ -191,7 +215,7 @@ class NotifyActivities:
             try:
                 if view is not None:
                     slack.chat_update(channel=message.channel, ts=message.ts, text=text, blocks=blocks)
-                reply = self._post(slack, message.channel, thread_ts=message.ts, text=row.text)
+                reply = self._post(slack, message.channel, row, thread_ts=message.ts, text=row.text)
             except SlackApiError as exc:
                 if exc.response.get("error") != "message_not_found":
                     raise
@@ -205,12 +229,13 @@ class NotifyActivities:
             return
         self._claim(dispute_id, target)
         try:
-            posted = self._post(slack, target, text=text, blocks=blocks)
+            posted = self._post(slack, target, row, text=text, blocks=blocks)
         except BaseException:
             self._release(dispute_id)
             raise
         channel, ts = str(posted["channel"]), str(posted["ts"])
         self.pacer.alias(target, channel)
+        self._channel_ids[target] = channel
         with session(self.engine, write=True) as s:
             notifications.posted_case_message(s, dispute_id, channel, ts)
             notifications.mark(s, row.id, status="sent", channel=channel, ts=ts)
@@ -221,19 +246,80 @@ class NotifyActivities:
         if user_id is None:
             self._finish(row.id, status="outbox", error=f"no Slack user with e-mail {row.recipient}")
             return
-        channel = self._dm_channels.get(user_id)
-        if channel is None:
-            opened = slack.conversations_open(users=user_id)
-            channel = self._dm_channels[user_id] = str(opened["channel"]["id"])
+        channel = self._dm_channel(slack, user_id)
         view = self._view(dispute_id)
         if view is None:  # a registration's notice (with its buttons, if any), or a dispute not yet projected
             blocks = notice_blocks(self.engine, event, row.recipient, row.kind, row.text)
-            sent = self._post(slack, channel, text=row.text, blocks=blocks)
+            sent = self._post(slack, channel, row, text=row.text, blocks=blocks)
         else:
             offers = open_actions(view, row.recipient, self._role(row.recipient)) if row.kind in WITH_BUTTONS else []
-            sent = self._post(slack, channel, text=dm_text(view, row.text),
+            sent = self._post(slack, channel, row, text=dm_text(view, row.text),
                               blocks=dm_blocks(view, row.text, offers, self.public_url, claims=self._claims(view)))
         self._finish(row.id, status="sent", channel=channel, ts=str(sent["ts"]))
+
+    # --- a row an earlier attempt began posting ------------------------------------------------------
+
+    def _found(self, slack: WebClient, row: Any) -> bool:
+        """An earlier attempt began posting this row and died before recording it: if its message is in
+        Slack, mark the row sent with it (True); otherwise it is posted as usual (False)."""
+        oldest = (row.slack_posting_at - LOOK_BACK).timestamp()
+        where: list[tuple[str | None, str | None]] = []  # (channel ID, thread ts) to look in, in turn
+        message = None
+        if row.recipient == "channel":
+            message = self._case_message(row.dispute_id)
+            if message is not None:  # a reply in its thread (or a case message another delivery replaced)
+                where += [(message.channel, message.ts), (message.channel, None)]
+            else:
+                where.append((self._channel_id(slack, self.channel_override or row.slack_channel or ""), None))
+        else:
+            user_id = self._slack_user_id(slack, row.recipient)
+            if user_id is None:
+                return False
+            where.append((self._dm_channel(slack, user_id), None))
+        for channel, thread_ts in where:
+            ts = self._look(slack, row, channel, thread_ts, oldest)
+            if ts is None or channel is None:
+                continue
+            activity.logger.info("notice %s was posted before its attempt ended: %s %s", row.id, channel, ts)
+            with session(self.engine, write=True) as s:
+                if row.recipient == "channel" and message is None:  # the case message itself
+                    notifications.posted_case_message(s, row.dispute_id, channel, ts)
+                notifications.mark(s, row.id, status="sent", channel=channel, ts=ts)
+            return True
+        return False
+
+    def _look(self, slack: WebClient, row: Any, channel: str | None, thread_ts: str | None,
+              oldest: float) -> str | None:
+        """The ts of the row's message in the channel (or thread), if it is there. A bot reads only the
+        channels it is in, and posts to a public one without joining it (`chat:write.public`): it joins
+        to look. A look Slack refuses (no history scope, cannot join, no such channel) finds nothing;
+        other trouble is retried."""
+        if channel is None:
+            activity.logger.warning("notice %s: no channel ID to look in; posting it again", row.id)
+            return None
+        metadata = notice_metadata(row.id, row.dispute_id, row.seq)
+        for tries_left in (1, 0):
+            try:
+                return find_notice(slack, channel, metadata, oldest=oldest, thread_ts=thread_ts)
+            except SlackApiError as exc:
+                if exc.response.status_code != 200:
+                    raise
+                error = exc.response.get("error")
+                if error == "not_in_channel" and tries_left and self._join(slack, channel):
+                    continue
+                activity.logger.warning("notice %s: cannot look in %s (%s); posting it again", row.id, channel, error)
+                return None
+        return None
+
+    def _join(self, slack: WebClient, channel: str) -> bool:
+        try:
+            slack.conversations_join(channel=channel)
+        except SlackApiError as exc:
+            if exc.response.status_code != 200:
+                raise
+            activity.logger.warning("cannot join %s to look for a post: %s", channel, exc.response.get("error"))
+            return False
+        return True
 
     def _close_earlier_messages(self, slack: WebClient, event: Event) -> None:
         """The direct messages sent since the last change of who may do what lose their buttons and
@@ -284,6 +370,27 @@ class NotifyActivities:
         with session(self.engine) as s:
             role = notifications.role_of(s, email)
         return Role(str(role)) if role in Role.__members__ else Role.auditor  # unknown: offer nothing
+
+    def _dm_channel(self, slack: WebClient, user_id: str) -> str:
+        channel = self._dm_channels.get(user_id)
+        if channel is None:
+            opened = slack.conversations_open(users=user_id)
+            channel = self._dm_channels[user_id] = str(opened["channel"]["id"])
+        return channel
+
+    def _channel_id(self, slack: WebClient, channel: str) -> str | None:
+        """The ID of a channel as configured (an ID already, or a "#name" Parley posted to or can find)."""
+        if channel not in self._channel_ids:
+            try:
+                found = channel_id(slack, channel) if channel else None
+            except SlackApiError as exc:
+                if exc.response.status_code != 200:
+                    raise
+                found = None  # no channels:read scope: nothing to look in
+            if found is None:
+                return None
+            self._channel_ids[channel] = found
+        return self._channel_ids[channel]
 
     def _slack_user_id(self, slack: WebClient, email: str) -> str | None:
         with session(self.engine) as s:
@@ -336,6 +443,10 @@ class NotifyActivities:
                 error: str | None = None) -> None:
         with session(self.engine, write=True) as s:
             notifications.mark(s, row_id, status=status, channel=channel, ts=ts, error=error)
+
+    def _posting(self, row_id: int, *, under_way: bool) -> None:
+        with session(self.engine, write=True) as s:
+            notifications.posting(s, row_id, under_way=under_way)
 
     def _note_failure(self, row_id: int, error: str) -> None:
         try:

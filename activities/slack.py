@@ -1,14 +1,16 @@
-"""Slack plumbing for the activities and the API: a WebClient that retries like Slack asks, and the
-per-channel pacing of posts. What the messages say is rendered in `render/`."""
+"""Slack plumbing for the activities and the API: a WebClient that retries like Slack asks, the
+per-channel pacing of posts, and finding a notice Parley posted (by its message metadata) when an attempt
+died before it could record the post. What the messages say is rendered in `render/`."""
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from http.client import RemoteDisconnected
-from typing import cast
+from typing import Any, cast
 from urllib.error import URLError
 
 from slack_sdk import WebClient
@@ -19,6 +21,7 @@ from slack_sdk.http_retry.builtin_handlers import (
 )
 from slack_sdk.http_retry.handler import RetryHandler, default_interval_calculator
 from slack_sdk.http_retry.interval_calculator import RetryIntervalCalculator
+from slack_sdk.models.metadata import Metadata
 
 SLACK_TIMEOUT_S = 10
 # Connection trouble worth another try. Read time-outs surface as a bare TimeoutError, which
@@ -52,6 +55,64 @@ def make_slack_client(token: str, base_url: str = WebClient.BASE_URL, *,
         retry_handlers=retry_handlers(retries=retries, interval=interval),
     )
 
+
+# --- finding a notice already posted ----------------------------------------------------------------
+
+NOTICE_EVENT = "parley_notice"  # the metadata event type of every message posted for an outbox row
+_CHANNEL_ID = re.compile(r"[CGD][A-Z0-9]{2,}")  # a conversation ID, not a "#name"
+PAGE_SIZE = 200  # messages (or channels) per page while looking
+
+
+def notice_metadata(notice_id: int, dispute_id: str, seq: int) -> Metadata:
+    """The message metadata that says which outbox row a message was posted for (chat.postMessage has no
+    idempotency key: this is how a retry recognises a post that an attempt made before it died)."""
+    return Metadata(event_type=NOTICE_EVENT,
+                    event_payload={"notice_id": notice_id, "dispute_id": dispute_id, "seq": seq})
+
+
+def find_notice(slack: WebClient, channel: str, metadata: Metadata, *, oldest: float,
+                thread_ts: str | None = None) -> str | None:
+    """The ts of the message carrying `metadata` posted in `channel` (or, with `thread_ts`, in that
+    thread) at or after `oldest` (Unix seconds), if Slack has it: conversations.history (or .replies)
+    with `include_all_metadata`, page by page. `channel` must be an ID (see `channel_id`)."""
+    cursor: str | None = None
+    while True:
+        args: dict[str, Any] = {"channel": channel, "oldest": f"{oldest:.6f}", "inclusive": True,
+                                "include_all_metadata": True, "limit": PAGE_SIZE}
+        if cursor:
+            args["cursor"] = cursor
+        page = (slack.conversations_replies(ts=thread_ts, **args) if thread_ts
+                else slack.conversations_history(**args))
+        for message in page.get("messages") or []:
+            found = message.get("metadata") or {}
+            if (found.get("event_type") == metadata.event_type
+                    and found.get("event_payload") == metadata.event_payload):
+                return str(message["ts"])
+        cursor = (page.get("response_metadata") or {}).get("next_cursor") or None
+        if not cursor:
+            return None
+
+
+def channel_id(slack: WebClient, name: str) -> str | None:
+    """The ID of the channel `name` ("#conflicts", "conflicts", or already an ID), or None when no channel
+    the app can see is called that (conversations.list: chat.postMessage takes a name, the reading
+    methods want the ID)."""
+    if _CHANNEL_ID.fullmatch(name):
+        return name
+    wanted = name.removeprefix("#")
+    cursor: str | None = None
+    while True:
+        page = slack.conversations_list(types="public_channel,private_channel", exclude_archived=True,
+                                        limit=PAGE_SIZE, cursor=cursor)
+        for channel in page.get("channels") or []:
+            if channel.get("name") == wanted:
+                return str(channel["id"])
+        cursor = (page.get("response_metadata") or {}).get("next_cursor") or None
+        if not cursor:
+            return None
+
+
+# --- pacing ----------------------------------------------------------------------------------------
 
 class ChannelBusy(Exception):
     """The channel has no free posting turn soon; come back in `wait` seconds."""

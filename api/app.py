@@ -25,6 +25,7 @@ from api.allow import AllowHeader
 from api.deps import charter_in_force, ensure_charter_registered, reach_temporal
 from api.errors import problems_of_domain, problems_of_validation
 from api.routes import audit, disputes, health, registrations, users
+from api.routes import away as away_routes
 from api.routes import charter as charter_routes
 from api.routes import metrics as metrics_routes
 from api.routes import partners as partner_routes
@@ -201,6 +202,7 @@ def create_app(settings: Settings | None = None, clock: Callable[[], datetime] =
     for router in (health.router, users.router, disputes.router, registrations.router, audit.router,
                    slack_routes.router):
         app.include_router(router)
+    app.include_router(away_routes.router)  # /api/users/{email}/away (DESIGN §8)
     app.include_router(webhook_routes.router)
     app.include_router(pages_webhooks.router)  # the admin's webhooks page
     app.include_router(charter_routes.router)  # /api/charter and the charter page

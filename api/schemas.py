@@ -19,7 +19,7 @@ from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import Query
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from domain.model import ConflictType, Status
 
@@ -147,6 +147,14 @@ class ProposalPublic(BaseModel):
     state: Literal["open", "accepted", "rejected", "superseded", "approved", "withdrawn"]
 
 
+class PrecedentRefPublic(BaseModel):
+    """A precedent a decision was checked against."""
+
+    id: str = Field(examples=["PRL-1A2B3C4D"])
+    score: float = Field(description="similarity, 0 to 1 (`GET /api/disputes/{id}/precedents` says how)")
+    owner: Owner = Field(description="who got the deal in it")
+
+
 class DecisionPublic(BaseModel):
     kind: Literal["agreement", "ruling", "decision"]
     outcome: OutcomePublic
@@ -162,6 +170,57 @@ class DecisionPublic(BaseModel):
     tier: int
     charter_version: str
     final: bool
+    precedents: list[PrecedentRefPublic] | None = Field(
+        default=None, description="the precedents the ruling or decision was checked against (DESIGN §9), the "
+                                  "closest first; absent on agreements and on decisions made before precedents "
+                                  "were consulted")
+    consistent_with_precedents: bool | None = Field(
+        default=None, description="false when the outcome's owner differs from that of most of the precedents "
+                                  "consulted; null when there were none (or none were consulted)")
+
+
+class PrecedentPublic(BaseModel):
+    """A resolved dispute like this one: how it was decided, how similar it is and why."""
+
+    id: str = Field(examples=["PRL-1A2B3C4D"])
+    title: str
+    conflict_type: ConflictType
+    region: str
+    segment: str | None
+    deal_value: float
+    currency: str = Field(description="ISO 4217")
+    resolved_at: datetime | None = Field(description="when its decision was made")
+    kind: Literal["agreement", "ruling", "decision"]
+    outcome: OutcomePublic
+    follows_recommendation: bool | None = Field(description="null for an agreement (no criteria, no recommendation)")
+    tier: int
+    rationale: str
+    decided_by: str
+    score: float = Field(description="similarity from 0 to 1: the weighted share of what is alike (conflict type "
+                                     "0.35, region 0.2, segment 0.1 when this dispute has one, deal value 0.2 on a "
+                                     "log scale, criteria 0.15 when this dispute has them) over the weights that count")
+    reasons: list[str] = Field(description="why it is similar, in plain words",
+                               examples=[["same conflict type (account ownership)", "same region (EMEA)",
+                                          "deal value within 20%"]])
+
+
+class MajorityPublic(BaseModel):
+    owner: Owner
+    count: int = Field(description="how many of the precedents gave the deal to `owner`")
+    of: int
+
+
+class PrecedentsPublic(BaseModel):
+    """The resolved disputes most similar to this one that you may see: the same conflict type first, then by
+    score; ties go to the more recent resolution."""
+
+    dispute_id: str
+    criteria_used: bool = Field(description="whether criteria counted (the dispute's own, from a ruling under "
+                                            "appeal); the ruling and decision forms count the criteria entered")
+    majority: MajorityPublic | None = Field(description="the owner most (more than half) of them got; a ruling "
+                                                        "or decision for another owner is recorded as inconsistent "
+                                                        "with precedent")
+    precedents: list[PrecedentPublic]
 
 
 class AppealPublic(BaseModel):
@@ -210,6 +269,9 @@ class DisputePublic(BaseModel):
     backup_executive: str | None
     reached_executive: bool
     sla: SlaPublic
+    routing_note: str | None = Field(default=None, description=(
+        "why routing passed over the charter's first choices at filing (a conflict of interest, someone "
+        "away), or that no mediator was eligible and an executive adjudicates; null when it did not"))
     proposals: list[ProposalPublic]
     decision: DecisionPublic | None
     appeal: AppealPublic | None
@@ -479,6 +541,37 @@ class UserPublic(BaseModel):
                                                     "e-mail when SMTP is set, otherwise the outbox")
     notify_effective: Literal["slack", "email", "both", "outbox"] = Field(
         description="how Parley reaches this user now, given the preference and what is set up")
+    manager_email: str | None = Field(default=None, description="who manages this user: never the adjudicator "
+                                                                "of their disputes")
+    away: AbsencePublic | None = Field(default=None, description="this user's absence, set and not over yet "
+                                                                 "(DESIGN §8); null when none")
+    standing_in_for: list[AbsencePublic] = Field(default_factory=list, description="the absences, not over yet, "
+                                                 "of those who named this user their delegate")
+
+
+class AbsencePublic(BaseModel):
+    """An absence (DESIGN §8): `from` to `until`, both inclusive, dates in the charter calendar's time zone."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    email: str
+    from_: date = Field(alias="from", description="the first day away")
+    until: date = Field(description="the last day away (inclusive)")
+    delegate: str = Field(description="who takes the work meanwhile: a mediator for a mediator, an executive "
+                                      "(the backup, by default) for an executive")
+    time_zone: str = Field(description="the charter calendar's time zone the dates are read in")
+    starts_at: datetime = Field(description="the start of `from` there, in UTC")
+    ends_at: datetime = Field(description="the end of `until` there (the next day's start), in UTC")
+    away_now: bool
+    set_by: str
+
+
+class AwayPublic(BaseModel):
+    """Someone's absence, as `PUT`/`DELETE /api/users/{email}/away` answer."""
+
+    email: str
+    away: AbsencePublic | None = Field(description="null once cleared")
+    standing_in_for: list[AbsencePublic] = Field(description="the absences this user stands in for")
 
 
 # --- the charter (DESIGN §8: the charter as a living document) -----------------------------------------

@@ -20,6 +20,7 @@ def register(commands: Commands) -> None:
     add.add_argument("--channel", choices=["direct", "partner"])
     for opt in ("--partner-org", "--region", "--segment", "--slack-user-id"):
         add.add_argument(opt)
+    add.add_argument("--manager-email", help="who manages them: never the adjudicator of their disputes")
 
 
 def users_add(args: argparse.Namespace, settings: Settings) -> int:
@@ -34,7 +35,7 @@ def users_add(args: argparse.Namespace, settings: Settings) -> int:
             user, token = create_user(
                 session, email=args.email, name=args.name, role=Role(args.role), channel=args.channel,
                 partner_org=args.partner_org, region=args.region, segment=args.segment,
-                slack_user_id=args.slack_user_id,
+                slack_user_id=args.slack_user_id, manager_email=args.manager_email,
             )
         except ParleyError as exc:
             print(f"error: {exc.message}", file=sys.stderr)

@@ -6,12 +6,15 @@ import hashlib
 import re
 import tomllib
 from datetime import timedelta
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
+    Discriminator,
     Field,
+    Tag,
     ValidationError,
     ValidationInfo,
     field_validator,
@@ -83,8 +86,31 @@ class MediatorRoute(_Section):
     mediator: str
 
 
+def _mediators_form(value: Any) -> str:
+    return "lists" if isinstance(value, dict) else "rows"
+
+
+_MEDIATOR_TAGS = ("rows", "lists")  # the forms' tags in a validation error's location, dropped from the key
+
+
+def _an_email(value: str) -> str:
+    if not re.fullmatch(r"[^@\s]+@[^@\s]+", value.strip()):
+        raise ValueError(f"{value!r} is not an e-mail address")
+    return value.strip().lower()
+
+
+_RoutedEmail = Annotated[str, AfterValidator(_an_email)]
+# `routing.mediators` in either form: rows `[{region, segment, mediator}]` (the first row that matches
+# wins), or DESIGN §8's lists `{ emea = ["a@…", "b@…"], "*" = ["c@…"] }`: region -> mediators in order.
+Mediators = Annotated[
+    Annotated[tuple[MediatorRoute, ...], Tag("rows")]
+    | Annotated[dict[str, tuple[_RoutedEmail, ...]], Tag("lists")],
+    Discriminator(_mediators_form),
+]
+
+
 class Routing(_Section):
-    mediators: tuple[MediatorRoute, ...] = ()
+    mediators: Mediators = ()
     default_mediator: str
     executive: str
     backup_executive: str | None = None
@@ -93,11 +119,49 @@ class Routing(_Section):
     mediation_over: float | None = None  # deal value that skips frontline
     executive_over: float | None = None  # deal value that goes straight to the executive
 
+    @field_validator("mediators")
+    @classmethod
+    def _nobody_listed(cls, value: tuple[MediatorRoute, ...] | dict[str, tuple[str, ...]]) -> Any:
+        if isinstance(value, dict):
+            empty = [region for region, emails in value.items() if not emails]
+            if empty:
+                raise ValueError(f"{', '.join(map(repr, empty))} routes to nobody: list at least one mediator "
+                                 "(or leave the region out: it then goes to the default mediator)")
+        return value
+
+    @property
+    def routes(self) -> tuple[MediatorRoute, ...]:
+        """The mediators as rows, whichever form the charter uses (a list's order is kept)."""
+        if isinstance(self.mediators, dict):
+            return tuple(MediatorRoute(region=region, mediator=email)
+                         for region, emails in self.mediators.items() for email in emails)
+        return self.mediators
+
+    def routed(self, region: str, segment: str | None) -> tuple[str, ...]:
+        """The mediators the charter lists for this region (and segment), in order, without the default
+        mediator: for the rows form every matching row in order; for the lists form the region's list,
+        then the `"*"` list. Regions and segments match ignoring case."""
+        want_region, want_segment = region.casefold(), (segment or "*").casefold()
+        if isinstance(self.mediators, dict):
+            lists = {key.casefold(): emails for key, emails in self.mediators.items()}
+            found = [*lists.get(want_region, ()), *lists.get("*", ())]
+        else:
+            found = [r.mediator for r in self.mediators
+                     if r.region.casefold() in ("*", want_region) and r.segment.casefold() in ("*", want_segment)]
+        return tuple(dict.fromkeys(found))
+
+    def mediator_candidates(self, region: str, segment: str | None) -> tuple[str, ...]:
+        """Who may mediate a dispute of this region, in the order routing tries them: the charter's
+        list for the region, then the default mediator (domain/eligibility.py skips the conflicted)."""
+        return tuple(dict.fromkeys([*self.routed(region, segment), self.default_mediator]))
+
+    def executive_candidates(self) -> tuple[str, ...]:
+        """The executive sponsor, then the backup."""
+        return tuple(dict.fromkeys([self.executive, *([self.backup_executive] if self.backup_executive else [])]))
+
     def mediator_for(self, region: str, segment: str | None) -> str:
-        for route in self.mediators:
-            if route.region in ("*", region) and route.segment in ("*", segment or "*"):
-                return route.mediator
-        return self.default_mediator
+        """The first mediator routed for the region, conflicts aside (service/routing.py applies them)."""
+        return self.mediator_candidates(region, segment)[0]
 
     def start_tier(self, account: str, deal_value: float) -> int:
         tier = 1
@@ -265,7 +329,7 @@ def parse_charter(text: str) -> Charter:
         charter = Charter.model_validate(data)
     except ValidationError as exc:
         more = [p for p in _problems_of(exc) if not any(key and p[0].startswith(key) for key, _ in found)]
-        words = [f"{'.'.join(str(p) for p in err['loc']) or 'charter'}: {err['msg']}" for err in exc.errors()]
+        words = [f"{_key(err['loc']) or 'charter'}: {err['msg']}" for err in exc.errors()]
         raise CharterError("invalid charter: " + "; ".join([*(f"{k}: {m}" for k, m in found), *words]),
                            (*found, *more)) from exc
     if found:
@@ -293,8 +357,15 @@ def _expand_public_holidays(data: dict[str, Any]) -> list[Problem]:
 def _problems_of(exc: ValidationError) -> list[Problem]:
     out: list[Problem] = []
     for err in exc.errors():
-        key, message = ".".join(str(p) for p in err["loc"]), plain_message(err)
+        key, message = _key(err["loc"]), plain_message(err)
         if not key and (match := _KEY_FIRST.match(message)):  # a check of the whole charter names its key first
             key, message = match.group(1), match.group(2)
         out.append((key, message))
     return out
+
+
+def _key(loc: tuple[int | str, ...]) -> str:
+    """A validation error's location as the charter's key; `routing.mediators`'s form tag left out."""
+    parts = [str(p) for i, p in enumerate(loc)
+             if not (p in _MEDIATOR_TAGS and i >= 2 and loc[i - 2:i] == ("routing", "mediators"))]
+    return ".".join(parts)

@@ -12,10 +12,12 @@ split across modules, the handlers would reach into another module's private sta
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
 from domain import caucus, rules
+from domain.away import AWAY_ACTOR
 from domain.charter import Charter
 from domain.clock import Clock, Milestone
 from domain.model import (
@@ -35,6 +37,7 @@ from domain.model import (
     Event,
     Outcome,
     Party,
+    PrecedentRef,
     Proposal,
     Propose,
     Reassign,
@@ -47,6 +50,7 @@ from domain.model import (
     Status,
     Withdraw,
 )
+from domain.precedents import consistent
 from domain.scoring import follows, recommend
 
 TIER_OF = {
@@ -89,6 +93,7 @@ class Dispute:
             "start_tier": tier,
             "mediator": self.mediator,
             "executive": self.executive,
+            **({"routing_note": start.routing_note} if start.routing_note else {}),
         })
 
     # --- reading ------------------------------------------------------------------------------
@@ -102,7 +107,7 @@ class Dispute:
     @property
     def executives(self) -> tuple[str, ...]:
         backup = self.start.backup_executive
-        return (self.executive, backup) if backup else (self.executive,)
+        return (self.executive, backup) if backup and backup != self.executive else (self.executive,)
 
     @property
     def filed_by(self) -> str:
@@ -157,6 +162,7 @@ class Dispute:
             status=self.status, tier=self.tier, filed_by=self.start.filer.email,
             parties=self.parties, mediator=self.mediator, executive=self.executive,
             backup_executive=self.start.backup_executive, reached_executive=self.reached_executive,
+            routing_note=self.start.routing_note,
             sla=Sla(
                 due_at=due,
                 remaining_s=round(clock.remaining(self.cal, now), 3) if clock else None,
@@ -205,6 +211,7 @@ class Dispute:
                 self._on_answer(actor, act, now)
             case Rule():
                 self.decision = self._decision("ruling", act.outcome, actor.email, now, act.rationale, act.criteria)
+                self._consulted(cmd.precedents)
                 self._enter(Status.appeal_window, now)
                 self._emit(now, actor.email, "ruled", self._decision_payload())
             case Approve():
@@ -214,7 +221,7 @@ class Dispute:
                 self._enter(Status.executive, now)
                 self._emit(now, actor.email, "appealed", {"reason": act.reason, "to_tier": 3})
             case Decide():
-                self._on_decide(actor, act, now)
+                self._on_decide(actor, act, now, cmd.precedents)
             case Withdraw():
                 self._on_withdraw(actor, act, now)
             case Reassign():
@@ -290,9 +297,10 @@ class Dispute:
         self._close(Status.resolved, now)
         self._emit(now, actor.email, "approved", {"proposal_id": proposal.id, "note": act.note})
 
-    def _on_decide(self, actor: Actor, act: Decide, now: datetime) -> None:
+    def _on_decide(self, actor: Actor, act: Decide, now: datetime, precedents: list[PrecedentRef] | None) -> None:
         self.decision = self._decision("decision", act.outcome, actor.email, now, act.rationale, act.criteria)
         self.decision.final = True
+        self._consulted(precedents)
         self._close(Status.resolved, now)
         self._emit(now, actor.email, "decided", self._decision_payload())
 
@@ -309,6 +317,24 @@ class Dispute:
         else:
             role, old, self.mediator = "mediator", self.mediator, to.email
         self._emit(now, actor.email, "reassigned", {"role": role, "from": old, "to": to.email})
+
+    def route_around(self, away: Mapping[str, str], now: datetime) -> list[Event]:
+        """While the adjudicator of the tier the dispute is in is away (`away`: who is away now → their
+        stand-in, `domain.away`), the dispute moves to the stand-in, by the reassign path, as `system:away`.
+        Only the person the dispute waits on for a ruling moves: a mediator once it reaches mediation (or
+        awaits their approval), an executive once it reaches them; the workflow asks again on entering a tier."""
+        if self.status in (Status.mediation, Status.awaiting_approval):
+            role, current = Role.mediator, self.mediator
+        elif self.status == Status.executive:
+            role, current = Role.executive, self.executive
+        else:
+            return []
+        to = away.get(current)
+        if not to or to == current:
+            return []
+        before = len(self.events)
+        self._on_reassign(Actor(email=AWAY_ACTOR, role=Role.admin), Actor(email=to, role=role), now)
+        return self.events[before:]
 
     # --- time ---------------------------------------------------------------------------------
 
@@ -395,9 +421,22 @@ class Dispute:
             final=kind == "agreement",
         )
 
+    def _consulted(self, precedents: list[PrecedentRef] | None) -> None:
+        """Keeps the precedents the service consulted in the decision, and whether its owner is that of most
+        of them (DESIGN §9). A command from before precedents were consulted carries None: nothing is kept."""
+        assert self.decision is not None
+        if precedents is None:
+            return
+        self.decision.precedents = precedents
+        self.decision.consistent_with_precedents = consistent(self.decision.outcome.owner,
+                                                              [p.owner for p in precedents])
+
     def _decision_payload(self) -> dict[str, Any]:
         assert self.decision is not None
-        return self.decision.model_dump(mode="json", exclude={"at", "actor", "tier", "charter_version"})
+        exclude = {"at", "actor", "tier", "charter_version"}
+        if self.decision.precedents is None:  # no precedents consulted: the payload of before they were
+            exclude |= {"precedents", "consistent_with_precedents"}
+        return self.decision.model_dump(mode="json", exclude=exclude)
 
     def _emit(self, now: datetime, actor: str, action: str, payload: dict[str, Any], *, seen: bool = True) -> None:
         """Records an event; one the parties may not read (`seen=False`, a caucus note) leaves the dispute's

@@ -94,9 +94,7 @@ class RegistrationState(Protocol):
 def routed_mediators(routing: Routing, region: str, segment: str | None) -> tuple[str, ...]:
     """The mediators the charter routes this region (and segment) to; the default mediator when no
     route names the region. The first one is who `mediator_for` picks, as for disputes."""
-    routed = [r.mediator for r in routing.mediators
-              if r.region in ("*", region) and r.segment in ("*", segment or "*")]
-    return tuple(dict.fromkeys(routed)) or (routing.default_mediator,)
+    return routing.routed(region, segment) or (routing.default_mediator,)
 
 
 def check(reg: RegistrationState, actor: Actor, act: Approve | Reject | Extend | Withdraw | Close,

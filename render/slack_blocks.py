@@ -198,6 +198,7 @@ def help_blocks(note: str | None = None) -> list[Block]:
         "• `/conflict` — file a conflict (opens a form)",
         "• `/conflict status PRL-XXXXXXXX` — where a dispute stands",
         "• `/conflict mine` — your open disputes, what waits on you first",
+        "• `/conflict away` — your absence and delegate (`/conflict away FROM UNTIL delegate@…`, `… away clear`)",
         "• `/conflict help` — this help",
         "Buttons in Parley's direct messages and on its *Home* tab let you act without leaving Slack.",
     ]

@@ -35,6 +35,7 @@ from slack_sdk.models.views import View
 from domain.charter import Charter, Weights
 from domain.claims import FilingPair
 from domain.model import Criteria, DisputeView, Status
+from domain.precedents import warning as precedent_warning
 from domain.scoring import recommend
 from render.slack_blocks import clip, outcome_text
 from render.slack_claims import BLOCK_ID, ids_in_metadata, registrations_block, with_ids
@@ -73,13 +74,21 @@ def read_number(values: Mapping[str, str], key: str, errors: dict[str, str], *, 
 # --- filing ------------------------------------------------------------------------------------
 
 def regions(charter: Charter) -> list[str]:
-    routed = [r.region for r in charter.routing.mediators if r.region != "*"]
-    return list(dict.fromkeys([*routed, *REGIONS]))
+    routed = [r.region for r in charter.routing.routes if r.region != "*"]
+    return _once_each([*routed, *REGIONS])
 
 
 def segments(charter: Charter) -> list[str]:
-    routed = [r.segment for r in charter.routing.mediators if r.segment != "*"]
-    return list(dict.fromkeys([*routed, *SEGMENTS]))
+    routed = [r.segment for r in charter.routing.routes if r.segment != "*"]
+    return _once_each([*routed, *SEGMENTS])
+
+
+def _once_each(names: list[str]) -> list[str]:
+    """Each name once, as first spelled: routing matches regions and segments ignoring case ("emea" is "EMEA")."""
+    first: dict[str, str] = {}
+    for name in names:
+        first.setdefault(name.casefold(), name)
+    return list(first.values())
 
 
 def _option(value: str, text: str | None = None, description: str | None = None) -> Option:
@@ -197,7 +206,7 @@ def encode_metadata(meta: Mapping[str, Any]) -> str:
     data = dict(meta)
     text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
     while len(text) > METADATA_MAX:
-        key = max(("o", "r", "s", "q", "c"), key=lambda k: len(str(data.get(k) or "")))
+        key = max(("o", "r", "s", "q", "c", "p"), key=lambda k: len(str(data.get(k) or "")))
         value = str(data.get(key) or "")
         if not value:
             raise ValueError("private_metadata does not fit even without its texts")
@@ -302,6 +311,11 @@ def action_modal(meta: Mapping[str, Any], *, initial: Mapping[str, str] | None =
         blocks.append(ContextBlock(block_id="claims", elements=[MarkdownTextObject(text=clip(str(meta["c"]), 2000))]))
     if meta.get("r") and action in ("appeal", "decide"):
         blocks.append(SectionBlock(text=clip(str(meta["r"]))))
+    if meta.get("p") and action in ("rule", "decide"):  # how similar disputes were decided (DESIGN §9)
+        blocks.append(SectionBlock(block_id="precedents", text=clip(str(meta["p"]))))
+        owners = [str(o) for o in meta.get("po") or []]
+        if v.get("owner") and (warning := precedent_warning(v["owner"], owners)):
+            blocks.append(SectionBlock(block_id="precedent_warning", text=clip(f":warning: {warning}")))
     if meta.get("q") and action == "answer":
         blocks.append(SectionBlock(text=clip(f"*The mediator asks:* {escape(str(meta['q']))}")))
     if action in ("propose", "rule", "decide"):

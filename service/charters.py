@@ -109,8 +109,12 @@ def check(session: Session, text: str, reason: str) -> Charter:
 def routed_people(routing: Routing) -> list[tuple[str, str, Role]]:
     """(charter key, e-mail, the role they need) for everyone the routing sends work to."""
     people = [("routing.default_mediator", routing.default_mediator, Role.mediator)]
-    people += [(f"routing.mediators.{i}.mediator", route.mediator, Role.mediator)
-               for i, route in enumerate(routing.mediators)]
+    if isinstance(routing.mediators, dict):  # DESIGN §8's lists: region -> mediators in order
+        people += [(f"routing.mediators.{region}.{i}", email, Role.mediator)
+                   for region, emails in routing.mediators.items() for i, email in enumerate(emails)]
+    else:
+        people += [(f"routing.mediators.{i}.mediator", route.mediator, Role.mediator)
+                   for i, route in enumerate(routing.mediators)]
     people.append(("routing.executive", routing.executive, Role.executive))
     if routing.backup_executive is not None:
         people.append(("routing.backup_executive", routing.backup_executive, Role.executive))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -21,12 +21,27 @@ from temporalio.client import Client
 from domain import caucus
 from domain.charter import Charter
 from domain.errors import Forbidden, InvalidInput, NotFound, ParleyError, Unavailable
-from domain.model import Action, Actor, Command, DisputeStart, DisputeView, Filing, Party, Reassign, Role, Status
+from domain.model import (
+    Action,
+    Actor,
+    Command,
+    Decide,
+    DisputeStart,
+    DisputeView,
+    Filing,
+    Party,
+    Reassign,
+    Role,
+    Rule,
+    Status,
+)
 from domain.offers import Offer, open_actions
-from service import dispute_claims, temporal
+from service import away, dispute_claims, precedents, temporal
 from service.ids import new_dispute_id
+from service.routing import NOBODY_AWAY, check_reassign, route
 from service.visibility import mine, visible_to
 from settings import Settings
+from store import absences
 from store.audit import events_for
 from store.charters import charter_by_version
 from store.tables import DisputeRow, User
@@ -48,7 +63,12 @@ class Service:
         """Start a dispute's workflow and return it once its filing is recorded."""
         def prepare() -> DisputeStart:
             with Session(self.engine) as session:
-                return prepare_filing(session, user, filing, self.charter(), dispute_id or new_dispute_id())
+                now = self.clock()  # who is away now is routed around; the workflow keeps the absences to come
+                start = prepare_filing(session, user, filing, self.charter(), dispute_id or new_dispute_id(),
+                                       away=absences.stand_ins(session, now))
+                parties = [user, *filter(None, [user_by_email(session, start.counterparty.email)])]
+                told = away.absences_at_filing(session, start, parties, self.charter(), now)
+                return start.model_copy(update={"absences": told})
 
         start = await asyncio.to_thread(prepare)  # a filing's mistakes are named even while Temporal is down
         ids = start.filing.registration_ids or []
@@ -73,7 +93,13 @@ class Service:
                 if Role(user.role) == Role.auditor:  # also once the workflow has closed and cannot say so
                     raise Forbidden("auditors have read-only access")
                 to = resolve_actor(session, action.to) if isinstance(action, Reassign) else None
-                return Command(actor=actor_for(user), act=action, reassign_to=to)
+                if to is not None:  # 409 naming a conflict of interest, whichever surface asked (DESIGN §8)
+                    check_reassign(session, self.read(session, user, dispute_id), actor_for(user), action, to)
+                # a ruling or decision keeps the precedents it was checked against (DESIGN §9), found here so that
+                # the workflow stays deterministic: they travel inside the command
+                consulted = precedents.consult(session, user, dispute_id, action.criteria) \
+                    if isinstance(action, (Rule, Decide)) else None
+                return Command(actor=actor_for(user), act=action, reassign_to=to, precedents=consulted)
 
         cmd = await asyncio.to_thread(prepare)  # who may act is known without Temporal: 404/403 first
         return await temporal.act(await self.temporal(), dispute_id, cmd, update_id,
@@ -158,7 +184,10 @@ def to_json(session: Session, row: DisputeRow, now: datetime | None = None) -> d
     return view
 
 
-def prepare_filing(session: Session, user: User, filing: Filing, charter: Charter, dispute_id: str) -> DisputeStart:
+def prepare_filing(session: Session, user: User, filing: Filing, charter: Charter, dispute_id: str,
+                   away: Mapping[str, str] = NOBODY_AWAY) -> DisputeStart:
+    """The workflow's input for `filing` by `user`; its adjudicators are routed by `service.routing` (`away`:
+    the e-mail of someone away now → their stand-in's)."""
     if not Service.may_file(user):
         raise Forbidden(f"only reps file disputes; {user.email} is a {user.role}")
     other = user_by_email(session, filing.counterparty_email)
@@ -187,11 +216,12 @@ def prepare_filing(session: Session, user: User, filing: Filing, charter: Charte
         if not getattr(filing, field):
             raise InvalidInput(f"{field}: required for {filing.conflict_type.value} conflicts", field)
     filing = filing.model_copy(update={"partner_org": partner.partner_org})
-    routing = charter.routing
+    routed = route(session, charter, (user, other), partner_org=partner.partner_org, region=filing.region,
+                   segment=filing.segment, away=away)
     return DisputeStart(
         id=dispute_id, filing=filing, filer=_party(user), counterparty=_party(other),
-        mediator=routing.mediator_for(filing.region, filing.segment), executive=routing.executive,
-        backup_executive=routing.backup_executive, charter=charter,
+        mediator=routed.mediator, executive=routed.executive, backup_executive=routed.backup_executive,
+        charter=charter, routing_note=routed.note,
     )
 
 

@@ -76,9 +76,10 @@ def outbox_recipients(session: Session, user: User) -> list[str]:
 # --- delivery: the rows of an event ----------------------------------------------------------------
 
 def pending(session: Session, dispute_id: str, seq: int) -> Sequence[Row[Any]]:
-    """The event's rows still to deliver, in order: `id, recipient, kind, text, slack_channel`."""
+    """The event's rows still to deliver, in order: `id, dispute_id, seq, recipient, kind, text, slack_channel,
+    slack_posting_at` (set: an earlier attempt began posting the row, see `posting`)."""
     return session.execute(
-        select(N.id, N.recipient, N.kind, N.text, N.slack_channel)
+        select(N.id, N.dispute_id, N.seq, N.recipient, N.kind, N.text, N.slack_channel, N.slack_posting_at)
         .where(N.dispute_id == dispute_id, N.seq == seq, N.status == "pending")
         .order_by(N.id)
     ).all()
@@ -97,6 +98,14 @@ def mark(session: Session, row_id: int, *, status: str, channel: str | None = No
     if status == "sent":
         values.update(sent_at=utcnow(), slack_channel=channel, slack_ts=ts)
     session.execute(update(NOTIFICATIONS).where(N.id == row_id).values(**values))
+
+
+def posting(session: Session, row_id: int, *, under_way: bool) -> None:
+    """Record that a post of the row to Slack begins now (`under_way`), or that Slack refused it (nothing
+    was posted). Committed before the post: a row still pending with `slack_posting_at` set may be in Slack
+    already, if the attempt died before `mark`."""
+    session.execute(update(NOTIFICATIONS).where(N.id == row_id, N.status == "pending")
+                    .values(slack_posting_at=utcnow() if under_way else None))
 
 
 def note_failure(session: Session, row_id: int, error: str) -> None:
@@ -140,8 +149,12 @@ def claim_case_message(session: Session, dispute_id: str, channel: str, ttl: tim
 
 
 def posted_case_message(session: Session, dispute_id: str, channel: str, ts: str) -> None:
-    """The claimed case message is posted: remember where."""
-    session.execute(update(SLACK_MESSAGES).where(_M.dispute_id == dispute_id).values(channel=channel, ts=ts))
+    """The claimed case message is posted: remember where (also when the claim was given up meanwhile, as
+    after a failed attempt whose post reached Slack all the same)."""
+    if not insert_or_ignore(session, SLACK_MESSAGES, {
+        "dispute_id": dispute_id, "channel": channel, "ts": ts, "claimed_at": utcnow(),
+    }, ["dispute_id"]):
+        session.execute(update(SLACK_MESSAGES).where(_M.dispute_id == dispute_id).values(channel=channel, ts=ts))
 
 
 def release_claim(session: Session, dispute_id: str) -> None:

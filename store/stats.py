@@ -17,8 +17,9 @@ that the charts of one period describe the same disputes:
 - outcomes and credit per partner organisation (the organisation's share is the partner share);
 - median time to resolution (filing to resolution) per conflict type.
 
-Precedent consistency (DESIGN §9) is not among them: decision records carry no
-`consistent_with_precedents` yet, and the dashboard shows no figure it cannot back with a record.
+- precedent consistency per mediator and per executive: of their rulings and decisions that consulted
+  precedents (`consistent_with_precedents` in the event), how many departed from most of them (decisions
+  recorded before precedents were consulted carry no flag and are not counted).
 
 `figures_by_org`, `deviations` and `medians_by` take any condition on the disputes: the partner review
 (`store.partner_review`) computes one organisation's figures with them, the same way.
@@ -61,10 +62,17 @@ class Deviation:
     actor: str
     decisions: int
     departed: int
+    consulted: int = 0  # of their rulings or decisions, those that consulted precedents
+    inconsistent: int = 0  # … and departed from most of them
 
     @property
     def rate(self) -> float:
         return self.departed / self.decisions if self.decisions else 0.0
+
+    @property
+    def consistency(self) -> float | None:
+        """The share of the decisions that consulted precedents and went their way; None when none did."""
+        return (self.consulted - self.inconsistent) / self.consulted if self.consulted else None
 
 
 @dataclass
@@ -276,11 +284,14 @@ def deviations(session: Session, where: list[ColumnElement[bool]], dialect: str)
     """Per adjudicator, the rulings and executive decisions (of the disputes matching `where`) that had a
     recommendation, and how many did not follow it; the highest rate first."""
     had, departed = json_flag(dialect, E.payload, "follows_recommendation")  # the decision's own record
-    query = (select(E.action, E.actor, func.count(), count_if(departed))
-             .select_from(_events(where)).where(E.action.in_(tuple(ADJUDICATING)), had)
+    consulted, inconsistent = json_flag(dialect, E.payload, "consistent_with_precedents")
+    query = (select(E.action, E.actor, count_if(had), count_if(and_(had, departed)), count_if(consulted),
+                    count_if(and_(consulted, inconsistent)))
+             .select_from(_events(where)).where(E.action.in_(tuple(ADJUDICATING)), or_(had, consulted))
              .group_by(E.action, E.actor))
-    found = [Deviation(role=ADJUDICATING[action], actor=actor, decisions=int(n), departed=int(d))
-             for action, actor, n, d in session.execute(query)]
+    found = [Deviation(role=ADJUDICATING[action], actor=actor, decisions=int(n), departed=int(d),
+                       consulted=int(c), inconsistent=int(i))
+             for action, actor, n, d, c, i in session.execute(query)]
     return sorted(found, key=lambda v: (v.role != "mediator", -v.rate, -v.decisions, v.actor))
 
 

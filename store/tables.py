@@ -72,10 +72,24 @@ class CharterChange(SQLModel, table=True):
 
 # --- disputes: the read projection -----------------------------------------------------------------
 
+# What `store.precedents` reads of each resolved dispute of a type, in one index (migration 0011): the filter
+# first, then the similarity's keys (region, segment, currency, then the deal value, so that the closest values
+# of one region, segment and currency are an index range), the tie-break and who may see it (`store.visibility`).
+PRECEDENT_COLUMNS = ("status", "conflict_type", "region", "segment", "currency", "deal_value", "closed_at",
+                     "mediator", "executive", "backup_executive", "reached_executive", "id")
+# the same for a mediator, who sees only their own disputes: their e-mail first
+MEDIATOR_PRECEDENT_COLUMNS = ("mediator", "status", "conflict_type", "region", "segment", "currency", "deal_value",
+                              "closed_at", "id")
+
+
 class DisputeRow(SQLModel, table=True):
     """One row per dispute, rewritten from the workflow's DisputeView after every event."""
 
     __tablename__ = "disputes"
+    __table_args__ = (  # store.precedents reads them alone
+        Index("ix_disputes_precedents", *PRECEDENT_COLUMNS),
+        Index("ix_disputes_precedents_mediator", *MEDIATOR_PRECEDENT_COLUMNS),
+    )
 
     id: str = Field(primary_key=True)
     title: str
@@ -163,6 +177,9 @@ class Notification(SQLModel, table=True):
     sent_at: datetime | None = _at(nullable=True)
     slack_channel: str | None = None
     slack_ts: str | None = None
+    # When an attempt began posting this row to Slack (set in its channel's turn, cleared when Slack refused
+    # it). A "pending" row with it set may be in Slack already: the next attempt looks before posting again.
+    slack_posting_at: datetime | None = _at(nullable=True)
     error: str | None = Field(default=None, sa_type=Text)
     # The e-mail of this notice, claimed and marked apart from Slack (activities.email): None while undecided,
     # then "none" (no e-mail due) | "pending" | "sent" | "outbox" (refused: parked, `email_error` says why)
@@ -222,5 +239,6 @@ REGISTRATION_KEYS = SQLModel.metadata.tables["registration_keys"]
 REGISTRATION_OVERLAPS = SQLModel.metadata.tables["registration_overlaps"]
 DISPUTE_REGISTRATIONS = SQLModel.metadata.tables["dispute_registrations"]
 
+import store.absence_tables  # noqa: E402, F401  (the absences join the metadata)
 import store.audit.checkpoint_table  # noqa: E402, F401  (the audit checkpoints join the metadata)
 import store.webhook_tables  # noqa: E402, F401  (the webhook tables join the metadata)

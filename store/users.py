@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -11,6 +12,7 @@ from sqlmodel import Session, select
 
 from domain.errors import InvalidInput, NotFound, WrongState
 from domain.model import Actor, Role
+from domain.model.fields import EMAIL_PATTERN
 from store.tables import ApiToken, User
 
 
@@ -32,9 +34,16 @@ def hash_token(secret: str) -> str:
 
 def create_user(session: Session, *, email: str, name: str, role: Role, channel: str | None = None,
                 partner_org: str | None = None, region: str | None = None, segment: str | None = None,
-                slack_user_id: str | None = None, notify: str | None = None) -> tuple[User, IssuedToken]:
-    """Create a user and their first token (its secret is shown once, never stored)."""
+                slack_user_id: str | None = None, notify: str | None = None,
+                manager_email: str | None = None) -> tuple[User, IssuedToken]:
+    """Create a user and their first token (its secret is shown once, never stored). `manager_email` is
+    who manages them (they never adjudicate this user's disputes); the manager need not be a user yet."""
     email = email.strip().lower()
+    manager_email = (manager_email or "").strip().lower() or None
+    if manager_email is not None and not re.match(EMAIL_PATTERN, manager_email):
+        raise InvalidInput(f"manager_email: {manager_email!r} is not a valid e-mail address", field="manager_email")
+    if manager_email == email:
+        raise InvalidInput("manager_email: nobody manages themselves", field="manager_email")
     if session.exec(select(User).where(User.email == email)).first():
         raise WrongState(f"a user with e-mail {email} already exists")
     if role == Role.rep and channel not in ("direct", "partner"):
@@ -46,7 +55,7 @@ def create_user(session: Session, *, email: str, name: str, role: Role, channel:
         raise WrongState(f"Slack user {slack_user_id} is already linked to another user")
     user = User(email=email, name=name, role=role.value, channel=channel, partner_org=partner_org,
                 region=region, segment=segment, slack_user_id=slack_user_id, notify=notify,
-                created_at=datetime.now(UTC))
+                manager_email=manager_email, created_at=datetime.now(UTC))
     session.add(user)
     session.flush()
     return user, issue_token(session, user, label="initial")

@@ -23,7 +23,10 @@ def visible_to(user: User) -> ColumnElement[bool]:
         return col(DisputeRow.mediator) == email
     if role == Role.executive:
         is_exec = or_(col(DisputeRow.executive) == email, col(DisputeRow.backup_executive) == email)
-        return and_(is_exec, col(DisputeRow.reached_executive).is_(True))
+        # an executive adjudicates as the mediator when no mediator was eligible (service/routing.py); grouped,
+        # so that the filter stays whole when compiled into a longer SQL text (store/precedents.py)
+        as_mediator = col(DisputeRow.mediator) == email
+        return or_(and_(is_exec, col(DisputeRow.reached_executive).is_(True)), as_mediator).self_group()
     if role == Role.rep:
         if user.channel == "partner" and user.partner_org:
             # a partner user sees their own organisation's disputes, never another partner's

@@ -18,6 +18,7 @@ from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.names import DELIVER_NOTICES, RECORD_EVENT
+    from domain.away import Absence, next_start, stand_ins
     from domain.errors import ParleyError
     from domain.lifecycle import Dispute
     from domain.model import CLOSED, Command, Decide, DisputeStart, DisputeView, Event, Recorded, Rule
@@ -29,6 +30,9 @@ DELIVERY_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_inte
 # Rulings and decisions made before this patch said "follows the recommendation" by the owner alone; replayed,
 # they keep that verdict (their audit events and projection say so); later ones compare the credit split too.
 FOLLOWS_PATCH = "follows-credit-split"
+# Away and delegation (DESIGN §8): the workflow keeps the absences of its adjudicators it is told about (the
+# `away` signal, or its input), wakes when one starts and moves the dispute to the stand-in (`system:away`).
+AWAY_PATCH = "away-delegation"
 
 
 @workflow.defn
@@ -41,11 +45,13 @@ class DisputeWorkflow:
         self._woken = False
         self._deliveries: list[asyncio.Future[None]] = []
         self._indexed: dict[str, Any] = {}  # the search attributes as last upserted
+        self._absences: dict[str, Absence] = {a.email: a for a in start.absences}  # by e-mail, as last told
         self._queue_events(self._dispute.events)
 
     @workflow.run
     async def run(self, start: DisputeStart) -> DisputeView:
         while True:
+            self._route_around_absences()
             await self._record_queued()
             if self._dispute.status in CLOSED:
                 break
@@ -74,9 +80,19 @@ class DisputeWorkflow:
         except ParleyError as exc:  # state moved between validation and handling
             raise _rejection(exc) from exc
         self._queue_events(events)
+        self._route_around_absences()  # it may have entered the tier of someone away
         self._woken = True
         await workflow.wait_condition(lambda: self._recorded_seq >= self._dispute.seq)
         return self._dispute.view(workflow.now())
+
+    @workflow.signal
+    def away(self, absence: Absence) -> None:
+        """Someone of this dispute is away over a period (or no longer: `cleared`); the latest word counts."""
+        if absence.cleared:
+            self._absences.pop(absence.email, None)
+        else:
+            self._absences[absence.email] = absence
+        self._woken = True  # the next timer may change
 
     @act.validator
     def _may_act(self, cmd: Command) -> None:
@@ -87,12 +103,25 @@ class DisputeWorkflow:
 
     async def _sleep_until_next_milestone(self) -> None:
         at = self._dispute.next_timer()
+        if self._away_on() and (starts := next_start(self._absences, workflow.now())) is not None:
+            at = min(at, starts) if at else starts
         timeout = max(0.0, (at - workflow.now()).total_seconds()) if at else None
         try:
             await workflow.wait_condition(lambda: self._woken, timeout=timeout)
         except TimeoutError:
             self._queue_events(self._dispute.on_timer(workflow.now()))
         self._woken = False
+
+    def _away_on(self) -> bool:
+        """Whether absences count here: only when it was told of some, and after the patch that brought them."""
+        return bool(self._absences) and workflow.patched(AWAY_PATCH)
+
+    def _route_around_absences(self) -> None:
+        """The tier's adjudicator is away now: the dispute moves to their stand-in."""
+        if self._dispute.status in CLOSED or not self._away_on():
+            return
+        now = workflow.now()
+        self._queue_events(self._dispute.route_around(stand_ins(self._absences, now), now))
 
     def _queue_events(self, events: list[Event]) -> None:
         if not events:

@@ -8,8 +8,19 @@ from fastapi import APIRouter, Body, Query
 
 from api.deps import CurrentUser, NowDep, ServiceDep, SessionDep
 from api.idempotency import OnceDep
-from api.schemas import REPLAYED, AlreadyDisputed, AuditEventPublic, DisputeDetailPublic, DisputePublic, errors
+from api.schemas import (
+    REPLAYED,
+    AlreadyDisputed,
+    AuditEventPublic,
+    DisputeDetailPublic,
+    DisputePublic,
+    PrecedentsPublic,
+    errors,
+)
 from domain.model import Action, Filing, Status
+from domain.precedents import CONSULTED
+from domain.precedents import MAX_LIMIT as MAX_PRECEDENTS
+from service import precedents
 from service.disputes import list_rows, to_json, trail
 
 router = APIRouter(prefix="/api/disputes", tags=["disputes"])
@@ -60,6 +71,16 @@ async def act(dispute_id: str, action: Annotated[Action, Body()], user: CurrentU
         return first  # a retry with the same Idempotency-Key: the first answer
     view = await once.finish(200, service.act(user, dispute_id, action, update_id=once.update_id))
     return view.model_dump(mode="json")
+
+
+@router.get("/{dispute_id}/precedents", summary="The most similar resolved disputes, and why",
+            response_model=PrecedentsPublic, responses=errors(401, 403, 404, 422))
+def dispute_precedents(dispute_id: str, user: CurrentUser, session: SessionDep,
+                       limit: Annotated[int, Query(ge=1, le=MAX_PRECEDENTS)] = CONSULTED) -> dict[str, Any]:
+    """For mediators, executives, auditors and admins (a rep gets 403): the resolved disputes you may see that are
+    most like this one (DESIGN §9), each with its outcome, whether it followed the recommendation, its tier,
+    rationale, a similarity score and the reasons in plain words."""
+    return precedents.for_dispute(session, user, dispute_id, limit).to_json()
 
 
 @router.get("/{dispute_id}/audit", summary="The dispute's audit events, in order",

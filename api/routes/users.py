@@ -7,10 +7,12 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Response
 from pydantic import BaseModel, Field
 
-from api.deps import AdminUser, CurrentUser, SessionDep, SettingsDep
+from api.deps import AdminUser, CurrentUser, NowDep, SessionDep, SettingsDep
+from api.routes.away import absence_public
 from api.schemas import NotifyChoice, UserPublic, errors
 from domain.errors import NotFound
 from domain.model import NOT_BLANK, Email, Role, Strict
+from service.away import status_of as away_status
 from service.users import notify_setting, set_notify
 from settings import Settings
 from store.tables import User
@@ -29,6 +31,9 @@ class UserCreate(Strict):  # unknown fields refused, text trimmed and storable (
     segment: Annotated[str, Field(max_length=50)] | None = None
     slack_user_id: Annotated[str, Field(max_length=40)] | None = None
     notify: NotifyChoice | None = Field(default=None, description="slack, email or both; unset: the default")
+    manager_email: Email | None = Field(default=None, description="who manages this user (someone else; they need "
+                                                                  "not be a user yet): never the mediator or executive "
+                                                                  "of a dispute this user is a party to")
 
 
 class NotifyUpdate(Strict):
@@ -80,13 +85,17 @@ def _public(user: User, settings: Settings) -> UserPublic:
         "id": user.id or 0, "email": user.email, "name": user.name, "role": user.role, "channel": user.channel,
         "partner_org": user.partner_org, "region": user.region, "segment": user.segment,
         "slack_user_id": user.slack_user_id, "notify": setting.notify, "notify_effective": setting.effective,
+        "manager_email": user.manager_email,
     })
 
 
-@router.get("/users/me", summary="The signed-in user, with their notification preference",
+@router.get("/users/me", summary="The signed-in user, with their notification preference and absence",
             responses=errors(401))
-def me(user: CurrentUser, settings: SettingsDep) -> UserPublic:
-    return _public(user, settings)
+def me(user: CurrentUser, settings: SettingsDep, session: SessionDep, now: NowDep) -> UserPublic:
+    status = away_status(session, user.email, now)  # DESIGN §8: their absence, and whom they stand in for
+    return _public(user, settings).model_copy(update={
+        "away": absence_public(status.absence) if status.absence else None,
+        "standing_in_for": [absence_public(p) for p in status.standing_in_for]})
 
 
 @router.put("/users/{email}/notify", summary="Set how a user hears from Parley (admin, or the user)",

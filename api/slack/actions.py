@@ -13,6 +13,8 @@ from typing import Any
 
 from fastapi.concurrency import run_in_threadpool
 from slack_bolt.async_app import AsyncApp
+from sqlalchemy import Engine
+from sqlmodel import Session
 
 from api.slack import guards
 from api.slack.commands import CHECK_WITHIN_S, DISPUTE_ID, open_filing
@@ -40,7 +42,9 @@ from render import slack_blocks as kit
 from render.slack_claims import claims_text
 from render.slack_modals import ACT_CALLBACK, CRITERIA_BLOCKS, action_modal, ruling_of, summary_of
 from render.slack_offers import DONE, NEEDS_INPUT, PRESSABLE, is_open, label
-from service import dispute_claims
+from render.slack_precedents import precedents_text
+from service import dispute_claims, precedents
+from service.precedents import Precedents
 from store.tables import User
 
 SHORTCUT = "parley_file"  # the global shortcut's callback id (see slack/manifest.yml)
@@ -200,11 +204,23 @@ async def modal_metadata(ctx: Ctx, where: Where, name: str, dispute_id: str,
     question = str(view.info_request.get("question") or "") if view.info_request else None
     claims = await within(0.5, run_in_threadpool(dispute_claims.for_those_involved, ctx.engine, view)) \
         if name in ("rule", "decide") else None  # whoever rules or decides sees both claims
+    found = await within(0.5, run_in_threadpool(precedents_for, ctx.engine, who, view.id)) \
+        if name in ("rule", "decide") and who is not None else None  # and how similar disputes were decided
     return metadata(dispute_id, name, summary=summary_of(view), ruling=ruling_of(view),
                     mediation=view.status.value == "mediation", channel=None if where.ephemeral else where.channel,
                     ts=None if where.ephemeral else where.ts, original=where.original, home=where.home,
                     weights=weights, question=question, claims=claims_text(claims or []),
-                    caucus=name == "comment" and who is not None and ctx.service.may_write_caucus(view, who))
+                    caucus=name == "comment" and who is not None and ctx.service.may_write_caucus(view, who),
+                    precedents=precedents_text(found.found) if found is not None else None,
+                    precedent_owners=found.owners if found is not None else None)
+
+
+def precedents_for(engine: Engine, who: User, dispute_id: str) -> Precedents | None:
+    """The precedents the ruling or decision modal shows `who` (None when they may not consult any)."""
+    if not precedents.may_consult(who):
+        return None
+    with Session(engine) as session:
+        return precedents.for_dispute(session, who, dispute_id)
 
 
 async def redraw_recommendation(ctx: Ctx, payload: dict[str, Any]) -> None:

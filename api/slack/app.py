@@ -9,6 +9,7 @@ adapter (`AsyncSlackRequestHandler`) by the three routes of `api/routes/slack.py
                                ruling modal, @shortcut("parley_file")
                  views.py      @view("parley:file"), @view("parley:act"): submissions answer with their result
                  events.py     @event("app_home_opened")
+                 away.py       `/conflict away` (see, set or clear your absence)
                  registrations.py, registration_forms.py   `/conflict register|registrations`,
                                @action("reg:…"), @view("parley:register"), @view("parley:registration-reject")
 
@@ -28,6 +29,7 @@ from slack_sdk.signature import Clock
 from slack_sdk.web.async_client import AsyncWebClient
 
 from api.slack import actions, commands, events, registration_forms, registrations, views
+from api.slack import away as away_command
 from api.slack.client import SlackClient
 from api.slack.verify import SignedBySlack
 from api.slack.work import Ctx
@@ -58,7 +60,7 @@ class SlackApp:
         )
         base = Ctx(self.client, state)
         # registrations first: their listeners are narrower than `/conflict`'s and the catch-alls'
-        for listeners in (registrations, registration_forms, commands, actions, views, events):
+        for listeners in (registrations, registration_forms, away_command, commands, actions, views, events):
             listeners.register(self.bolt, base)
         self.handler = AsyncSlackRequestHandler(self.bolt)
 

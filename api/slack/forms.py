@@ -155,7 +155,8 @@ ACTION_BLOCK_OF = {
 def metadata(dispute_id: str, action: str, *, summary: str | None = None, ruling: str | None = None,
              mediation: bool = False, channel: str | None = None, ts: str | None = None, original: str | None = None,
              home: bool = False, weights: Weights | None = None, question: str | None = None,
-             claims: str | None = None, caucus: bool = False) -> dict[str, Any]:
+             claims: str | None = None, caucus: bool = False, precedents: str | None = None,
+             precedent_owners: list[str] | None = None) -> dict[str, Any]:
     """What a modal carries in its private_metadata: the dispute and action, what to show again when
     it is redrawn, and the message to update once the action is recorded."""
     data: dict[str, Any] = {"d": dispute_id, "a": action}
@@ -175,6 +176,9 @@ def metadata(dispute_id: str, action: str, *, summary: str | None = None, ruling
         data["h"] = 1
     if weights is not None:
         data["w"] = weights.model_dump()
+    if precedents:  # `render.slack_precedents.precedents_text`: the ruling and decision modals show it
+        data["p"] = precedents
+        data["po"] = precedent_owners or []  # their owners, for the warning when the owner chosen departs
     if caucus:
         data["cv"] = 1  # the comment form offers "Visible to: mediators only" (the workflow still judges it)
     return data

@@ -47,6 +47,7 @@ from domain.charter import Charter
 from domain.claims import FilingPair
 from domain.errors import InvalidInput, ParleyError, WrongState
 from domain.model import Action, Comment, Filing
+from domain.precedents import warning as precedent_warning
 from render import slack_blocks as kit
 from render.slack_claims import BLOCK_ID as REGISTRATIONS
 from render.slack_modals import ACT_CALLBACK, FILE_CALLBACK, filing_modal, message_modal
@@ -267,4 +268,7 @@ async def act_from_modal(ctx: Ctx, user_id: str, meta: dict[str, Any], action: A
         follows = "follows" if decision.follows_recommendation else "departs from"
         text += (f"\nThe charter recommended {rec.owner.replace('_', '-')} (direct {rec.scores['direct']:.2f}, "
                  f"partner {rec.scores['partner']:.2f}); this outcome {follows} it.")
+    if name in ("rule", "decide") and decision is not None and decision.precedents:  # recorded all the same
+        if warning := precedent_warning(decision.outcome.owner, [p.owner for p in decision.precedents]):
+            text += f"\n:warning: {warning}"
     return said("Done", text)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from fastapi import APIRouter, Request
 from fastapi.responses import Response, StreamingResponse
 from sqlmodel import Session
@@ -17,6 +19,8 @@ from api.web.session import PageUser
 from domain.errors import Forbidden, NotFound
 from domain.model import Role
 from store import audit, notifications, queries, stats
+from store.audit import signing
+from store.audit.checkpoints import Status, status
 from store.tables import User
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
@@ -42,16 +46,34 @@ def audit_verify(request: Request, user: PageUser, session: SessionDep, digest: 
             audit.parse_digest(digest)
         except ValueError as exc:
             return _audit_page(request, session, None, digest, digest_error=str(exc), status_code=422)
-    return _audit_page(request, session, audit.verify(session, digest=digest or None), digest)
+    key = _public_key(request)
+    return _audit_page(request, session, audit.verify(session, digest=digest or None, public_key=key), digest)
+
+
+def _public_key(request: Request) -> Ed25519PublicKey | None:
+    """The public half of PARLEY_AUDIT_SIGNING_KEY, which the signed checkpoints are checked with (None: unset)."""
+    private = request.app.state.settings.audit_key
+    return private.public_key() if private is not None else None
+
+
+@dataclass(frozen=True)
+class Signing:
+    """The signature status the page shows: the key (None: none configured) and the latest stored checkpoint
+    with the events after it (what verification then checks, signature and all)."""
+
+    key: str | None  # the public key, base64
+    stored: Status
 
 
 def _audit_page(request: Request, session: Session, result: audit.VerifyResult | None, digest: str | None,
                 digest_error: str | None = None, status_code: int = 200) -> Response:
     filters = queries.Filters.parse(request.query_params)
     page = queries.all_disputes(session, filters)
+    key = _public_key(request)
+    signing_ = Signing(key=signing.public_b64(key) if key is not None else None, stored=status(session))
     return render(request, "audit.html", status_code=status_code, rows=page.rows, page=page, filters=filters,
                   result=result, digest=digest or "", digest_error=digest_error, now=get_now(request),
-                  regions=queries.regions(session), outcomes=queries.OUTCOME_CHOICES)
+                  regions=queries.regions(session), outcomes=queries.OUTCOME_CHOICES, signing=signing_)
 
 
 @router.get("/audit/export.{fmt}")

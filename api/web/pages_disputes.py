@@ -22,8 +22,9 @@ from api.web.render import ACTION_LABELS, PageRoute, render
 from api.web.session import PageUser, flash, flash_refusal
 from domain import caucus
 from domain.errors import Forbidden, InvalidInput, ParleyError
-from domain.model import Comment, ConflictType, Role, Status
-from service import dispute_claims
+from domain.model import Comment, ConflictType, Decide, Role, Rule, Status
+from domain.precedents import warning as precedent_warning
+from service import away, dispute_claims, precedents, routing
 from service.disputes import Service, trail
 from store import queries
 from store.charters import charter_by_version
@@ -91,21 +92,30 @@ def dispute_context(session: Session, service: Service, user: User, dispute_id: 
         | {c.owner for c in claims}
     if view.backup_executive:
         people.add(view.backup_executive)
+    managers = {e: p.manager_email for e, p in routing.people(session, [p.email for p in view.parties]).items()
+                if p.manager_email}  # the people panel shows each party's manager (DESIGN §8)
+    people |= set(managers.values())
+    away_now = away.periods_of(session, [view.mediator, view.executive, view.backup_executive], service.clock())
+    people |= {p.delegate for p in away_now.values()}  # the people panel says who is away, and who stands in
     charter = charter_by_version(session, view.charter_version) or service.charter()
     reassign_to: list[tuple[str, str]] = []
     if "reassign" in actions:
         role = Role.executive if view.status == Status.executive else Role.mediator
         current = view.executive if role == Role.executive else view.mediator
         reassign_to = [(u.email, f"{u.name} ({u.email})") for u in queries.people_with_role(session, role)
-                       if u.email != current]
+                       if u.email != current and not routing.conflicts_of(session, view, u.email)]
     return {
         "view": view, "events": events, "actions": actions, "names": queries.names_of(session, people),
         "charter": charter, "calendar": charter.business_calendar(),
         "weights_json": json.dumps(charter.weights.model_dump()),
-        "reassign_to": reassign_to, "auditing": Role(user.role) in (Role.auditor, Role.admin),
+        "reassign_to": reassign_to, "auditing": Role(user.role) in (Role.auditor, Role.admin), "managers": managers,
+        "away": away_now,
         "open_proposal": view.open_proposal(), "now": service.clock(), "form_titles": FORM_TITLES, "claims": claims,
         "caucus": "comment" in actions and service.may_write_caucus(view, user),
         "seen_seq": caucus.last_readable(events, user.role, view.last_seq),  # what the live page follows
+        # the ruling and decision forms show how similar disputes were decided (DESIGN §9)
+        "precedents": precedents.for_dispute(session, user, dispute_id)
+        if {"rule", "decide"} & set(actions) and precedents.may_consult(user) else None,
     }
 
 
@@ -220,7 +230,7 @@ async def act_submit(request: Request, dispute_id: str, user: PageUser) -> Respo
         return await run_in_threadpool(page, 422, errors)
 
     try:
-        await get_service(request).act(user, dispute_id, action)
+        view = await get_service(request).act(user, dispute_id, action)
     except InvalidInput as exc:
         return await run_in_threadpool(page, 422, {exc.field or "form": _without_field(exc)})
     except ParleyError as exc:
@@ -231,6 +241,9 @@ async def act_submit(request: Request, dispute_id: str, user: PageUser) -> Respo
     if isinstance(action, Comment) and caucus.is_caucus(action):
         form_name = "caucus"
     flash(request, DONE.get(form_name, f"{ACTION_LABELS.get(action_name, action_name)}: done."))
+    if (decision := view.decision) is not None and isinstance(action, (Rule, Decide)) and decision.precedents:
+        if warning := precedent_warning(decision.outcome.owner, [p.owner for p in decision.precedents]):
+            flash(request, warning, "warning")  # recorded all the same: a warning, not a refusal
     return RedirectResponse(f"/disputes/{dispute_id}", status_code=303)
 
 

@@ -48,6 +48,7 @@ from domain.model.inputs import (
     PerChannelFit,
     PerChannelMoney,
     PerChannelProbability,
+    PrecedentRef,
     Propose,
     Reassign,
     Recommendation,
@@ -66,7 +67,7 @@ __all__ = [
     "RATIONALE_PATTERN", "TEXT_INPUT", "ANumber", "Accept", "Action", "Actor", "Answer", "Appeal", "Approve",
     "Command", "Comment", "ConflictType", "CreditSplit", "Criteria", "Currency", "Decide", "Decision",
     "DisputeStart", "DisputeView", "Email", "Escalate", "Event", "Filing", "Money", "Notice", "Outcome", "Party",
-    "PerChannelFit", "PerChannelMoney", "PerChannelProbability", "Percent", "Proposal", "Propose", "Rationale",
-    "Reassign", "Recommendation", "Recorded", "Reject", "RequestInfo", "Resume", "Role", "Rule", "ShortText", "Sla",
-    "Status", "Strict", "Visibility", "Withdraw", "unstorable",
+    "PerChannelFit", "PerChannelMoney", "PerChannelProbability", "Percent", "PrecedentRef", "Proposal", "Propose",
+    "Rationale", "Reassign", "Recommendation", "Recorded", "Reject", "RequestInfo", "Resume", "Role", "Rule",
+    "ShortText", "Sla", "Status", "Strict", "Visibility", "Withdraw", "unstorable",
 ]

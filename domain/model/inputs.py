@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from domain.model.away import Absence
 from domain.model.fields import (
     MAX_MONEY,
     NONSPACE,
@@ -106,6 +107,15 @@ class Recommendation(Strict):
     owner: Literal["direct", "partner", "co_sell"]
     credit_split: CreditSplit
     scores: dict[str, float]
+
+
+class PrecedentRef(Strict):
+    """A precedent a ruling or decision was checked against (DESIGN §9): its id, how similar it was, and
+    who got the deal in it (`domain.precedents`)."""
+
+    id: str
+    score: float
+    owner: Literal["direct", "partner", "co_sell"]
 
 
 
@@ -218,6 +228,9 @@ class Command(Strict):
     act: Action
     # when reassigning, the API has looked the new person up
     reassign_to: Actor | None = None
+    # when ruling or deciding, the service has looked up the closest precedents the actor may see
+    # (`service.precedents`); None in commands from before precedents were consulted
+    precedents: list[PrecedentRef] | None = None
 
 
 # --- filing ------------------------------------------------------------------------------------
@@ -265,4 +278,8 @@ class DisputeStart(Strict):
     executive: str
     backup_executive: str | None
     charter: Any  # domain.charter.Charter; Any keeps this module free of the charter import cycle
+    # why routing passed over the charter's first choices (conflicts, absences), in plain words (domain.eligibility)
+    routing_note: str | None = None
+    # the absences of its mediator and executives known at filing (domain.away); later ones come by the `away` signal
+    absences: list[Absence] = Field(default_factory=list)
 

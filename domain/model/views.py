@@ -10,7 +10,7 @@ from enum import StrEnum
 from typing import Any, Literal
 
 from domain.model.fields import Strict
-from domain.model.inputs import ConflictType, Criteria, Outcome, Party, Recommendation
+from domain.model.inputs import ConflictType, Criteria, Outcome, Party, PrecedentRef, Recommendation
 
 
 class Status(StrEnum):
@@ -57,6 +57,10 @@ class Decision(Strict):
     tier: int
     charter_version: str
     final: bool = False
+    # the precedents consulted (DESIGN §9) and whether the outcome's owner is that of most of them (None: there
+    # were none); both None on decisions made before precedents were consulted, and on agreements
+    precedents: list[PrecedentRef] | None = None
+    consistent_with_precedents: bool | None = None
 
 
 class DisputeView(Strict):
@@ -82,6 +86,7 @@ class DisputeView(Strict):
     backup_executive: str | None
     reached_executive: bool
     sla: Sla
+    routing_note: str | None = None  # why routing passed over the charter's first choices at filing
     proposals: list[Proposal]
     decision: Decision | None
     appeal: dict[str, Any] | None = None

@@ -36,7 +36,9 @@ up to the signed heads against them and counts the events after them as unsigned
 for an export, with the public key alone.
 
 The modules: `chain` (the canonical form, the hash rules, `append`), `stored` (reading stored events
-tolerantly, `events_for`), `walk` (checking the chains), `verification` (`verify` and the digest),
+tolerantly, `events_for`), `walk` (checking the chains; `fast` vouches for a sound trail in one tight pass and
+leaves anything else to it; `parallel` runs it over ranges of chains in several processes for a large trail),
+`verification` (`verify` and the digest),
 `exports` (`export`), `signing`, `checkpoints` and `checkpoint_table` (signed checkpoints), `offline`.
 """
 

@@ -61,8 +61,8 @@ UNSTATABLE: dict[str, frozenset[str]] = {
                                      "conflict_type", "registration_ids"}),
     # the credit split adds up to 100; `to` must be a Parley user
     "POST /api/disputes/{dispute_id}/actions": frozenset({"outcome.credit_split", "to"}),
-    # a rep needs a channel, a partner user a partner_org
-    "POST /api/users": frozenset({"channel", "partner_org"}),
+    # a rep needs a channel, a partner user a partner_org; nobody is their own manager
+    "POST /api/users": frozenset({"channel", "partner_org", "manager_email"}),
     # the owner an admin names must be a Parley rep; a domain must be one (IDNA, a real top-level label)
     "POST /api/registrations": frozenset({"owner_email", "account_domain"}),
     # an extension moves the end of the protection window later, within five years
@@ -76,6 +76,9 @@ UNSTATABLE: dict[str, frozenset[str]] = {
     "POST /api/webhooks": frozenset({"url"}),
     # a charter must parse and validate, and route only to Parley users with the role
     "POST /api/charter": frozenset({"toml"}),
+    # an absence ends after it starts and is not over; its delegate is another user of the person's role, free
+    # over those days and on their disputes; only mediators and executives hand work over (DESIGN §8)
+    "PUT /api/users/{email}/away": frozenset({"from", "until", "delegate", "email"}),
 }
 POSITIVE_ACCEPTED = ["2xx", "3xx", "401", "403", "404", "409", "429"]  # Schemathesis' list, less 5xx
 # Checks whose failures mean that an answer contradicts the OpenAPI document.

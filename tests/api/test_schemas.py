@@ -23,6 +23,7 @@ from api.schemas import (
     FirstBadPublic,
     OutcomePublic,
     PartyPublic,
+    PrecedentRefPublic,
     ProposalPublic,
     RecommendationPublic,
     SlaPublic,
@@ -37,7 +38,8 @@ PAIRS: list[tuple[type[BaseModel], type[BaseModel]]] = [
     (DisputePublic, model.DisputeView), (PartyPublic, model.Party), (SlaPublic, model.Sla),
     (ProposalPublic, model.Proposal), (DecisionPublic, model.Decision), (OutcomePublic, model.Outcome),
     (CreditSplitPublic, model.CreditSplit), (CriteriaPublic, model.Criteria),
-    (RecommendationPublic, model.Recommendation), (VerifyPublic, audit.VerifyResult),
+    (RecommendationPublic, model.Recommendation), (PrecedentRefPublic, model.PrecedentRef),
+    (VerifyPublic, audit.VerifyResult),
     (FirstBadPublic, audit.FirstBad),
 ]
 

@@ -10,8 +10,13 @@ itself), and:
 - its trail is seq 1..n, hash-linked, and each event is legal in the state the ones before it left,
   so no state change is recorded twice or out of turn; its people's events are exactly the requests
   answered 200/201, once each, those retried after a 503 included; no filing made two disputes;
-- the chain verifies, and no client got an answer outside 200/201/4xx/503.
-Slack is left out: see the note at the end of this module.
+- the chain verifies, and no client got an answer outside 200/201/4xx/503;
+- each Slack message was posted once: the workers post to the local fake Slack (tests/fakes/slack.py, the
+  channel paced at PARLEY_SLACK_CHANNEL_INTERVAL_S = 0.02 s instead of Slack's second, so a run's notices
+  leave no backlog), and once every notice is delivered each outbox row has exactly one message in Slack
+  (by the row id its message metadata carries) and every message is some row's. A worker SIGKILLed between
+  Slack's answer and the commit that marks the row leaves it "being posted"; the retry finds the message
+  (activities/notify.py; tests/slack/test_worker_killed_mid_post.py does it on purpose).
 """
 
 from __future__ import annotations
@@ -27,8 +32,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import Engine, select
+
+from activities.slack import NOTICE_EVENT
+from ops.seed import DEMO_USERS
+from store.db import make_engine
+from store.tables import NOTIFICATIONS
 from tests.e2e.chaos import Chaos, Persistent, Tally
 from tests.e2e.harness import Stack
+from tests.fakes.slack import FakeSlack
 from tests.harness.waiting import eventually
 from tests.pg import fresh_database
 
@@ -36,6 +48,8 @@ CHAOS_S = float(os.environ.get("PARLEY_CHAOS_S", "120"))
 KILL_EVERY_S = float(os.environ.get("PARLEY_CHAOS_KILL_EVERY_S", "5"))
 DRIVERS = 6
 SETTLE_S = 150.0  # timers (frontline 4 s + mediation 8 s), a killed activity's retry (30 s), the last decisions
+# every notice delivered: a killed delivery's retry (60 s), and a case message claim it held (2 min)
+NOTICES_S = 180.0
 GENESIS = "0" * 64
 
 DANA, PAT = "dana.direct@example.com", "pat.partner@example.com"
@@ -187,6 +201,30 @@ async def bring_to_its_end(client: Persistent, walk: Walk, deadline: float) -> N
                      what=f"{walk.id} to be {walk.expected_status()} with its whole trail")
 
 
+def slack_problems(engine: Engine, fake: FakeSlack) -> list[str]:
+    """Each outbox row sent to Slack has exactly one message there, the one it names; no message twice."""
+    posted: dict[int, list[tuple[str, str]]] = {}
+    for m in fake.messages():
+        metadata = m.get("metadata") or {}
+        if metadata.get("event_type") != NOTICE_EVENT:
+            return [f"a message without its notice's metadata: {m['channel']} {m['ts']}"]
+        posted.setdefault(int(metadata["event_payload"]["notice_id"]), []).append((m["channel"], m["ts"]))
+    with engine.connect() as conn:
+        rows = {r.id: r for r in conn.execute(select(NOTIFICATIONS.c.id, NOTIFICATIONS.c.status,
+                                                     NOTIFICATIONS.c.slack_channel, NOTIFICATIONS.c.slack_ts))}
+    problems = [f"notice {i} posted {len(where)} times: {where}" for i, where in posted.items() if len(where) > 1]
+    problems += [f"notice {i} is in Slack but its row is {rows[i].status if i in rows else 'missing'}"
+                 for i in posted if i not in rows or rows[i].status != "sent"]
+    problems += [f"notice {r.id} is marked sent as {r.slack_channel} {r.slack_ts}, Slack has {posted.get(r.id)}"
+                 for r in rows.values() if r.status == "sent" and posted.get(r.id) != [(r.slack_channel, r.slack_ts)]]
+    return problems
+
+
+def pending_notices(engine: Engine) -> int:
+    with engine.connect() as conn:
+        return len(conn.execute(select(NOTIFICATIONS.c.id).where(NOTIFICATIONS.c.status == "pending")).all())
+
+
 def summary(seed: int, chaos: Chaos, tally: Tally, walks: list[Walk], settled_in: float) -> str:
     retried = Counter(status for _, status in tally.retried_after_503)
     return "\n".join([
@@ -203,9 +241,15 @@ def summary(seed: int, chaos: Chaos, tally: Tally, walks: list[Walk], settled_in
 async def test_two_workers_and_two_apis_under_fire_lose_and_repeat_nothing(pg_server: str, tmp_path: Path) -> None:
     seed = int(os.environ.get("PARLEY_CHAOS_SEED", str(random.randrange(1 << 30))))
     rng, tally, walks, tag = random.Random(seed), Tally(), [], f"chaos-{uuid.uuid4().hex[:6]}"
-    with fresh_database(pg_server, "parley_chaos") as url:
+    with fresh_database(pg_server, "parley_chaos") as url, FakeSlack() as fake:
+        fake.joined = set()  # the bot posts to the conflicts channel without joining it (chat:write.public)
+        for i, person in enumerate(DEMO_USERS):
+            fake.users[f"U0DEMO{i}"] = {"email": person["email"], "real_name": person["name"]}
         stack = Stack(tmp_path, url, workers=2, apis=2)
         stack.env["PARLEY_ANSWER_WITHIN_S"] = "5"  # a worker down answers 503 soon: the retry path gets exercised
+        stack.env.update(PARLEY_SLACK_BOT_TOKEN=fake.token, PARLEY_SLACK_API_URL=fake.base_url,
+                         PARLEY_SLACK_CHANNEL="C0CONFLICTS", PARLEY_SLACK_CHANNEL_INTERVAL_S="0.02")
+        engine = make_engine(url)
         client = None
         try:
             await asyncio.to_thread(stack.start)
@@ -233,7 +277,15 @@ async def test_two_workers_and_two_apis_under_fire_lose_and_repeat_nothing(pg_se
             assert not tally.outside_contract, "\n".join(tally.outside_contract)
             assert chaos.kills["temporal"] == 1 and chaos.kills["worker"] >= 3 and chaos.kills["api"] >= 3, chaos.kills
             assert tally.retried_after_503, "no request was retried after a 503: the retry path went untested"
+            settled = time.monotonic()
+            await eventually(lambda: pending_notices(engine) == 0, timeout=NOTICES_S, interval=1.0,
+                             what=lambda: f"every notice to be delivered ({pending_notices(engine)} left)")
+            delivered_in = time.monotonic() - settled
+            assert not (problems := slack_problems(engine, fake)), "\n".join(problems[:20])
             print(summary(seed, chaos, tally, walks, settled_in))
+            looks = len(fake.calls_to("conversations.history")) + len(fake.calls_to("conversations.replies"))
+            print(f"  Slack: {len(fake.messages())} messages, each posted once, the last {delivered_in:.0f}s after "
+                  f"the disputes settled; {looks} looks for a post an attempt cut short may have made")
         except BaseException:
             print(f"\n----- logs of `parley up` in {stack.data_dir} (seed {seed}) -----\n{stack.log_dump()}",
                   file=sys.stderr)
@@ -242,10 +294,4 @@ async def test_two_workers_and_two_apis_under_fire_lose_and_repeat_nothing(pg_se
             if client is not None:
                 await client.aclose()
             await asyncio.to_thread(stack.stop)
-
-# Slack: the stack could point at tests/fakes/slack.py through PARLEY_SLACK_API_URL, but every dispute's
-# events would then be posted to one conflicts channel paced at a post a second (activities/notify.py), some
-# minutes of backlog for the disputes of one run; and a worker SIGKILLed between Slack's answer and the
-# commit that marks the row sent posts that row again when its activity is retried, so "each message posted
-# once" is not what the design promises under SIGKILL. Double presses across two API processes are covered
-# by tests/slack/test_replays.py (`another_api`, SQLite and PostgreSQL).
+            engine.dispose()

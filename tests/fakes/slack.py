@@ -11,6 +11,17 @@ The fake listens on 127.0.0.1 (ephemeral port) with a ``ThreadingHTTPServer`` ru
 daemon thread. It answers like Slack does: HTTP 200 with ``{"ok": false, "error": ...}`` for
 API-level errors, HTTP 429 (with ``Retry-After``) for rate limits and HTTP 500 for server errors.
 
+Messages keep the ``metadata`` they were posted with, and ``ts`` values are Unix times (unique and
+increasing, like Slack's). ``conversations.history`` (top-level messages, newest first) and
+``conversations.replies`` (the parent, then its replies, oldest first) answer as Slack does: ``oldest`` /
+``latest`` / ``inclusive``, ``limit`` and ``cursor`` pages (``has_more``,
+``response_metadata.next_cursor``), and each message's ``metadata`` only with ``include_all_metadata``;
+they want a channel ID, not a ``#name``, and a bot may read only the channels it is in: with ``joined``
+set (None: every one), another channel answers ``not_in_channel`` until ``conversations.join`` (posting
+needs no membership, as with ``chat:write.public``; DMs are always readable). ``channel_names`` (name ->
+ID) makes ``chat.postMessage`` to ``#name`` land in (and answer with) that ID, and is what
+``conversations.list`` lists.
+
 Fault injection (``fail_next`` / ``fail_rate``) lets tests exercise retry behaviour:
 
 * ``"429"``     -> HTTP 429 + ``Retry-After: <retry_after>``; the call is NOT applied.
@@ -24,6 +35,7 @@ Fault injection (``fail_next`` / ``fail_rate``) lets tests exercise retry behavi
 
 from __future__ import annotations
 
+import base64
 import json
 import math
 import random
@@ -205,6 +217,12 @@ class FakeSlack:
         self.users: dict[str, JsonDict] = {}
         # Optional allow-list of channel ids; None accepts any channel.
         self.known_channels: set[str] | None = None
+        # Channels known by name (without "#") -> their ID: posts to "#name" land there; conversations.list.
+        self.channel_names: dict[str, str] = {}
+        # Methods Slack refuses with an API error, e.g. {"conversations.history": "missing_scope"}.
+        self.refuse: dict[str, str] = {}
+        # The channels the bot is a member of (it may read only those); None: every channel.
+        self.joined: set[str] | None = None
 
         self._lock = threading.RLock()
         self._stopping = threading.Event()
@@ -216,6 +234,10 @@ class FakeSlack:
             "chat.update": self._chat_update,
             "chat.postEphemeral": self._chat_post_ephemeral,
             "conversations.open": self._conversations_open,
+            "conversations.history": self._conversations_history,
+            "conversations.replies": self._conversations_replies,
+            "conversations.list": self._conversations_list,
+            "conversations.join": self._conversations_join,
             "views.open": self._views_open,
             "views.update": self._views_update,
             "views.publish": self._views_publish,
@@ -240,7 +262,7 @@ class FakeSlack:
         self._fail_kinds: tuple[str, ...] = FAULT_KINDS
         self._fail_methods: frozenset[str] | None = None
         self._rng = random.Random()
-        self._ts_seq = 0
+        self._last_ts = 0  # microseconds
         self._last_post: dict[str, float] = {}
 
     # ------------------------------------------------------------------ lifecycle
@@ -403,6 +425,8 @@ class FakeSlack:
             return _Outcome(200, {"ok": False, "error": "invalid_auth"})
         if bad_body:
             return _Outcome(200, {"ok": False, "error": "invalid_json"})
+        if method in self.refuse:
+            return _Outcome(200, {"ok": False, "error": self.refuse[method]})
         if method == "chat.postMessage" and self.min_interval_per_channel > 0 and _present(args, "channel"):
             channel = self._resolve_channel(str(args["channel"]))
             last = self._last_post.get(channel)
@@ -423,8 +447,8 @@ class FakeSlack:
     # ------------------------------------------------------------------ helpers (lock held)
 
     def _next_ts(self) -> str:
-        self._ts_seq += 1
-        micros = 1_700_000_000_000_000 + self._ts_seq * 100
+        """Now as Slack writes it ("seconds.micros"), later than every ts before it."""
+        micros = self._last_ts = max(time.time_ns() // 1000, self._last_ts + 1)
         return f"{micros // 1_000_000}.{micros % 1_000_000:06d}"
 
     def _dm_for(self, user_id: str) -> str:
@@ -436,7 +460,7 @@ class FakeSlack:
         # Posting to a user id lands in the bot's DM with that user, as on real Slack.
         if channel[:1] in ("U", "W"):
             return self._dm_for(channel)
-        return channel
+        return self.channel_names.get(channel.removeprefix("#"), channel)
 
     def _channel_arg(self, args: JsonDict) -> str:
         if not _present(args, "channel"):
@@ -521,6 +545,12 @@ class FakeSlack:
             "blocks": _copy(args.get("blocks")),
             "thread_ts": args.get("thread_ts") or None,
         }
+        if _present(args, "metadata"):
+            metadata = args["metadata"]
+            if not isinstance(metadata, dict) or not _present(metadata, "event_type"):
+                raise _ApiError("invalid_metadata_format")
+            message["metadata"] = {"event_type": metadata["event_type"],
+                                   "event_payload": _copy(metadata.get("event_payload") or {})}
         self._messages[(channel, ts)] = message
         if self.min_interval_per_channel > 0:
             self._last_post[channel] = time.monotonic()
@@ -541,11 +571,12 @@ class FakeSlack:
         payload = self._message_payload(message)
         return {"channel": channel, "ts": message["ts"], "text": message["text"], "message": payload}
 
-    def _message_payload(self, message: JsonDict) -> JsonDict:
+    def _message_payload(self, message: JsonDict, *, with_metadata: bool = True) -> JsonDict:
         payload = {
             "type": "message",
             "user": self.bot_user_id,
             "bot_id": self.bot_id,
+            "app_id": "A0FAKE",
             "text": message["text"],
             "ts": message["ts"],
         }
@@ -553,7 +584,98 @@ class FakeSlack:
             payload["blocks"] = _copy(message["blocks"])
         if message["thread_ts"]:
             payload["thread_ts"] = message["thread_ts"]
+        if with_metadata and "metadata" in message:
+            payload["metadata"] = _copy(message["metadata"])
         return payload
+
+    def _reading_channel(self, args: JsonDict) -> str:
+        """The reading methods take a conversation ID (a "#name" is not one)."""
+        raw = str(args.get("channel") or "")
+        if raw.startswith("#") or raw in self.channel_names:
+            raise _ApiError("channel_not_found")
+        channel = self._channel_arg(args)
+        if self.joined is not None and channel not in self.joined and channel[:1] != "D":
+            raise _ApiError("not_in_channel")
+        return channel
+
+    def _page(self, args: JsonDict, messages: list[JsonDict], *, newest_first: bool) -> JsonDict:
+        """One page of `messages` (in time order) as conversations.history / .replies answer it."""
+        inclusive = _flag(args.get("inclusive"))
+        oldest = float(args["oldest"]) if _present(args, "oldest") else None
+        latest = float(args["latest"]) if _present(args, "latest") else None
+
+        def within(ts: float) -> bool:
+            after = oldest is None or (ts >= oldest if inclusive else ts > oldest)
+            before = latest is None or (ts <= latest if inclusive else ts < latest)
+            return after and before
+
+        chosen = [m for m in messages if within(float(m["ts"]))]
+        if newest_first:
+            chosen.reverse()
+        if _present(args, "cursor"):  # "next_ts:<ts>": carry on past the last message of the page before
+            try:
+                mark = float(base64.b64decode(str(args["cursor"])).decode().removeprefix("next_ts:"))
+            except ValueError as exc:
+                raise _ApiError("invalid_cursor") from exc
+            chosen = [m for m in chosen if (float(m["ts"]) < mark if newest_first else float(m["ts"]) > mark)]
+        try:
+            limit = min(max(int(args.get("limit") or 100), 1), 999)
+        except ValueError as exc:
+            raise _ApiError("invalid_limit") from exc
+        page, more = chosen[:limit], len(chosen) > limit
+        with_metadata = _flag(args.get("include_all_metadata"))
+        body: JsonDict = {"messages": [self._message_payload(m, with_metadata=with_metadata) for m in page],
+                          "has_more": more}
+        cursor = base64.b64encode(f"next_ts:{page[-1]['ts']}".encode()).decode() if more else ""
+        body["response_metadata"] = {"next_cursor": cursor}
+        return body
+
+    def _conversations_history(self, args: JsonDict) -> JsonDict:
+        channel = self._reading_channel(args)
+        top = sorted((m for m in self._messages.values() if m["channel"] == channel and not m["thread_ts"]),
+                     key=lambda m: float(m["ts"]))
+        return self._page(args, top, newest_first=True)
+
+    def _conversations_replies(self, args: JsonDict) -> JsonDict:
+        channel = self._reading_channel(args)
+        if not _present(args, "ts"):
+            raise _ApiError("invalid_arguments")
+        parent = self._messages.get((channel, str(args["ts"])))
+        if parent is None or parent["thread_ts"]:
+            raise _ApiError("thread_not_found")
+        replies = sorted((m for m in self._messages.values()
+                          if m["channel"] == channel and m["thread_ts"] == parent["ts"]), key=lambda m: float(m["ts"]))
+        body = self._page(args, replies, newest_first=False)
+        if not _present(args, "cursor"):  # the first page starts with the parent, whatever the range
+            with_metadata = _flag(args.get("include_all_metadata"))
+            body["messages"].insert(0, self._message_payload(parent, with_metadata=with_metadata))
+        return body
+
+    def _conversations_join(self, args: JsonDict) -> JsonDict:
+        if str(args.get("channel") or "").startswith("#"):
+            raise _ApiError("channel_not_found")
+        channel = self._channel_arg(args)
+        if channel[:1] != "C":
+            raise _ApiError("method_not_supported_for_channel_type")
+        if self.joined is not None:
+            self.joined.add(channel)
+        return {"channel": {"id": channel, "is_channel": True, "is_member": True}}
+
+    def _conversations_list(self, args: JsonDict) -> JsonDict:
+        channels = sorted(self.channel_names.items(), key=lambda item: item[1])
+        start = 0
+        if _present(args, "cursor"):
+            try:
+                start = int(base64.b64decode(str(args["cursor"])).decode().removeprefix("offset:"))
+            except ValueError as exc:
+                raise _ApiError("invalid_cursor") from exc
+        limit = min(max(int(args.get("limit") or 100), 1), 1000)
+        page = channels[start:start + limit]
+        more = start + limit < len(channels)
+        cursor = base64.b64encode(f"offset:{start + limit}".encode()).decode() if more else ""
+        return {"channels": [{"id": cid, "name": name, "is_channel": True, "is_private": False,
+                              "is_archived": False} for name, cid in page],
+                "response_metadata": {"next_cursor": cursor}}
 
     def _chat_post_ephemeral(self, args: JsonDict) -> JsonDict:
         channel = self._channel_arg(args)
@@ -638,6 +760,11 @@ class FakeSlack:
             if str(entry.get("email", "")).lower() == email:
                 return {"user": self._user_payload(user_id)}
         raise _ApiError("users_not_found")
+
+
+def _flag(value: Any) -> bool:
+    """A boolean argument as clients send it (slack-sdk sends 1/0 in a query string)."""
+    return value is True or str(value).lower() in ("1", "true")
 
 
 def _check_kind(kind: str | int) -> str:

@@ -62,7 +62,7 @@ def test_post_update_round_trip(fake: FakeSlack, client: WebClient) -> None:
     assert first["ok"] and first["channel"] == "C1"
     assert first["message"]["text"] == "hello"
     assert float(second["ts"]) > float(first["ts"])
-    assert first["ts"] == "1700000000.000100"
+    assert abs(float(first["ts"]) - time.time()) < 60 and len(first["ts"].split(".")[1]) == 6  # Unix time
 
     blocks = [{"type": "section", "text": {"type": "mrkdwn", "text": "*updated*"}}]
     upd = client.chat_update(channel="C1", ts=first["ts"], text="updated", blocks=blocks)
@@ -183,7 +183,7 @@ def test_reset(fake: FakeSlack, client: WebClient) -> None:
     fake.fail_next(1, "500")
     fake.reset()
     assert fake.calls == [] and fake.messages() == [] and fake.faults == 0
-    assert client.chat_postMessage(channel="C1", text="y")["ts"] == "1700000000.000100"  # fault was cleared
+    assert client.chat_postMessage(channel="C1", text="y")["ok"]  # fault was cleared
     assert client.users_info(user="U1")["ok"]  # directory survives reset
 
 
@@ -198,6 +198,67 @@ def test_concurrent_posts_get_unique_ts(fake: FakeSlack, client: WebClient) -> N
         t.join()
     tss = [m["ts"] for m in fake.messages("C1")]
     assert len(tss) == len(set(tss)) == 20 == len(fake.calls)
+
+
+# ---------------------------------------------------------------- reading history (message metadata)
+
+
+def test_history_newest_first_with_metadata_oldest_and_pages(fake: FakeSlack, client: WebClient) -> None:
+    meta = {"event_type": "parley_notice", "event_payload": {"notice_id": 7}}
+    before = client.chat_postMessage(channel="C1", text="before")["ts"]
+    time.sleep(0.01)
+    since = time.time()
+    first = client.chat_postMessage(channel="C1", text="a", metadata=meta)["ts"]
+    client.chat_postMessage(channel="C1", text="in thread", thread_ts=first)
+    second = client.chat_postMessage(channel="C1", text="b")["ts"]
+    third = client.chat_postMessage(channel="C1", text="c")["ts"]
+
+    plain = client.conversations_history(channel="C1")
+    assert [m["ts"] for m in plain["messages"]] == [third, second, first, before]  # top level, newest first
+    assert "metadata" not in plain["messages"][2] and plain["has_more"] is False
+
+    page = client.conversations_history(channel="C1", oldest=str(since), include_all_metadata=True, limit=2)
+    assert [m["ts"] for m in page["messages"]] == [third, second] and page["has_more"] is True
+    cursor = page["response_metadata"]["next_cursor"]
+    rest = client.conversations_history(channel="C1", oldest=str(since), include_all_metadata=True, limit=2,
+                                        cursor=cursor)
+    assert [(m["ts"], m.get("metadata")) for m in rest["messages"]] == [(first, meta)]
+    assert rest["has_more"] is False and rest["response_metadata"]["next_cursor"] == ""
+    assert client.conversations_history(channel="C1", oldest=first)["messages"][-1]["ts"] == second  # exclusive
+    assert client.conversations_history(channel="C1", oldest=first, inclusive=True)["messages"][-1]["ts"] == first
+
+    replies = client.conversations_replies(channel="C1", ts=first, include_all_metadata=True)
+    assert [m["text"] for m in replies["messages"]] == ["a", "in thread"]  # the parent first
+    assert replies["messages"][0]["metadata"] == meta
+    with pytest.raises(SlackApiError) as exc:
+        client.conversations_replies(channel="C1", ts="1.000001")
+    assert _error(exc) == "thread_not_found"
+
+
+def test_channel_names_resolve_and_reading_wants_an_id(fake: FakeSlack, client: WebClient) -> None:
+    fake.channel_names = {"conflicts": "C0CONF", "general": "C0GEN"}
+    posted = client.chat_postMessage(channel="#conflicts", text="hi")
+    assert posted["channel"] == "C0CONF" and fake.messages("C0CONF")[0]["text"] == "hi"
+    with pytest.raises(SlackApiError) as exc:
+        client.conversations_history(channel="#conflicts")
+    assert _error(exc) == "channel_not_found"
+    first = client.conversations_list(types="public_channel,private_channel", limit=1)
+    rest = client.conversations_list(limit=1, cursor=first["response_metadata"]["next_cursor"])
+    assert [c["name"] for c in first["channels"] + rest["channels"]] == ["conflicts", "general"]
+    assert rest["response_metadata"]["next_cursor"] == ""
+
+
+def test_a_bot_reads_only_the_channels_it_is_in(fake: FakeSlack, client: WebClient) -> None:
+    fake.joined = set()
+    client.chat_postMessage(channel="C1", text="posted without joining")  # chat:write.public
+    with pytest.raises(SlackApiError) as exc:
+        client.conversations_history(channel="C1")
+    assert _error(exc) == "not_in_channel"
+    assert client.conversations_join(channel="C1")["channel"]["id"] == "C1" and fake.joined == {"C1"}
+    assert [m["text"] for m in client.conversations_history(channel="C1")["messages"]] == ["posted without joining"]
+    dm = client.conversations_open(users="U1")["channel"]["id"]
+    client.chat_postMessage(channel=dm, text="hi")
+    assert client.conversations_history(channel=dm)["messages"][0]["text"] == "hi"  # the bot's own DMs
 
 
 # ---------------------------------------------------------------- faults

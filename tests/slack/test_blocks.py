@@ -97,4 +97,6 @@ def test_the_manifest_matches_the_app() -> None:
     assert re.search(r"home_tab_enabled: true", manifest) and re.search(r"is_enabled: true", manifest)
     scopes = set(re.findall(r"^\s+- ([a-z.:]+)\s", manifest.split("scopes:")[1].split("settings:")[0], re.M))
     # what the Web API methods Parley calls need (views.* and response_url need no scope)
-    assert scopes >= {"commands", "chat:write", "im:write", "users:read", "users:read.email"}
+    assert scopes >= {"commands", "chat:write", "im:write", "users:read", "users:read.email",
+                      "channels:history", "groups:history", "im:history", "channels:read", "groups:read",
+                      "channels:join"}

@@ -14,13 +14,14 @@ from __future__ import annotations
 import statistics
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine, insert
 from sqlmodel import Session
 
 from domain.model import Actor, Role
+from domain.model.inputs import PrecedentRef
 from store.charters import load_charter_file
 from store.tables import DISPUTE_REGISTRATIONS, REGISTRATION_OVERLAPS, RegistrationRow
 from tests.harness.paths import DEFAULT_CHARTER
@@ -48,6 +49,11 @@ def outcome(owner: str, direct: int) -> dict[str, Any]:
     return {"owner": owner, "credit_split": {"direct": direct, "partner": 100 - direct}}
 
 
+def consulted(*owners: Literal["direct", "partner", "co_sell"]) -> list[PrecedentRef]:
+    """Precedents as the service hands them to a ruling or decision (closest first)."""
+    return [PrecedentRef(id=f"PRL-PAST{i}", score=0.9 - i / 10, owner=owner) for i, owner in enumerate(owners)]
+
+
 def seed(engine: Engine, *, people: bool = True) -> Samples:
     if people:
         seed_people(engine)
@@ -64,7 +70,8 @@ def seed(engine: Engine, *, people: bool = True) -> Samples:
 
     s = new("a1", "dana", "pat", ny(1, 12), deal_value=100_000, currency="EUR", conflict_type="account_ownership")
     s.act(actor["dana"], "escalate", reason="We cannot agree")
-    s.act(actor["mediator"], "rule", outcome=outcome("partner", 30), criteria=CRITERIA, rationale=RATIONALE)
+    s.act(actor["mediator"], "rule", outcome=outcome("partner", 30), criteria=CRITERIA, rationale=RATIONALE,
+          precedents=consulted("partner", "partner", "direct"))  # consistent with most of them
     s = new("a2", "pat", "dana", ny(2, 2), deal_value=200_000, currency="USD", conflict_type="discount_undercut",
             opportunity_ref="OPP-7")
     s.act(actor["pat"], "propose", outcome=outcome("co_sell", 60), note="Split it")
@@ -73,7 +80,8 @@ def seed(engine: Engine, *, people: bool = True) -> Samples:
     s.act(actor["dana"], "escalate", reason="We cannot agree")
     s.act(actor["mediator"], "rule", outcome=outcome("partner", 40), criteria=CRITERIA, rationale=RATIONALE)
     s.act(actor["dana"], "appeal", reason="The ruling ignores our pipeline")
-    s.act(actor["exec"], "decide", outcome=outcome("direct", 80), criteria=CRITERIA, rationale=RATIONALE)
+    s.act(actor["exec"], "decide", outcome=outcome("direct", 80), criteria=CRITERIA, rationale=RATIONALE,
+          precedents=consulted("partner", "partner", "co_sell"))  # departs from most of them
     new("a4", "pat", "dana", ny(3, 20), deal_value=50_000)
     s = new("a5", "dana", "pat", ny(3, 31, 23, 30))  # 1 April in UTC, 31 March in New York
     s.act(actor["dana"], "withdraw", reason="Sorted out")

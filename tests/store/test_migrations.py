@@ -18,7 +18,7 @@ from tests.store.samples import COUNTERPARTY, FILER, MEDIATOR, resolved_view, vi
 TABLES = {"users", "api_tokens", "charter_versions", "charter_changes", "disputes", "dispute_waiting",
           "audit_events", "notifications", "slack_messages", "once_keys", "registrations", "registration_keys",
           "registration_overlaps", "dispute_registrations", "webhooks", "webhook_deliveries", "audit_checkpoints",
-          "alembic_version"}
+          "absences", "alembic_version"}
 
 
 def test_upgrade_creates_every_table_and_matches_the_models(blank_db_url: str) -> None:

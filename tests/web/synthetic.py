@@ -22,6 +22,7 @@ from domain.charter import Charter
 from domain.errors import ParleyError
 from domain.lifecycle import Dispute
 from domain.model import Action, Actor, Command, DisputeStart, Filing, Party, Role
+from domain.model.inputs import PrecedentRef
 from domain.notices import notices_for
 from store import audit, charters, projection
 from store.db import session
@@ -43,11 +44,12 @@ class Sim:
     now: datetime
     limit: datetime | None = None  # lenient mode: never act after this, skip what the rules refuse
 
-    def act(self, actor: Actor, action: str, after: timedelta = timedelta(minutes=5), **fields: Any) -> bool:
+    def act(self, actor: Actor, action: str, after: timedelta = timedelta(minutes=5),
+            precedents: list[PrecedentRef] | None = None, **fields: Any) -> bool:
         if self.limit is not None and self.now + after > self.limit:
             return False
         self.advance(after)
-        cmd = Command(actor=actor, act=ACTION.validate_python({"action": action, **fields}))
+        cmd = Command(actor=actor, act=ACTION.validate_python({"action": action, **fields}), precedents=precedents)
         try:
             self.dispute.apply(cmd, self.now)
         except ParleyError:

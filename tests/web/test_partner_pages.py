@@ -219,11 +219,17 @@ def test_the_dashboard_adds_deviation_partners_and_resolution(site: Site) -> Non
     assert resolution
     assert re.findall(r'<th scope="row">([a-z ]+)</th><td>[^<]+</td><td>(\d+)</td>', resolution[0]) == [
         ("account ownership", "3"), ("discount undercut", "1")]
-    assert "precedent" not in html.lower()  # decision records do not say yet whether they follow precedents
+    consistency = re.search(r'<table id="precedent-consistency">.*?</table>', html, re.S)
+    assert consistency
+    rows = re.findall(r'<th scope="row">([^<]+) <span class="muted">([^<]+)</span></th><td>(\w+)</td>'
+                      r'<td>(\d+)</td><td>(\d+)</td><td>(\d+)%</td>', consistency[0])
+    assert rows == [("Mia Mediator", "mediator@example.com", "mediator", "0", "1", "100"),  # the rulings
+                    ("Eve Executive", "exec@example.com", "executive", "1", "1", "0")]  # without precedents: none
 
 
 def test_the_dashboard_says_when_a_period_has_none(site: Site) -> None:
     html = site.web.sign_in("auditor").get("/dashboard?period=7d").text  # since 8 April: nothing filed
     assert "No ruling or decision with a recommendation in the period." in html
+    assert "No ruling or decision consulted precedents in the period." in html
     assert "No dispute resolved in the period." in html
     assert "No dispute with a partner organisation in the period." in html

@@ -104,7 +104,7 @@ def test_counts_read_as_words() -> None:
             request=_Request(), user=None, csrf="", flashes=[], nav=[], current=None, sso=False, rows=[],
             page=Page(rows=[], has_more=False, total=0), filters=Filters(), digest="", digest_error=None,
             result=VerifyResult(ok=True, events=events, disputes=disputes, digest="v1:0:0:x"), now=None,
-            regions=[], outcomes={})
+            regions=[], outcomes={}, signing=None)
         found = re.search(r"<strong>The trail verifies.</strong> ([^<]+?)\.", html)
         assert found
         return found[1]

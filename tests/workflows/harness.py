@@ -131,7 +131,8 @@ class Harness:
 
     # filing and acting ---------------------------------------------------------------------------
 
-    async def file(self, label: str = "dispute", charter: Charter = DEFAULT, **filing: Any) -> Handle:
+    async def file(self, label: str = "dispute", charter: Charter = DEFAULT, absences: list[Any] | None = None,
+                   **filing: Any) -> Handle:
         dispute_id = f"D-{uuid.uuid4().hex[:12]}"
         start = DisputeStart.model_validate({
             "id": dispute_id,
@@ -144,6 +145,7 @@ class Harness:
             "filer": DANA, "counterparty": PAT,
             "mediator": charter.routing.mediator_for("AMER", None), "executive": charter.routing.executive,
             "backup_executive": charter.routing.backup_executive, "charter": charter,
+            **({"absences": absences} if absences else {}),  # domain.away: known at filing
         })
         handle: Handle = await self.env.client.start_workflow(
             DisputeWorkflow.run, start, id=dispute_id, task_queue=self.task_queue
@@ -158,9 +160,10 @@ class Harness:
         return handle
 
     async def act(self, handle: Handle, actor: Actor, action: str, *, reassign_to: Actor | None = None,
-                  update_id: str | None = None, **fields: Any) -> DisputeView:
+                  update_id: str | None = None, precedents: list[dict[str, Any]] | None = None,
+                  **fields: Any) -> DisputeView:
         cmd = Command.model_validate({"actor": actor, "act": {"action": action, **fields},
-                                      "reassign_to": reassign_to})
+                                      "reassign_to": reassign_to, "precedents": precedents})
         return await handle.execute_update(DisputeWorkflow.act, cmd, id=update_id)
 
     async def refused(self, handle: Handle, actor: Actor, action: str, error: str, **fields: Any) -> str:

@@ -3,7 +3,7 @@
     .venv/bin/python -m tests.workflows.make_histories              # every path
     .venv/bin/python -m tests.workflows.make_histories withdrawn    # some paths, by name
 
-Runs each workflow test marked `keeps_history` (tests/workflows/test_dispute_workflow.py) on a fresh
+Runs each workflow test marked `keeps_history` (tests/workflows/test_dispute_workflow.py, test_away.py) on a fresh
 time-skipping test server with the stand-in activities, then saves the history of every dispute it
 filed as tests/histories/<name>.json (or <name>-<label>.json when a path files several).
 
@@ -20,7 +20,7 @@ import sys
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from tests.workflows import test_dispute_workflow
+from tests.workflows import test_away, test_dispute_workflow
 from tests.workflows.harness import HISTORIES, Harness, harness, history_files, start_environment
 
 PathTest = Callable[[Harness], Coroutine[Any, Any, None]]
@@ -30,7 +30,8 @@ def paths() -> dict[str, PathTest]:
     """The lifecycle paths, by history name, in the order the test module defines them."""
     return {
         fn.history_name: fn
-        for fn in vars(test_dispute_workflow).values()
+        for module in (test_dispute_workflow, test_away)
+        for fn in vars(module).values()
         if callable(fn) and hasattr(fn, "history_name")
     }
 

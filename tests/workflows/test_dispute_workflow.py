@@ -280,6 +280,28 @@ async def test_appealed_ruling_goes_to_the_executive_who_decides(h: Harness) -> 
     assert decided.payload["rationale"] == DECISION and decided.payload["follows_recommendation"] is False
 
 
+@keeps_history("precedents_consulted")
+@pytest.mark.usefixtures("at_reference_time")
+async def test_rulings_and_decisions_keep_the_precedents_consulted(h: Harness) -> None:
+    """The service hands the precedents it consulted to the workflow inside the command (DESIGN §9): the
+    decision record keeps them, and whether its owner is that of most of them."""
+    consulted = [{"id": "PRL-0000000A", "score": 0.97, "owner": "direct"},
+                 {"id": "PRL-0000000B", "score": 0.91, "owner": "direct"},
+                 {"id": "PRL-0000000C", "score": 0.88, "owner": "partner"}]
+    d = await h.file()
+    await h.act(d, FILER, "escalate", reason="No progress")
+    view = await h.act(d, MEDIATOR, "rule", outcome=PARTNER_60, criteria=CRITERIA, rationale=RATIONALE,
+                       precedents=consulted)
+    assert view.decision is not None and view.decision.consistent_with_precedents is False
+    assert [p.id for p in view.decision.precedents or []] == ["PRL-0000000A", "PRL-0000000B", "PRL-0000000C"]
+    assert h.event(d, "ruled").payload["consistent_with_precedents"] is False
+    await h.act(d, FILER, "appeal", reason="The ruling ignores our pipeline")
+    await h.act(d, EXEC, "decide", outcome=DIRECT_80, criteria=CRITERIA, rationale=DECISION, precedents=consulted)
+    result = await h.finished(d)
+    assert result.decision is not None and result.decision.consistent_with_precedents is True
+    assert h.event(d, "decided").payload["precedents"] == consulted
+
+
 # --- deadlines -----------------------------------------------------------------------------------
 
 def next_friday_evening(after: datetime) -> datetime:

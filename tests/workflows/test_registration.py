@@ -19,6 +19,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from domain.model import Actor, Role
 from domain.registration_lifecycle import Amendment, DisputeNote, OverlapNote
+from tests.harness.temporal import time_skipping_server
 from tests.workflows.harness import ADMIN, AUDITOR, EXEC, FAST, MEDIATOR, MEDIATOR2, assert_at, business
 from tests.workflows.registration_harness import (
     APPROVAL_SLA,
@@ -43,6 +44,15 @@ def keeps_registration_history(name: str) -> Callable[[F], F]:
         return fn
 
     return mark
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def env() -> AsyncIterator[WorkflowEnvironment]:
+    """A time-skipping server of this module's own. After these tests (the fast charter's last), the session's
+    shared server no longer skips time for the next worker that polls it (its sleeps time out), so a dispute
+    test that ran after them on the same server failed; the cause is in the test server, not found yet."""
+    async with time_skipping_server() as environment:
+        yield environment
 
 
 @pytest_asyncio.fixture(loop_scope="session")

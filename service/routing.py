@@ -1,0 +1,79 @@
+"""Fair routing (DESIGN §8): who adjudicates a new dispute, and whether a `reassign` may go to someone.
+
+The rules are `domain.eligibility`'s; this module reads what they need from the store (each person's
+partner organisation and manager) and is the one place the surfaces reach them through: filing
+(`service.disputes.prepare_filing`) and the `reassign` action (`Service.act`), whichever surface asked.
+Who is away now comes in as `away` (the e-mail of someone away → their stand-in's), read by the caller.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from types import MappingProxyType
+
+from sqlmodel import Session, col, select
+
+from domain import rules
+from domain.charter import Charter
+from domain.eligibility import Assignment, Case, Person, assign, conflicts
+from domain.errors import ParleyError, WrongState
+from domain.model import Action, Actor, DisputeView, Reassign, Status
+from store.tables import User
+
+NOBODY_AWAY: Mapping[str, str] = MappingProxyType({})
+
+
+def route(session: Session, charter: Charter, parties: Iterable[User], *, partner_org: str | None, region: str,
+          segment: str | None, away: Mapping[str, str] = NOBODY_AWAY) -> Assignment:
+    """The mediator and executives of a new dispute between `parties`: the first eligible on the charter's
+    lists for the region, with the note that says who was passed over and why."""
+    routing = charter.routing
+    mediators, executives = routing.mediator_candidates(region, segment), routing.executive_candidates()
+    case = Case(parties=tuple(_person(u) for u in parties), partner_org=partner_org)
+    emails = {*mediators, *executives, *away.values()}
+    return assign(mediators, executives, case, people(session, emails), away=away)
+
+
+def check_reassign(session: Session, view: DisputeView, actor: Actor, action: Action, to: Actor) -> None:
+    """Raises WrongState (409) naming the conflict when `to` may not adjudicate the dispute in the tier it
+    is in. Only for someone who may reassign at all: the others hear the workflow's own 403 or 422."""
+    if not isinstance(action, Reassign):
+        return
+    try:
+        rules.check(view, actor, action, to)
+    except WrongState:
+        pass  # (a 409 anyway; the conflict is the more useful one to name)
+    except ParleyError:  # a 403 or a 422: the workflow's validator answers it, as for everyone
+        return
+    why = conflicts_of(session, view, to.email)
+    if why:
+        raise WrongState(f"{to.email} cannot adjudicate this dispute: {'; '.join(why)}", field="to")
+
+
+def conflicts_of(session: Session, view: DisputeView, email: str) -> list[str]:
+    """Why `email` may not adjudicate `view` in the tier it is in now, in plain words."""
+    appeal = view.status == Status.executive
+    ruled_by = view.decision.actor if appeal and view.decision and view.decision.kind == "ruling" else None
+    person = people(session, [email]).get(email.strip().lower()) or Person(email=email)
+    return conflicts(person, case_of(session, view, ruled_by), adjudicating_appeal=appeal)
+
+
+def case_of(session: Session, view: DisputeView, ruled_by: str | None = None) -> Case:
+    """What the conflict rules read of a stored dispute: its parties (with their managers), its partner organisation."""
+    known = people(session, [p.email for p in view.parties])
+    parties = tuple(known.get(p.email.lower()) or Person(email=p.email, partner_org=p.partner_org)
+                    for p in view.parties)
+    return Case(parties=parties, partner_org=view.partner_org, ruled_by=ruled_by)
+
+
+def people(session: Session, emails: Iterable[str]) -> dict[str, Person]:
+    """What the conflict rules need of each of `emails` who is a user, by lower-case e-mail."""
+    wanted = sorted({e.strip().lower() for e in emails if e and e.strip()})
+    if not wanted:
+        return {}
+    users = session.exec(select(User).where(col(User.email).in_(wanted))).all()
+    return {u.email: _person(u) for u in users}
+
+
+def _person(user: User) -> Person:
+    return Person(email=user.email, partner_org=user.partner_org, manager_email=user.manager_email)
