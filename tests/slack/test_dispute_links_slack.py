@@ -56,6 +56,7 @@ async def overlapping_pair(slack: SlackDriver, ids: list[str]) -> tuple[str, str
 async def submit(slack: SlackDriver, who: str, view: dict[str, Any], values: dict[str, str],
                  picked: list[str] | None) -> httpx.Response:
     """A view_submission whose "Registrations" block has `picked` chosen (as Slack sends a multi-select)."""
+    slack.fake.views.setdefault(view["id"], view)  # Slack holds every open modal, made up here or not
     state = slack.state_of(view, values)
     if picked is not None:
         state["values"]["registrations"] = {"v": {"type": "multi_static_select", "selected_options": [
@@ -67,10 +68,20 @@ async def submit(slack: SlackDriver, who: str, view: dict[str, Any], values: dic
     return await slack.post("/slack/interactions", urlencode({"payload": json.dumps(payload)}).encode())
 
 
-def filed_id(slack: SlackDriver, answer: httpx.Response) -> str:
+async def filed_id(slack: SlackDriver, view: dict[str, Any], answer: httpx.Response) -> str:
+    """The dispute a filing modal's submission filed: in its answer, or, when the filing took longer than the
+    answer may wait ("Working on it"), in the modal's update once it is filed."""
     body = answer.json()
     assert answer.status_code == 200 and body.get("response_action") == "update", answer.text
     text = json.dumps(body["view"])
+    if "PRL-" not in text:
+        assert "Working on it" in text, text
+
+        def updated() -> str | None:
+            shown = json.dumps(slack.current(view["id"]))
+            return shown if "PRL-" in shown else None
+
+        text = await eventually(updated, timeout=30, what="the filing modal to show the dispute filed")
     dispute_id = text[text.index("PRL-"):text.index("PRL-") + 12]
     slack.stack.filed.append(dispute_id)
     return dispute_id
@@ -107,7 +118,7 @@ async def test_the_filing_modal_offers_the_pair_and_files_it_linked(slack: Slack
 
     one = await submit(slack, "dana", modal, {**VALUES, "account": f"{word} Ltd"}, [danas])
     assert "exactly two" in one.json()["errors"]["registrations"]  # said next to the field, nothing filed
-    dispute_id = filed_id(slack, await submit(slack, "dana", modal, {**VALUES, "account": f"{word} Ltd"},
+    dispute_id = await filed_id(slack, modal, await submit(slack, "dana", modal, {**VALUES, "account": f"{word} Ltd"},
                                               [danas, pats]))
     assert linked(slack, dispute_id) == {pats, danas}
 
@@ -136,21 +147,23 @@ async def test_a_modal_opened_about_a_pair_files_it_linked(slack: SlackDriver, r
     assert json.loads(about["private_metadata"]) == {"registration_ids": [danas, pats]}
     initial = block(about, "registrations")
     assert initial is not None and [o["value"] for o in initial["element"]["initial_options"]] == [danas, pats]
-    first = filed_id(slack, await submit(slack, "dana", about, {**VALUES, "account": f"{word} Ltd"}, [danas, pats]))
+    first = await filed_id(slack, about, await submit(slack, "dana", about, {**VALUES, "account": f"{word} Ltd"},
+                                                      [danas, pats]))
     assert linked(slack, first) == {pats, danas}
 
     withdrawn = await slack.act_via_modal("dana", first, "withdraw", {"reason": "Filed from the wrong modal"})
     assert withdrawn["response_action"] == "update"
     await eventually(lambda: status(slack.stack.engine, first) == "withdrawn", what="the first to be withdrawn")
     bare = modal_about([danas, pats], keep_block=False)  # only private_metadata names the pair
-    second = filed_id(slack, await submit(slack, "dana", bare, {**VALUES, "account": f"{word} Ltd"}, None))
+    second = await filed_id(slack, bare, await submit(slack, "dana", bare, {**VALUES, "account": f"{word} Ltd"},
+                                                      None))
     assert linked(slack, second) == {pats, danas}
 
 
 async def test_the_ruling_modal_shows_both_claims(slack: SlackDriver, registered: list[str]) -> None:
     pats, danas, word = await overlapping_pair(slack, registered)
     modal = modal_about([danas, pats])
-    dispute_id = filed_id(slack, await submit(slack, "dana", modal, {**VALUES, "account": f"{word} Ltd"},
+    dispute_id = await filed_id(slack, modal, await submit(slack, "dana", modal, {**VALUES, "account": f"{word} Ltd"},
                                               [danas, pats]))
     await slack.act_via_modal("pat", dispute_id, "escalate", {"reason": "We registered it first"})
     message = await slack.dm_with("mediator", dispute_id, "rule")

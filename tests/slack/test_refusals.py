@@ -133,7 +133,8 @@ async def test_a_refused_press_refreshes_the_buttons(slack: SlackDriver) -> None
         now = next(m for m in slack.fake.messages(offer["channel"]) if m["ts"] == offer["ts"])
         return slack.buttons(now) if "has moved on" in json.dumps(now["blocks"]) else None
 
-    assert await eventually(refreshed, what="the message to show what is open now") == ["withdraw"]
+    # the refresh waits its turn in the DM's paced channel, behind the escalation's notices: give it time
+    assert await eventually(refreshed, timeout=60, what="the message to show what is open now") == ["withdraw"]
 
 
 # --- malformed requests ---------------------------------------------------------------------------------

@@ -13,10 +13,6 @@ Slack once.
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -32,46 +28,17 @@ from store.db import make_engine
 from store.tables import NOTIFICATIONS
 from tests.api.conftest import filing
 from tests.fakes.slack import Call, FakeSlack
-from tests.harness.paths import FAST_CHARTER, ROOT
+from tests.harness.paths import FAST_CHARTER
 from tests.harness.people import seed_people
 from tests.harness.stack import make_settings, serve
 from tests.harness.temporal import target_of, terminate
 from tests.harness.waiting import eventually
+from tests.harness.worker_process import WorkerProcess
+from tests.harness.worker_process import worker_env as any_worker_env
 from tests.pg import migrated_database
 from tests.slack.harness import CHANNEL, PEOPLE
 
 RETRY_WITHIN_S = 120.0  # the delivery's start-to-close time-out (60 s), a back-off and a new worker's start
-
-
-class WorkerProcess:
-    """`python -m cli worker` in a session of its own, its output in a log file."""
-
-    def __init__(self, env: dict[str, str], log: Path) -> None:
-        self.log = log
-        with log.open("ab") as out:
-            self.proc = subprocess.Popen([sys.executable, "-m", "cli", "worker"], cwd=ROOT, env=env, stdout=out,
-                                         stderr=subprocess.STDOUT, start_new_session=True)
-
-    def running(self) -> bool:
-        if self.proc.poll() is not None:
-            raise AssertionError(f"the worker exited with {self.proc.returncode}:\n{self.tail()}")
-        return True
-
-    def kill(self) -> None:
-        """SIGKILL: no shutdown, no last word to Temporal or the store."""
-        os.killpg(self.proc.pid, signal.SIGKILL)
-        self.proc.wait(10)
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.kill()
-
-    def tail(self, lines: int = 40) -> str:
-        return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -88,11 +55,8 @@ def store(kill_db_url: str) -> Iterator[Engine]:
 
 
 def worker_env(db_url: str, temporal: str, task_queue: str, data_dir: Path, fake: FakeSlack) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PARLEY_")}
-    env.update(PARLEY_DATABASE_URL=db_url, PARLEY_TEMPORAL_ADDRESS=temporal, PARLEY_TASK_QUEUE=task_queue,
-               PARLEY_CHARTER=str(FAST_CHARTER), PARLEY_DATA_DIR=str(data_dir), PARLEY_SLACK_BOT_TOKEN=fake.token,
-               PARLEY_SLACK_API_URL=fake.base_url, PARLEY_SLACK_CHANNEL=CHANNEL, PYTHONUNBUFFERED="1")
-    return env
+    return any_worker_env(db_url, temporal, task_queue, data_dir, FAST_CHARTER, PARLEY_SLACK_BOT_TOKEN=fake.token,
+                          PARLEY_SLACK_API_URL=fake.base_url, PARLEY_SLACK_CHANNEL=CHANNEL)
 
 
 def notice_of(message: dict[str, Any]) -> int | None:

@@ -16,10 +16,6 @@ the next begins), and the event was queued once.
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -39,11 +35,13 @@ from store import webhooks
 from store.db import make_engine, session
 from store.webhook_tables import WebhookDeliveryRow
 from tests.api.conftest import filing
-from tests.harness.paths import FAST_CHARTER, ROOT
+from tests.harness.paths import FAST_CHARTER
 from tests.harness.people import seed_people
 from tests.harness.stack import make_settings, serve
 from tests.harness.temporal import target_of, terminate
 from tests.harness.waiting import eventually
+from tests.harness.worker_process import WorkerProcess
+from tests.harness.worker_process import worker_env as any_worker_env
 from tests.pg import migrated_database
 from tests.webhooks.receiver import HANG, Receiver, verifies
 
@@ -51,37 +49,6 @@ EVENT = WebhookEvent(id="evt_PRL-KILL0001_9", type="dispute.resolved",
                      created_at=datetime(2026, 3, 2, 9, 30, tzinfo=UTC),
                      data={"dispute": {"id": "PRL-KILL0001"}, "outcome": {"owner": "partner"}})
 RETRY_WITHIN_S = 30.0  # heartbeat time-out (5 s) + first back-off (10 s) + a new worker's start, with room
-
-
-class WorkerProcess:
-    """`python -m cli worker` in a session of its own, its output in a log file."""
-
-    def __init__(self, env: dict[str, str], log: Path) -> None:
-        self.log = log
-        with log.open("ab") as out:
-            self.proc = subprocess.Popen([sys.executable, "-m", "cli", "worker"], cwd=ROOT, env=env, stdout=out,
-                                         stderr=subprocess.STDOUT, start_new_session=True)
-
-    def running(self) -> bool:
-        if self.proc.poll() is not None:
-            raise AssertionError(f"the worker exited with {self.proc.returncode}:\n{self.tail()}")
-        return True
-
-    def kill(self) -> None:
-        """SIGKILL: no shutdown, no last word to Temporal or the store."""
-        os.killpg(self.proc.pid, signal.SIGKILL)
-        self.proc.wait(10)
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.kill()
-
-    def tail(self, lines: int = 40) -> str:
-        return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -98,11 +65,7 @@ def store(kill_db_url: str) -> Iterator[Engine]:
 
 
 def worker_env(db_url: str, temporal: str, task_queue: str, data_dir: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PARLEY_")}
-    env.update(PARLEY_DATABASE_URL=db_url, PARLEY_TEMPORAL_ADDRESS=temporal, PARLEY_TASK_QUEUE=task_queue,
-               PARLEY_CHARTER=str(FAST_CHARTER), PARLEY_DATA_DIR=str(data_dir), PARLEY_WEBHOOK_ALLOW_PRIVATE="true",
-               PYTHONUNBUFFERED="1")
-    return env
+    return any_worker_env(db_url, temporal, task_queue, data_dir, FAST_CHARTER, PARLEY_WEBHOOK_ALLOW_PRIVATE="true")
 
 
 def row_of(engine: Engine, delivery_id: str) -> WebhookDeliveryRow:
