@@ -7,7 +7,11 @@ media by the person's preference (activities.media), all of it idempotent: a ret
 `deliver_digest` builds the person's digest again as of the same moment and sends it by the media still
 pending on the row: a Slack direct message (Block Kit, render.slack_digest) and/or an e-mail (HTML and
 text, render.digest_mail). Each medium is marked right after it went, in its own commit, so a retried
-attempt sends only what did not go. As for notices: a permanent refusal (an unknown Slack user, an SMTP
+attempt sends only what did not go. As for notices (activities.notify), the direct message carries the row's
+id in its metadata and the row is marked as being posted just before the post; a later attempt that finds
+it so marked (the worker died before the commit, or Slack's answer was a 5xx or never came, which the
+client does not repeat) first looks for the message in the person's DM and marks the row sent with it
+instead of posting it again. Also as for notices, a permanent refusal (an unknown Slack user, an SMTP
 5xx) parks that medium with the reason; transient trouble is noted on the row and the activity fails, so
 Temporal retries it later; a fault of one medium never holds up the other.
 """
@@ -19,13 +23,15 @@ from urllib.error import URLError
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
+from slack_sdk.models.metadata import Metadata
 from sqlalchemy import Engine, Row
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.email import Mailer, MailRefused, MailUnavailable
 from activities.media import choose_media
-from activities.notify import PERMANENT
+from activities.notify import LOOK_BACK, PERMANENT
+from activities.slack import find_notice, heartbeat, notice_metadata, posted_nothing
 from domain.calendar import BusinessCalendar
 from domain.charter import Charter
 from domain.digest import Digest
@@ -88,7 +94,7 @@ class DigestActivities:
                 self._finish(row.id, status="outbox", error="Slack is not set up")
             else:
                 try:
-                    self._to_slack(self.slack, row.id, digest, cal)
+                    self._to_slack(self.slack, row, job.key, digest, cal)
                 except (SlackApiError, URLError, OSError) as exc:  # transient: raised after the e-mail went
                     slack_trouble = exc
         if row.email_status == "pending" and self.mailer is not None:
@@ -98,16 +104,30 @@ class DigestActivities:
 
     # --- Slack -------------------------------------------------------------------------------------
 
-    def _to_slack(self, slack: WebClient, row_id: int, digest: Digest, cal: BusinessCalendar) -> None:
-        email = digest.recipient.email
+    def _to_slack(self, slack: WebClient, row: Row[Any], key: str, digest: Digest, cal: BusinessCalendar) -> None:
+        email, row_id = digest.recipient.email, int(row.id)
+        metadata = notice_metadata(row_id, key, digest_outbox.SEQ)
         try:
             user_id = self._slack_user(slack, email)
             if user_id is None:
                 self._finish(row_id, status="outbox", error=f"no Slack user with e-mail {email}")
                 return
             channel = str(slack.conversations_open(users=user_id)["channel"]["id"])
-            sent = slack.chat_postMessage(channel=channel, text=digest_fallback(digest),
-                                          blocks=digest_blocks(digest, cal, self.public_url))
+            if row.slack_posting_at is not None:  # an earlier attempt began posting it: is it there?
+                found = self._look(slack, row, channel, metadata)
+                if found is not None:
+                    activity.logger.info("digest %s to %s was posted before its attempt ended", key, email)
+                    self._finish(row_id, status="sent", channel=channel, ts=found)
+                    return
+            heartbeat()
+            self._posting(row_id, under_way=True)
+            try:
+                sent = slack.chat_postMessage(channel=channel, text=digest_fallback(digest),
+                                              blocks=digest_blocks(digest, cal, self.public_url), metadata=metadata)
+            except SlackApiError as exc:
+                if posted_nothing(exc.response.status_code):  # refused, or rate limited
+                    self._posting(row_id, under_way=False)
+                raise
         except SlackApiError as exc:
             error = str(exc.response.get("error") or f"HTTP {exc.response.status_code}")
             if error in PERMANENT:
@@ -120,6 +140,18 @@ class DigestActivities:
             self._note(row_id, f"connection: {exc}")
             raise
         self._finish(row_id, status="sent", channel=channel, ts=str(sent["ts"]))
+
+    def _look(self, slack: WebClient, row: Row[Any], channel: str, metadata: Metadata) -> str | None:
+        """The ts of the row's direct message in `channel` (the bot's DM with its reader), if Slack has it.
+        A look Slack refuses (no history scope) finds nothing, and the digest is posted again."""
+        try:
+            return find_notice(slack, channel, metadata, oldest=(row.slack_posting_at - LOOK_BACK).timestamp())
+        except SlackApiError as exc:
+            if exc.response.status_code != 200:
+                raise
+            activity.logger.warning("digest %s: cannot look in %s (%s); posting it again", row.id, channel,
+                                    exc.response.get("error"))
+            return None
 
     def _slack_user(self, slack: WebClient, email: str) -> str | None:
         with session(self.engine) as s:
@@ -176,6 +208,10 @@ class DigestActivities:
                 error: str | None = None) -> None:
         with session(self.engine, write=True) as s:
             notifications.mark(s, row_id, status=status, channel=channel, ts=ts, error=error)
+
+    def _posting(self, row_id: int, *, under_way: bool) -> None:
+        with session(self.engine, write=True) as s:
+            notifications.posting(s, row_id, under_way=under_way)
 
     def _note(self, row_id: int, error: str) -> None:
         with session(self.engine, write=True) as s:

@@ -25,11 +25,22 @@ finds a row so marked first looks for its message where it would be (conversatio
 .replies for the case message's thread, from shortly before that time; it joins a public channel it
 posts to without being in it) and, when it is there, marks the row sent with it instead of posting
 again. Where it cannot look (the app lacks the history or join scopes, or the channel has no ID it can
-find), it posts again: at least once, as before.
+find), it posts again: at least once, as before. The same holds when Slack's answer to a post is a 5xx
+or never comes (a time-out, a connection dropped after the request went out): Slack may have taken the
+post, so the client does not send it again (`activities.slack.NOT_REPEATABLE`); the row stays marked,
+the attempt fails, and the retry looks first.
 
-Transient Slack trouble (rate limits past the client's own retries, server errors, connection errors
-and time-outs) propagates and Temporal retries the activity; a permanent one (unknown channel, bad
-token, no such Slack user) parks that row with the error and the others go on.
+Transient Slack trouble (server errors, connection errors and time-outs past the client's own retries of
+everything but a post) propagates and Temporal retries the activity; a rate limit longer than the client
+waits out itself (`RATE_LIMIT_WAIT_MAX_S`) defers its row like a busy channel, by Slack's Retry-After; a
+permanent fault (unknown channel, bad token, no such Slack user) parks that row with the error and the
+others go on.
+
+The activity heartbeats before each row, before each post, between the client's retries and around the
+e-mails, and the workflows give it a heartbeat time-out (20 s, twice the Slack client's time-out per
+request): a worker that died mid-delivery is noticed then, not after the start-to-close time-out, and an
+attempt that outlived its time-out learns it at its next heartbeat and stops (Temporal cancels it), so it
+does not race the retry.
 
 The activity decides what to send and when; the store says how rows are picked and kept
 (`store.notifications`, `store.projection`, `store.queries`). It is one module of some 400
@@ -54,7 +65,16 @@ from activities.email import MailDelivery
 from activities.media import choose_media
 from activities.names import DELIVER_NOTICES
 from activities.registration_notices import notice_blocks
-from activities.slack import ChannelBusy, ChannelPacer, channel_id, find_notice, notice_metadata
+from activities.slack import (
+    ChannelBusy,
+    ChannelPacer,
+    channel_id,
+    find_notice,
+    heartbeat,
+    notice_metadata,
+    posted_nothing,
+    retry_after,
+)
 from domain.claims import Claim
 from domain.model import DisputeView, Event, Role
 from domain.notices import headline
@@ -87,7 +107,7 @@ class _Deferred(Exception):
 
 
 class _Paced(_Deferred):
-    """This row's channel has no free posting slot for a while."""
+    """This row's channel has no free posting slot for a while (or Slack rate-limits it)."""
 
     def __init__(self, message: str, wait: float) -> None:
         super().__init__(message)
@@ -125,11 +145,14 @@ class NotifyActivities:
     def _deliver_mail(self, event: Event, *, quietly: bool = False) -> None:
         if self.mail is None:
             return
+        heartbeat()
         try:
             self.mail.deliver(event.dispute_id, event.seq)
         except ApplicationError:  # the rows say why; the activity is retried for Slack's sake anyway
             if not quietly:
                 raise
+        finally:
+            heartbeat()
 
     def _deliver_slack(self, event: Event) -> None:
         with session(self.engine) as s:
@@ -166,16 +189,18 @@ class NotifyActivities:
     def _post(self, slack: WebClient, channel: str, row: Any, **kwargs: Any) -> Any:
         """chat.postMessage of the row in the channel's turn (see ChannelPacer), with the row's id in the
         message metadata; _Paced when no turn is near. The row is marked as being posted just before the
-        call, and unmarked when Slack answers that it posted nothing."""
+        call, and unmarked when Slack answers that it posted nothing (a 5xx or no answer leaves it marked:
+        the client does not repeat the post, and the next attempt looks for it first)."""
         try:
             with self.pacer.turn(channel):
+                heartbeat()  # after the turn's wait
                 self._posting(row.id, under_way=True)
                 try:
                     return slack.chat_postMessage(channel=channel, metadata=notice_metadata(row.id, row.dispute_id,
                                                                                             row.seq), **kwargs)
                 except SlackApiError as exc:
-                    if exc.response.status_code == 429 or exc.response.status_code == 200:
-                        self._posting(row.id, under_way=False)  # refused, or rate limited: not posted
+                    if posted_nothing(exc.response.status_code):  # refused, or rate limited
+                        self._posting(row.id, under_way=False)
                     raise
         except ChannelBusy as exc:
             raise _Paced(str(exc), exc.wait) from None
@@ -184,6 +209,7 @@ class NotifyActivities:
 
     def _deliver(self, slack: WebClient, event: Event, row: Any, *, patient: bool) -> None:
         dispute_id = event.dispute_id
+        heartbeat()
         try:
             if row.slack_posting_at is not None and self._found(slack, row):
                 return
@@ -192,6 +218,9 @@ class NotifyActivities:
             else:
                 self._to_person(slack, event, row)
         except SlackApiError as exc:
+            if exc.response.status_code == 429:  # longer than the client waits: back when Slack says
+                wait = retry_after(exc.response.headers)
+                raise _Paced(f"Slack rate-limits notice {row.id} for {wait:.0f}s", wait) from None
             error = str(exc.response.get("error") or f"HTTP {exc.response.status_code}")
             if error in PERMANENT:
                 activity.logger.warning("notice %s to %s parked: %s", row.id, row.recipient, error)
@@ -336,6 +365,7 @@ class NotifyActivities:
             return
         line = f":arrow_right_hook: {headline(event, view, self._names(event))}"
         for row in rows:
+            heartbeat()
             try:
                 slack.chat_update(channel=row.slack_channel, ts=row.slack_ts, text=line,
                                   blocks=done_blocks(head_text(view, row.text, self.public_url), line))

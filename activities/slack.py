@@ -1,6 +1,7 @@
-"""Slack plumbing for the activities and the API: a WebClient that retries like Slack asks, the
-per-channel pacing of posts, and finding a notice Parley posted (by its message metadata) when an attempt
-died before it could record the post. What the messages say is rendered in `render/`."""
+"""Slack plumbing for the activities and the API: a WebClient that retries like Slack asks (and never
+repeats a post blindly), the per-channel pacing of posts, and finding a notice Parley posted (by its
+message metadata) when an attempt ended before it could record the post. What the messages say is
+rendered in `render/`."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from http.client import RemoteDisconnected
 from typing import Any, cast
-from urllib.error import URLError
+from urllib.error import HTTPError, URLError
+from urllib.parse import urlsplit
 
 from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import (
@@ -21,32 +23,117 @@ from slack_sdk.http_retry.builtin_handlers import (
 )
 from slack_sdk.http_retry.handler import RetryHandler, default_interval_calculator
 from slack_sdk.http_retry.interval_calculator import RetryIntervalCalculator
+from slack_sdk.http_retry.request import HttpRequest
+from slack_sdk.http_retry.response import HttpResponse
+from slack_sdk.http_retry.state import RetryState
 from slack_sdk.models.metadata import Metadata
+from temporalio import activity
 
 SLACK_TIMEOUT_S = 10
 # Connection trouble worth another try. Read time-outs surface as a bare TimeoutError, which
 # slack-sdk's handler does not retry unless told to.
 CONNECTION_ERRORS: list[type[Exception]] = [URLError, TimeoutError, ConnectionResetError, RemoteDisconnected]
+# Methods that make something new each time they are called: chat.postMessage has no idempotency key, so
+# a post repeated after Slack took it is a second message. A 5xx answer, or none (a time-out, a connection
+# dropped after the request went out), leaves its outcome unknown: such a call is never sent again blindly.
+# The caller leaves its outbox row marked "posting" and a later attempt looks for the message first
+# (`find_notice`). Rate limits (429: Slack did nothing) and requests that never left are safe to repeat.
+NOT_REPEATABLE = frozenset({"chat.postMessage"})
+# The longest Retry-After the client waits out itself, heartbeating before and after: far below the
+# delivery activity's heartbeat time-out. A longer one reaches the caller (a delivery defers the row).
+RATE_LIMIT_WAIT_MAX_S = 5
+
+
+def heartbeat() -> None:
+    """Tell Temporal that the activity running this is alive (nothing outside an activity). The delivery
+    activities call it before each row and around every wait, so a worker that died is noticed after the
+    activity's heartbeat time-out, and an attempt that outlived its time-out learns it and stops."""
+    if activity.in_activity():
+        activity.heartbeat()
+
+
+def api_method(request: HttpRequest) -> str:
+    """The Web API method a request calls ("chat.postMessage")."""
+    return urlsplit(request.url).path.rstrip("/").rsplit("/", 1)[-1]
+
+
+def never_sent(error: Exception | None) -> bool:
+    """The request failed before it was all sent (connecting or sending: urllib wraps those in URLError;
+    a time-out or a dropped connection while waiting for the answer comes bare), so Slack did nothing."""
+    return isinstance(error, URLError) and not isinstance(error, HTTPError)
+
+
+class RateLimitRetry(RateLimitErrorRetryHandler):
+    """slack-sdk's rate-limit handler (wait Retry-After, then repeat: Slack did nothing), for waits of at
+    most `max_wait` seconds, with a heartbeat before and after the wait."""
+
+    def __init__(self, max_retry_count: int, max_wait: float = RATE_LIMIT_WAIT_MAX_S) -> None:
+        super().__init__(max_retry_count)
+        self.max_wait = max_wait
+
+    def _can_retry(self, *, state: RetryState, request: HttpRequest, response: HttpResponse | None = None,
+                   error: Exception | None = None) -> bool:
+        return (super()._can_retry(state=state, request=request, response=response, error=error)
+                and response is not None and retry_after(response.headers) <= self.max_wait)
+
+    def prepare_for_next_attempt(self, *, state: RetryState, request: HttpRequest,
+                                 response: HttpResponse | None = None, error: Exception | None = None) -> None:
+        heartbeat()
+        super().prepare_for_next_attempt(state=state, request=request, response=response, error=error)
+        heartbeat()
+
+
+class ServerErrorRetry(ServerErrorRetryHandler):
+    """slack-sdk's server-error handler, except for a post (a 500 may come after Slack took it), with a
+    heartbeat before and after the back-off."""
+
+    def _can_retry(self, *, state: RetryState, request: HttpRequest, response: HttpResponse | None = None,
+                   error: Exception | None = None) -> bool:
+        return (api_method(request) not in NOT_REPEATABLE
+                and super()._can_retry(state=state, request=request, response=response, error=error))
+
+    def prepare_for_next_attempt(self, *, state: RetryState, request: HttpRequest,
+                                 response: HttpResponse | None = None, error: Exception | None = None) -> None:
+        heartbeat()
+        super().prepare_for_next_attempt(state=state, request=request, response=response, error=error)
+        heartbeat()
+
+
+class ConnectionErrorRetry(ConnectionErrorRetryHandler):
+    """slack-sdk's connection-error handler, except for a post whose request went out (the answer timed out
+    or the connection dropped: Slack may have it), with a heartbeat before and after the back-off."""
+
+    def _can_retry(self, *, state: RetryState, request: HttpRequest, response: HttpResponse | None = None,
+                   error: Exception | None = None) -> bool:
+        return ((api_method(request) not in NOT_REPEATABLE or never_sent(error))
+                and super()._can_retry(state=state, request=request, response=response, error=error))
+
+    def prepare_for_next_attempt(self, *, state: RetryState, request: HttpRequest,
+                                 response: HttpResponse | None = None, error: Exception | None = None) -> None:
+        heartbeat()
+        super().prepare_for_next_attempt(state=state, request=request, response=response, error=error)
+        heartbeat()
 
 
 def retry_handlers(*, retries: int = 3, rate_limit_retries: int = 5,
-                   interval: RetryIntervalCalculator = default_interval_calculator) -> list[RetryHandler]:
-    """Wait out rate limits (honouring Retry-After); retry server errors, connection errors and
-    time-outs with backoff."""
+                   interval: RetryIntervalCalculator = default_interval_calculator,
+                   rate_limit_wait_max: float = RATE_LIMIT_WAIT_MAX_S) -> list[RetryHandler]:
+    """Wait out short rate limits (honouring Retry-After); retry server errors, connection errors and
+    time-outs with backoff, except where that could post a message twice (`NOT_REPEATABLE`)."""
     return [
-        RateLimitErrorRetryHandler(max_retry_count=rate_limit_retries),
-        ServerErrorRetryHandler(max_retry_count=retries, interval_calculator=interval),
-        ConnectionErrorRetryHandler(max_retry_count=retries, interval_calculator=interval,
-                                    error_types=CONNECTION_ERRORS),
+        RateLimitRetry(max_retry_count=rate_limit_retries, max_wait=rate_limit_wait_max),
+        ServerErrorRetry(max_retry_count=retries, interval_calculator=interval),
+        ConnectionErrorRetry(max_retry_count=retries, interval_calculator=interval, error_types=CONNECTION_ERRORS),
     ]
 
 
 def make_slack_client(token: str, base_url: str = WebClient.BASE_URL, *,
                       interval: RetryIntervalCalculator = default_interval_calculator,
                       timeout: float | None = None, retries: int = 3) -> WebClient:
-    """A WebClient that waits out rate limits (honouring Retry-After) and retries server errors,
-    connection errors and time-outs a few times before the caller gives up (the delivery activity
-    then fails its attempt and Temporal retries it)."""
+    """A WebClient that waits out short rate limits (honouring Retry-After) and retries server errors,
+    connection errors and time-outs a few times before the caller gives up (the delivery activity then
+    fails its attempt and Temporal retries it). A post whose outcome is unknown is not retried: the
+    caller's next attempt looks for it first (see `NOT_REPEATABLE`)."""
     return WebClient(
         token=token,
         base_url=base_url,
@@ -54,6 +141,24 @@ def make_slack_client(token: str, base_url: str = WebClient.BASE_URL, *,
         timeout=cast(int, timeout if timeout is not None else SLACK_TIMEOUT_S),
         retry_handlers=retry_handlers(retries=retries, interval=interval),
     )
+
+
+def retry_after(headers: dict[str, Any] | Any) -> float:
+    """The seconds a rate-limited answer asks to wait (its Retry-After header; 1 when it has none)."""
+    for name, value in dict(headers or {}).items():
+        if name.lower() == "retry-after":
+            raw = value[0] if isinstance(value, list) and value else value
+            try:
+                return max(0.0, float(raw))
+            except (TypeError, ValueError):
+                break
+    return 1.0
+
+
+def posted_nothing(status_code: int) -> bool:
+    """Slack answered a post with an API error (200, `ok: false`) or a rate limit (429): nothing was
+    posted. A 5xx, like no answer at all, may come after Slack took the post."""
+    return status_code in (200, 429)
 
 
 # --- finding a notice already posted ----------------------------------------------------------------
@@ -77,6 +182,7 @@ def find_notice(slack: WebClient, channel: str, metadata: Metadata, *, oldest: f
     with `include_all_metadata`, page by page. `channel` must be an ID (see `channel_id`)."""
     cursor: str | None = None
     while True:
+        heartbeat()
         args: dict[str, Any] = {"channel": channel, "oldest": f"{oldest:.6f}", "inclusive": True,
                                 "include_all_metadata": True, "limit": PAGE_SIZE}
         if cursor:

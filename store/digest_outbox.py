@@ -2,7 +2,8 @@
 
 The row's unique key (event, seq, recipient) makes each digest once per person; its Slack state
 (`status`) and e-mail state (`email_status`) are chosen, claimed and marked as for a dispute's notices
-(activities.media, store.notifications), so each (digest, person, medium) goes out once.
+(activities.media, store.notifications), so each (digest, person, medium) goes out once. A direct message
+is marked as being posted (`slack_posting_at`, `notifications.posting`) just before it goes, as a notice is.
 """
 
 from __future__ import annotations
@@ -36,13 +37,15 @@ def queued(session: Session, key: str) -> list[str]:
     return list(session.execute(select(N.recipient).where(N.dispute_id == key, N.seq == SEQ).order_by(N.id)).scalars())
 
 
+_STATE = (N.id, N.recipient, N.text, N.status, N.email_status, N.error, N.email_error, N.slack_posting_at)
+
+
 def state(session: Session, key: str, recipient: str) -> Row[Any] | None:
-    """A person's row: `id, recipient, text, status, email_status, error, email_error`."""
-    return session.execute(select(N.id, N.recipient, N.text, N.status, N.email_status, N.error, N.email_error).where(
-        N.dispute_id == key, N.seq == SEQ, N.recipient == recipient)).first()
+    """A person's row: `id, recipient, text, status, email_status, error, email_error, slack_posting_at` (set:
+    an earlier attempt began posting the direct message, see `notifications.posting`)."""
+    return session.execute(select(*_STATE).where(N.dispute_id == key, N.seq == SEQ, N.recipient == recipient)).first()
 
 
 def rows(session: Session, key: str) -> Sequence[Row[Any]]:
     """Every row of a digest, as `state` gives them, in order."""
-    return session.execute(select(N.id, N.recipient, N.text, N.status, N.email_status, N.error, N.email_error).where(
-        N.dispute_id == key, N.seq == SEQ).order_by(N.id)).all()
+    return session.execute(select(*_STATE).where(N.dispute_id == key, N.seq == SEQ).order_by(N.id)).all()

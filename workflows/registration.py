@@ -147,6 +147,7 @@ class RegistrationWorkflow:
         self._deliveries.append(workflow.start_activity(
             DELIVER_NOTICES, event, start_to_close_timeout=timedelta(seconds=60),
             schedule_to_close_timeout=timedelta(days=2), retry_policy=DELIVERY_RETRY,
+            heartbeat_timeout=timedelta(seconds=20),  # a dead worker is noticed then (activities.notify)
         ))
 
 

@@ -31,6 +31,10 @@ Fault injection (``fail_next`` / ``fail_rate``) lets tests exercise retry behavi
   ``timeout_applies`` is true the call is applied immediately (before the hang) and the real
   result is sent late; otherwise nothing is applied and the late answer is
   ``{"ok": false, "error": "request_timeout"}``.
+
+``fail_next(..., taken=True)`` makes a ``"500"`` or ``"timeout"`` fault happen after the call was applied
+(Slack took the post, then answered 500 or held the answer past the client's time-out), whatever
+``timeout_applies`` says; ``Call.taken`` tells such calls apart.
 """
 
 from __future__ import annotations
@@ -71,6 +75,7 @@ class Call:
     status: int  # HTTP status answered
     fault: str | None = None  # injected fault kind ("429"/"500"/"timeout") or "ratelimited"
     response: JsonDict | None = field(default=None, repr=False)
+    taken: bool = False  # the call was applied although its answer is a fault (fail_next(taken=True))
 
     @property
     def ok(self) -> bool:
@@ -257,7 +262,7 @@ class FakeSlack:
         self.faults = 0
         self.faults_by_kind: Counter[str] = Counter()
         self.rate_limited = 0  # 429s served by the min_interval_per_channel check
-        self._pending: deque[tuple[str, str | None]] = deque()
+        self._pending: deque[tuple[str, str | None, bool]] = deque()
         self._fail_p = 0.0
         self._fail_kinds: tuple[str, ...] = FAULT_KINDS
         self._fail_methods: frozenset[str] | None = None
@@ -350,11 +355,14 @@ class FakeSlack:
 
     # ------------------------------------------------------------------ fault injection
 
-    def fail_next(self, n: int = 1, kind: str = "500", *, method: str | None = None) -> None:
-        """Make the next ``n`` requests (optionally only to ``method``) fail with ``kind``."""
+    def fail_next(self, n: int = 1, kind: str = "500", *, method: str | None = None, taken: bool = False) -> None:
+        """Make the next ``n`` requests (optionally only to ``method``) fail with ``kind``; with ``taken``, a
+        ``"500"`` or ``"timeout"`` comes after the call was applied (Slack did it, the answer says otherwise)."""
         kind = _check_kind(kind)
+        if taken and kind == "429":
+            raise ValueError("a rate-limited call is never applied")
         with self._lock:
-            self._pending.extend([(kind, method)] * n)
+            self._pending.extend([(kind, method, taken)] * n)
 
     def fail_rate(
         self,
@@ -385,14 +393,18 @@ class FakeSlack:
         self, method: str, args: JsonDict, token: str | None, at: float, bad_body: bool
     ) -> _Outcome:
         with self._lock:
-            fault = self._take_fault(method)
+            fault, taken = self._take_fault(method)
             if fault is not None:
                 self.faults += 1
                 self.faults_by_kind[fault] += 1
+            # Slack does the work; its answer says otherwise (or never comes in time)
+            applied = self._execute(method, args, token, bad_body) if taken else None
             if fault == "429":
                 outcome = self._ratelimited(self.retry_after)
             elif fault == "500":
                 outcome = _Outcome(500, {"ok": False, "error": "internal_error"})
+            elif fault == "timeout" and applied is not None:
+                outcome = applied  # the real answer, late
             elif fault == "timeout" and not self.timeout_applies:
                 outcome = _Outcome(200, {"ok": False, "error": "request_timeout"})
             else:
@@ -402,18 +414,20 @@ class FakeSlack:
                 self.rate_limited += 1
             if fault == "timeout":
                 outcome.hang = self.hang_seconds
-            self._calls.append(Call(method, _copy(args), at, outcome.status, fault, outcome.body))
+            taken = applied is not None and applied.status == 200 and bool(applied.body.get("ok"))
+            self._calls.append(Call(method, _copy(args), at, outcome.status, fault, outcome.body, taken))
             return outcome
 
-    def _take_fault(self, method: str) -> str | None:
-        for i, (kind, only) in enumerate(self._pending):
+    def _take_fault(self, method: str) -> tuple[str | None, bool]:
+        """The fault this request gets, if any, and whether it is applied all the same."""
+        for i, (kind, only, taken) in enumerate(self._pending):
             if only is None or only == method:
                 del self._pending[i]
-                return kind
+                return kind, taken
         if self._fail_p > 0 and (self._fail_methods is None or method in self._fail_methods):
             if self._rng.random() < self._fail_p:
-                return self._rng.choice(self._fail_kinds)
-        return None
+                return self._rng.choice(self._fail_kinds), False
+        return None, False
 
     def _execute(self, method: str, args: JsonDict, token: str | None, bad_body: bool) -> _Outcome:
         handler = self._handlers.get(method)

@@ -5,8 +5,9 @@ The real worker (`python -m cli worker`) runs as a process of its own against th
 server and the local fake Slack. The fake posts the worker's first message at once and holds the answer
 back (Slack took it; the answer is on its way), and the test SIGKILLs the worker right then: the row is
 left as "being posted", never marked sent. Another worker takes over; Temporal retries the delivery
-after its start-to-close time-out (60 s), and the retry finds the message by its metadata
-(conversations.history) and marks the row with it instead of posting it again. Meanwhile the fast
+once its heartbeat time-out (20 s) has passed without a heartbeat (not after the start-to-close time-out,
+60 s), and the retry finds the message by its metadata (conversations.history) and marks the row with it
+instead of posting it again. Meanwhile the fast
 charter's clock runs on, so the new worker delivers the later events' notices too: every message is in
 Slack once.
 """
@@ -21,6 +22,8 @@ from typing import Any
 
 import pytest
 from sqlalchemy import Engine, select
+from temporalio.api.enums.v1 import EventType, TimeoutType
+from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from activities.slack import NOTICE_EVENT
@@ -38,7 +41,9 @@ from tests.harness.worker_process import worker_env as any_worker_env
 from tests.pg import migrated_database
 from tests.slack.harness import CHANNEL, PEOPLE
 
-RETRY_WITHIN_S = 120.0  # the delivery's start-to-close time-out (60 s), a back-off and a new worker's start
+# The delivery's heartbeat time-out (20 s), a back-off and a new worker's start; less than its start-to-close
+# time-out (60 s), so only the heartbeat time-out can have ended the killed attempt in time.
+RETRY_WITHIN_S = 50.0
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -62,6 +67,15 @@ def worker_env(db_url: str, temporal: str, task_queue: str, data_dir: Path, fake
 def notice_of(message: dict[str, Any]) -> int | None:
     metadata = message.get("metadata") or {}
     return int(metadata["event_payload"]["notice_id"]) if metadata.get("event_type") == NOTICE_EVENT else None
+
+
+async def heartbeat_timed_out(client: Client, dispute_id: str) -> bool:
+    """The history shows a delivery retried after its previous attempt missed its heartbeats."""
+    history = await client.get_workflow_handle(dispute_id).fetch_history()
+    return any(e.activity_task_started_event_attributes.attempt > 1
+               and e.activity_task_started_event_attributes.last_failure.timeout_failure_info.timeout_type
+               == TimeoutType.TIMEOUT_TYPE_HEARTBEAT
+               for e in history.events if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED)
 
 
 def rows(engine: Engine) -> list[Any]:
@@ -112,6 +126,8 @@ async def test_a_worker_killed_after_slacks_answer_posts_nothing_twice(
                 row = await eventually(recovered, timeout=RETRY_WITHIN_S, interval=0.5,
                                        what=lambda: f"the retry to find the post; worker 2:\n{workers[1].tail()}")
                 assert (row.slack_channel, row.slack_ts) == (posted["channel"], posted["ts"])
+                await eventually(lambda: heartbeat_timed_out(temporal_env.client, dispute_id), timeout=30,
+                                 interval=0.5, what="the retried delivery in the history, after a heartbeat time-out")
                 await eventually(lambda: any(r.seq > 1 and r.status == "sent" for r in rows(store)),
                                  timeout=30, interval=0.5, what="the later events' notices")
             finally:
