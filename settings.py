@@ -72,6 +72,10 @@ class Settings(BaseSettings):
     worker_max_cached_workflows: int = Field(default=500, ge=0)
     worker_max_concurrent_workflow_tasks: int | None = Field(default=None, ge=2)
     worker_max_concurrent_activities: int | None = Field(default=None, ge=1)
+    # The workflow sandbox re-imports each workflow's module per run and hooks every import: a quarter of the
+    # worker's CPU per filing (bench/scale.py). The tests run every workflow path in the sandbox, which is where
+    # a forbidden call (datetime.now, random, I/O) is caught; production runs them without it unless this is set.
+    worker_sandbox: bool = False
     # E-mail (DESIGN §7): smtp://host:port, smtp+starttls://user:pass@host:587 or smtps://user:pass@host:465
     smtp_url: str | None = Field(default=None, repr=False)  # may carry a password
     mail_from: str | None = None  # the From of every mail, "Parley <parley@corp.example>"; needed with smtp_url

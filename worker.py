@@ -10,7 +10,7 @@ import sys
 
 from sqlalchemy import Engine
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker, WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.digest import DigestActivities
@@ -69,10 +69,15 @@ def build_worker(client: Client, settings: Settings, engine: Engine,
         max_cached_workflows=settings.worker_max_cached_workflows,
         max_concurrent_workflow_tasks=settings.worker_max_concurrent_workflow_tasks,
         max_concurrent_activities=settings.worker_max_concurrent_activities,
-        workflow_runner=SandboxedWorkflowRunner(
-            restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH)
-        ),
+        workflow_runner=workflow_runner(sandboxed=settings.worker_sandbox),
     )
+
+
+def workflow_runner(*, sandboxed: bool) -> WorkflowRunner:
+    """The production runner: plain, or the sandbox (the tests' runner, with the same passthrough modules)."""
+    if not sandboxed:
+        return UnsandboxedWorkflowRunner()
+    return SandboxedWorkflowRunner(restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH))
 
 
 async def run_worker(settings: Settings | None = None, stop: asyncio.Event | None = None) -> None:

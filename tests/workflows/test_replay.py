@@ -11,12 +11,13 @@ from pathlib import Path
 import pytest
 from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.worker import Replayer
+from temporalio.worker import Replayer, WorkflowRunner
 from temporalio.workflow import NondeterminismError
 
 from tests.workflows.altered import AlteredDisputeWorkflow
 from tests.workflows.harness import HISTORIES, RUNNER
 from tests.workflows.make_histories import paths
+from worker import workflow_runner
 from workflows.dispute import DisputeWorkflow
 from workflows.registration import RegistrationWorkflow
 
@@ -27,9 +28,9 @@ def load(path: Path) -> WorkflowHistory:
     return WorkflowHistory.from_json(path.stem, path.read_text())
 
 
-def replayer(workflow: type = DisputeWorkflow) -> Replayer:
+def replayer(workflow: type = DisputeWorkflow, runner: WorkflowRunner = RUNNER) -> Replayer:
     return Replayer(workflows=[workflow, RegistrationWorkflow], data_converter=pydantic_data_converter,
-                    workflow_runner=RUNNER)
+                    workflow_runner=runner)
 
 
 def test_there_are_histories_for_every_path() -> None:
@@ -45,12 +46,15 @@ async def test_history_replays(path: Path) -> None:
     assert result.replay_failure is None, f"{path.name}: {result.replay_failure}"
 
 
-async def test_all_histories_replay_in_one_pass() -> None:
+@pytest.mark.parametrize("sandboxed", [True, False], ids=["sandbox", "production-runner"])
+async def test_all_histories_replay_in_one_pass(sandboxed: bool) -> None:
+    """In the tests' sandbox, and with the runner production uses (worker.workflow_runner: no sandbox)."""
     async def histories() -> AsyncIterator[WorkflowHistory]:
         for path in FILES:
             yield load(path)
 
-    results = await replayer().replay_workflows(histories(), raise_on_replay_failure=False)
+    runner = RUNNER if sandboxed else workflow_runner(sandboxed=False)
+    results = await replayer(runner=runner).replay_workflows(histories(), raise_on_replay_failure=False)
     assert results.replay_failures == {}
 
 
