@@ -33,9 +33,6 @@ FOLLOWS_PATCH = "follows-credit-split"
 # Away and delegation (DESIGN §8): the workflow keeps the absences of its adjudicators it is told about (the
 # `away` signal, or its input), wakes when one starts and moves the dispute to the stand-in (`system:away`).
 AWAY_PATCH = "away-delegation"
-# Each event is recorded by a local activity: a short, idempotent write that needs no task queue round trip, so a
-# filing's update is answered in the workflow task that started it and a timer's escalation costs one task.
-LOCAL_RECORD_PATCH = "record-locally"
 
 
 @workflow.defn
@@ -149,7 +146,12 @@ class DisputeWorkflow:
             self._index()
         while self._queue:
             item = self._queue.pop(0)
-            to_deliver = await self._record(item)
+            # A regular activity, never a local one: a local activity writes before its workflow task
+            # completes, and a task retried after its worker died makes the event again at a new
+            # workflow.now(), which the audit chain then refuses as a different event 4 (the chaos test).
+            to_deliver = await workflow.execute_activity(
+                RECORD_EVENT, item, start_to_close_timeout=timedelta(seconds=10), retry_policy=RECORD_RETRY
+            )
             self._recorded_seq = item.event.seq
             if to_deliver is False:  # None in histories from before the activity answered
                 continue
@@ -158,18 +160,6 @@ class DisputeWorkflow:
                 schedule_to_close_timeout=timedelta(days=2), retry_policy=DELIVERY_RETRY,
                 heartbeat_timeout=timedelta(seconds=20),  # a dead worker is noticed then (activities.notify)
             ))
-
-    async def _record(self, item: Recorded) -> bool | None:
-        recorded: bool | None
-        if workflow.patched(LOCAL_RECORD_PATCH):
-            recorded = await workflow.execute_local_activity(
-                RECORD_EVENT, item, start_to_close_timeout=timedelta(seconds=10), retry_policy=RECORD_RETRY
-            )
-        else:
-            recorded = await workflow.execute_activity(
-                RECORD_EVENT, item, start_to_close_timeout=timedelta(seconds=10), retry_policy=RECORD_RETRY
-            )
-        return recorded
 
 
 def _rejection(exc: ParleyError) -> ApplicationError:
