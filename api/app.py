@@ -22,7 +22,7 @@ from temporalio.client import Client
 
 from api import docs, web
 from api.allow import AllowHeader
-from api.deps import charter_in_force, ensure_charter_registered, reach_temporal
+from api.deps import charter_in_force, charter_in_session, ensure_charter_registered, reach_temporal
 from api.errors import problems_of_domain, problems_of_validation
 from api.routes import audit, disputes, health, registrations, users
 from api.routes import away as away_routes
@@ -52,6 +52,11 @@ class LazyTemporal:
         self._settings = settings
         self._client: Client | None = None
         self._lock = asyncio.Lock()
+
+    @property
+    def connected(self) -> Client | None:
+        """The client once connected (None before): no waiting, no task."""
+        return self._client
 
     async def get(self) -> Client:
         if self._client is None:
@@ -186,6 +191,7 @@ def create_app(settings: Settings | None = None, clock: Callable[[], datetime] =
         app.state.temporal = LazyTemporal(settings)
         app.state.service = Service(engine=app.state.engine, settings=settings, clock=clock,
                                     charter=lambda: charter_in_force(app.state),
+                                    charter_in=lambda session: charter_in_session(app.state, session),
                                     temporal=lambda: reach_temporal(app.state))
         yield
         app.state.engine.dispose()

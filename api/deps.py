@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar, cast
 
 from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
@@ -25,10 +27,15 @@ from store.tables import User
 from store.users import user_by_token
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 bearer = HTTPBearer(auto_error=False, description="A Parley API token")
 
 
-def get_settings(request: Request) -> Settings:
+# The dependencies that only look at the app's state are `async def`: FastAPI runs a plain `def` dependency in
+# its thread pool, a hop that costs more CPU than the lookup itself. (`get_now`, `get_service` and
+# `get_charter` stay plain functions: the web pages call them directly.)
+
+async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
@@ -39,7 +46,11 @@ def get_now(request: Request) -> datetime:
     return now
 
 
-def get_engine(request: Request) -> Engine:
+async def now_dep(request: Request) -> datetime:
+    return get_now(request)
+
+
+async def get_engine(request: Request) -> Engine:
     engine: Engine = request.app.state.engine
     return engine
 
@@ -55,6 +66,8 @@ async def get_temporal(request: Request) -> Client:
 
 async def reach_temporal(state: Any) -> Client:
     """The Temporal client; 503 (never 500) while Temporal cannot be reached. Nothing was sent yet."""
+    if (connected := getattr(state.temporal, "connected", None)) is not None:
+        return cast(Client, connected)  # the usual case: no deadline to set for what is already there
     settings: Settings = state.settings
     try:
         client: Client = await asyncio.wait_for(state.temporal.get(), settings.answer_within_s)
@@ -87,9 +100,15 @@ def get_charter(request: Request) -> Charter:
 def charter_in_force(state: Any) -> Charter:
     """The charter new disputes pin: the version adopted last (this API's own file is adopted first when
     it is new), read from the store so that an adoption reaches every API process at once."""
-    ensure_charter_registered(state)
     with Session(state.engine) as session:
-        charter: Charter = charters.in_force(session) or state.charter
+        return charter_in_session(state, session)
+
+
+def charter_in_session(state: Any, session: Session) -> Charter:
+    """`charter_in_force`, asked in a session the caller has open: one small query (the number of the version
+    adopted last); the parsed charter of each version is kept (`store.charters.charter_by_version`)."""
+    ensure_charter_registered(state)
+    charter: Charter = charters.in_force(session) or state.charter
     return charter
 
 
@@ -98,13 +117,18 @@ def get_service(request: Request) -> Service:
     return service
 
 
+async def service_dep(request: Request) -> Service:
+    return get_service(request)
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 EngineDep = Annotated[Engine, Depends(get_engine)]
 SessionDep = Annotated[Session, Depends(get_session)]
 TemporalDep = Annotated[Client, Depends(get_temporal)]
 CharterDep = Annotated[Charter, Depends(get_charter)]
-NowDep = Annotated[datetime, Depends(get_now)]
-ServiceDep = Annotated[Service, Depends(get_service)]
+NowDep = Annotated[datetime, Depends(now_dep)]
+ServiceDep = Annotated[Service, Depends(service_dep)]
+BearerDep = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 
 
 def authenticate(session: Session, settings: Settings, secret: str) -> User:
@@ -116,24 +140,51 @@ def authenticate(session: Session, settings: Settings, secret: str) -> User:
     return user
 
 
-def current_user(
-    engine: EngineDep,
-    settings: SettingsDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
-) -> User:
+def secret_of(credentials: HTTPAuthorizationCredentials | None) -> str:
     if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
         raise NotAuthenticated("missing credentials: send 'Authorization: Bearer <token>'")
+    return credentials.credentials
+
+
+def current_user(engine: EngineDep, settings: SettingsDep, credentials: BearerDep) -> User:
+    secret = secret_of(credentials)
     # A session of its own, closed at once: a request that then waits on Temporal must not hold
     # a pooled connection meanwhile (concurrent filings would exhaust the pool).
     with Session(engine) as session:
-        return authenticate(session, settings, credentials.credentials)
+        return authenticate(session, settings, secret)
 
 
 CurrentUser = Annotated[User, Depends(current_user)]
 
 
+@dataclass(frozen=True)
+class Reader:
+    """For a read that waits on nothing else: the bearer token is checked in the very session that then
+    reads, in one trip to the thread pool (`CurrentUser` plus `SessionDep` take two sessions and four trips).
+    The token is looked up on every request, as `CurrentUser` does: a revoked one fails at once."""
+
+    engine: Engine
+    settings: Settings
+    secret: str
+
+    async def read(self, work: Callable[[Session, User], T]) -> T:
+        """`work(session, user)` for the signed-in user (401 first when the token is unknown or revoked)."""
+        return await run_in_threadpool(self._read, work)
+
+    def _read(self, work: Callable[[Session, User], T]) -> T:
+        with Session(self.engine) as session:
+            return work(session, authenticate(session, self.settings, self.secret))
+
+
+async def reader(engine: EngineDep, settings: SettingsDep, credentials: BearerDep) -> Reader:
+    return Reader(engine=engine, settings=settings, secret=secret_of(credentials))
+
+
+ReaderDep = Annotated[Reader, Depends(reader)]
+
+
 def require_role(*roles: Role) -> object:
-    def check(user: CurrentUser) -> User:
+    async def check(user: CurrentUser) -> User:
         if Role(user.role) not in roles:
             allowed = " or ".join(r.value for r in roles)
             raise Forbidden(f"this needs the {allowed} role; {user.email} is a {user.role}")

@@ -133,8 +133,9 @@ class Once:
         return f"check before retrying, or send an {HEADER} header so that a retry is safe"
 
 
-def idempotency(request: Request, response: Response, engine: EngineDep, user: CurrentUser,
-                key: KeyHeader = None) -> Once:
+async def idempotency(request: Request, response: Response, engine: EngineDep, user: CurrentUser,
+                      key: KeyHeader = None) -> Once:
+    # (`async`: it does no I/O, and a plain `def` would cost a trip to the thread pool on every filing and action)
     if key is not None and not _VALID.fullmatch(key):
         raise InvalidInput("must be 1 to 200 printable ASCII characters (no spaces at either end)", HEADER)
     route = getattr(request.scope.get("route"), "path", request.url.path)

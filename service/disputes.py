@@ -14,11 +14,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, bindparam, exists
 from sqlmodel import Session, col, select
+from sqlmodel.sql.expression import Select
 from temporalio.client import Client
 
 from domain import caucus
+from domain.calendar import BusinessCalendar
 from domain.charter import Charter
 from domain.errors import Forbidden, InvalidInput, NotFound, ParleyError, Unavailable
 from domain.model import (
@@ -39,12 +41,12 @@ from domain.offers import Offer, open_actions
 from service import away, dispute_claims, precedents, temporal
 from service.ids import new_dispute_id
 from service.routing import NOBODY_AWAY, check_reassign, route
-from service.visibility import mine, visible_to
+from service.visibility import mine, viewer_kind, viewer_params, visible_to, visible_to_viewer
 from settings import Settings
 from store import absences
 from store.audit import events_for
 from store.charters import charter_by_version
-from store.tables import DisputeRow, User
+from store.tables import DISPUTE_REGISTRATIONS, DisputeRow, User
 from store.users import actor_of, user_by_email
 
 ADMIN_EMAIL = "admin@parley.local"  # the bootstrap admin of PARLEY_ADMIN_TOKEN, who is no stored user
@@ -57,17 +59,22 @@ class Service:
     charter: Callable[[], Charter]  # the charter new disputes pin
     temporal: Callable[[], Awaitable[Client]]
     clock: Callable[[], datetime]
+    charter_in: Callable[[Session], Charter] | None = None  # the same, asked in a session already open
+
+    def charter_now(self, session: Session) -> Charter:
+        """The charter new disputes pin, asked in `session` when the app says how (no session of its own)."""
+        return self.charter() if self.charter_in is None else self.charter_in(session)
 
     async def file(self, user: User, filing: Filing, *, dispute_id: str | None = None,
                    update_id: str | None = None) -> DisputeView:
         """Start a dispute's workflow and return it once its filing is recorded."""
         def prepare() -> DisputeStart:
             with Session(self.engine) as session:
+                charter = self.charter_now(session)  # one charter for the whole filing
                 now = self.clock()  # who is away now is routed around; the workflow keeps the absences to come
-                start = prepare_filing(session, user, filing, self.charter(), dispute_id or new_dispute_id(),
-                                       away=absences.stand_ins(session, now))
-                parties = [user, *filter(None, [user_by_email(session, start.counterparty.email)])]
-                told = away.absences_at_filing(session, start, parties, self.charter(), now)
+                start, other = _prepare_filing(session, user, filing, charter, dispute_id or new_dispute_id(),
+                                               away=absences.stand_ins(session, now))
+                told = away.absences_at_filing(session, start, [user, other], charter, now)
                 return start.model_copy(update={"absences": told})
 
         start = await asyncio.to_thread(prepare)  # a filing's mistakes are named even while Temporal is down
@@ -113,9 +120,16 @@ class Service:
         return DisputeView.model_validate(self.read_json(session, user, dispute_id))
 
     def read_with_claims(self, session: Session, user: User, dispute_id: str) -> dict[str, Any]:
-        """`GET /api/disputes/{id}`: the dispute and, side by side, the registrations it is about."""
-        found = self.read_json(session, user, dispute_id)
-        claims = dispute_claims.for_viewer(session, user, DisputeView.model_validate(found), self.clock())
+        """`GET /api/disputes/{id}`: the dispute and, side by side, the registrations it is about (looked up
+        only for a dispute that names some: most name none)."""
+        row = session.exec(_read_query(viewer_kind(user)),
+                           params={"dispute_id": dispute_id, **viewer_params(user)}).first()
+        if row is None:
+            raise NotFound(f"no dispute {dispute_id} that you can see")
+        view_json, due_at, linked = row
+        now = self.clock()
+        found = live_view(session, view_json, due_at, now)
+        claims = dispute_claims.for_viewer(session, user, DisputeView.model_validate(found), now) if linked else []
         return {**found, "registrations": [c.model_dump(mode="json") for c in claims]}
 
     @staticmethod
@@ -137,6 +151,20 @@ def actor_for(user: User) -> Actor:
     if user.id == 0 and user.email == ADMIN_EMAIL:
         return Actor(email=ADMIN_EMAIL, role=Role.admin, name=user.name)
     return actor_of(user)
+
+
+_reads: dict[str, Select[str, datetime | None, bool]] = {}  # by `viewer_kind`
+
+
+def _read_query(kind: str) -> Select[str, datetime | None, bool]:
+    """`read_with_claims`'s one query, built once per kind of viewer (building it cost more than running it):
+    the stored view and due time of the dispute `dispute_id` if the viewer may see it, and whether it names
+    registrations (`store.dispute_links`)."""
+    if (known := _reads.get(kind)) is None:
+        linked = exists().where(DISPUTE_REGISTRATIONS.c.dispute_id == DisputeRow.id).label("linked")
+        known = _reads[kind] = select(col(DisputeRow.view_json), col(DisputeRow.due_at), linked).where(
+            col(DisputeRow.id) == bindparam("dispute_id"), visible_to_viewer(kind))
+    return known
 
 
 def visible_row(session: Session, user: User, dispute_id: str) -> DisputeRow:
@@ -168,14 +196,17 @@ def list_rows(session: Session, user: User, *, status: Status | None, tier: int 
 
 def to_json(session: Session, row: DisputeRow, now: datetime | None = None) -> dict[str, Any]:
     """The stored view with its SLA brought up to this moment, in business time."""
-    view: dict[str, Any] = json.loads(row.view_json)
+    return live_view(session, row.view_json, row.due_at, now)
+
+
+def live_view(session: Session, view_json: str, due: datetime | None, now: datetime | None = None) -> dict[str, Any]:
+    """`to_json` of a projection row's `view_json` and `due_at`."""
+    view: dict[str, Any] = json.loads(view_json)
     sla = view.get("sla") or {}
-    if row.due_at is not None and not sla.get("paused"):
+    if due is not None and not sla.get("paused"):
         now = now or datetime.now(UTC)
-        charter = charter_by_version(session, view["charter_version"])
-        due = row.due_at
-        if charter is not None:
-            cal = charter.business_calendar()
+        cal = _calendar_of(session, view["charter_version"])
+        if cal is not None:
             remaining = cal.between(now, due) if now < due else -cal.between(due, now)
         else:
             remaining = (due - now).total_seconds()
@@ -184,10 +215,29 @@ def to_json(session: Session, row: DisputeRow, now: datetime | None = None) -> d
     return view
 
 
+_calendars: dict[str, BusinessCalendar] = {}  # by charter version (a version never changes once stored)
+
+
+def _calendar_of(session: Session, version_id: str) -> BusinessCalendar | None:
+    if (known := _calendars.get(version_id)) is not None:
+        return known
+    charter = charter_by_version(session, version_id)
+    if charter is None:
+        return None
+    calendar = _calendars[version_id] = charter.business_calendar()
+    return calendar
+
+
 def prepare_filing(session: Session, user: User, filing: Filing, charter: Charter, dispute_id: str,
                    away: Mapping[str, str] = NOBODY_AWAY) -> DisputeStart:
     """The workflow's input for `filing` by `user`; its adjudicators are routed by `service.routing` (`away`:
     the e-mail of someone away now → their stand-in's)."""
+    return _prepare_filing(session, user, filing, charter, dispute_id, away)[0]
+
+
+def _prepare_filing(session: Session, user: User, filing: Filing, charter: Charter, dispute_id: str,
+                    away: Mapping[str, str] = NOBODY_AWAY) -> tuple[DisputeStart, User]:
+    """`prepare_filing`, and the counterparty it found."""
     if not Service.may_file(user):
         raise Forbidden(f"only reps file disputes; {user.email} is a {user.role}")
     other = user_by_email(session, filing.counterparty_email)
@@ -222,7 +272,7 @@ def prepare_filing(session: Session, user: User, filing: Filing, charter: Charte
         id=dispute_id, filing=filing, filer=_party(user), counterparty=_party(other),
         mediator=routed.mediator, executive=routed.executive, backup_executive=routed.backup_executive,
         charter=charter, routing_note=routed.note,
-    )
+    ), other
 
 
 def resolve_actor(session: Session, email: str) -> Actor:

@@ -94,9 +94,14 @@ def latest(session: Session) -> tuple[CharterChange, CharterVersion] | None:
     return None if row is None else (row[0], row[1])
 
 
+_LAST_ADOPTED = select(CharterChange.version_id).order_by(col(CharterChange.id).desc()).limit(1)  # built once
+
+
 def in_force(session: Session) -> Charter | None:
-    """The charter new disputes pin: the version adopted last (None before any adoption)."""
-    change = session.exec(select(CharterChange.version_id).order_by(col(CharterChange.id).desc()).limit(1)).first()
+    """The charter new disputes pin: the version adopted last (None before any adoption). Asked of the store
+    every time (an adoption by any process counts at once), but only for the version's id: the text of each
+    version is parsed once (`charter_by_version`)."""
+    change = session.exec(_LAST_ADOPTED).first()
     return None if change is None else charter_by_version(session, change)
 
 

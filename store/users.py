@@ -8,7 +8,8 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlmodel import Session, select
+from sqlalchemy import bindparam
+from sqlmodel import Session, col, select
 
 from domain.errors import InvalidInput, NotFound, WrongState
 from domain.model import Actor, Role
@@ -69,8 +70,11 @@ def issue_token(session: Session, user: User, label: str = "") -> IssuedToken:
     return IssuedToken(id=token_id, secret=secret)
 
 
+_BY_EMAIL = select(User).where(col(User.email) == bindparam("email"))  # built once (each filing asks it)
+
+
 def user_by_email(session: Session, email: str) -> User | None:
-    return session.exec(select(User).where(User.email == email.strip().lower())).first()
+    return session.exec(_BY_EMAIL, params={"email": email.strip().lower()}).first()
 
 
 def set_notify(session: Session, user: User, notify: str | None) -> None:
@@ -79,12 +83,14 @@ def set_notify(session: Session, user: User, notify: str | None) -> None:
     session.add(user)
 
 
+# Built once: every API request asks it, and building the statement cost more than running it.
+_BY_TOKEN = select(User).join(ApiToken).where(col(ApiToken.token_hash) == bindparam("token_hash"),
+                                              col(ApiToken.revoked_at).is_(None))
+
+
 def user_by_token(session: Session, secret: str) -> User | None:
-    row = session.exec(
-        select(User).join(ApiToken).where(ApiToken.token_hash == hash_token(secret),
-                                          ApiToken.revoked_at.is_(None))  # type: ignore[union-attr]
-    ).first()
-    return row
+    """The user of a token that is not revoked (looked up every time: a revocation counts at once)."""
+    return session.exec(_BY_TOKEN, params={"token_hash": hash_token(secret)}).first()
 
 
 def revoke_token(session: Session, token_id: str, by: User) -> None:

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query
 
-from api.deps import CurrentUser, NowDep, ServiceDep, SessionDep
+from api.deps import CurrentUser, NowDep, ReaderDep, ServiceDep, SessionDep
 from api.idempotency import OnceDep
 from api.schemas import (
     REPLAYED,
@@ -58,8 +58,8 @@ def list_disputes(
 
 @router.get("/{dispute_id}", summary="One dispute, with its live SLA and the registrations it is about",
             response_model=DisputeDetailPublic, response_model_exclude_unset=True, responses=errors(401, 404, 422))
-def get_dispute(dispute_id: str, user: CurrentUser, session: SessionDep, service: ServiceDep) -> dict[str, Any]:
-    return service.read_with_claims(session, user, dispute_id)
+async def get_dispute(dispute_id: str, reader: ReaderDep, service: ServiceDep) -> dict[str, Any]:
+    return await reader.read(lambda session, user: service.read_with_claims(session, user, dispute_id))
 
 
 @router.post("/{dispute_id}/actions", summary="Act on a dispute", response_model=DisputePublic,

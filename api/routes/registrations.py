@@ -50,7 +50,7 @@ IMPORT_MAX_BYTES = 256 * 1024 * 1024  # an import streams (the app's body limit 
 MAX_OFFSET = 1_000_000_000
 
 
-def get_registrations(request: Request) -> Registrations:
+async def get_registrations(request: Request) -> Registrations:
     service: Service = request.app.state.service
     return Registrations(service)
 

@@ -18,7 +18,7 @@ router = APIRouter(prefix="/api", tags=["webhooks"])
 MAX_OFFSET = 1_000_000_000
 
 
-def get_webhooks(request: Request) -> Webhooks:
+async def get_webhooks(request: Request) -> Webhooks:
     service: Service = request.app.state.service
     return Webhooks(service)
 
