@@ -8,16 +8,20 @@ media by the person's preference (activities.media), all of it idempotent: a ret
 pending on the row: a Slack direct message (Block Kit, render.slack_digest) and/or an e-mail (HTML and
 text, render.digest_mail). Each medium is marked right after it went, in its own commit, so a retried
 attempt sends only what did not go. As for notices (activities.notify), the direct message carries the row's
-id in its metadata and the row is marked as being posted just before the post; a later attempt that finds
-it so marked (the worker died before the commit, or Slack's answer was a 5xx or never came, which the
-client does not repeat) first looks for the message in the person's DM and marks the row sent with it
-instead of posting it again. Also as for notices, a permanent refusal (an unknown Slack user, an SMTP
-5xx) parks that medium with the reason; transient trouble is noted on the row and the activity fails, so
-Temporal retries it later; a fault of one medium never holds up the other.
+id in its metadata and the row is marked as being posted just before the post. When Slack's answer is a
+5xx or never comes (which the client does not repeat), the attempt looks for the message in the person's
+DM a moment later and marks the row sent with it, posting again only when it is not there
+(`activities.slack.post_or_find`); a later attempt that finds the row so marked (the worker died before
+the commit, or that look failed too) looks first in the same way. Also as for notices, a permanent
+refusal (an unknown Slack user, an SMTP 5xx) parks that medium with the reason; transient trouble is noted
+on the row and the activity fails, so Temporal retries it later; a fault of one medium never holds up the
+other. The activity heartbeats before each post, during each look, and before and after connecting to the
+SMTP server and sending (the workflow gives it a heartbeat time-out).
 """
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 from urllib.error import URLError
 
@@ -31,7 +35,7 @@ from temporalio.exceptions import ApplicationError
 from activities.email import Mailer, MailRefused, MailUnavailable
 from activities.media import choose_media
 from activities.notify import LOOK_BACK, PERMANENT
-from activities.slack import find_notice, heartbeat, notice_metadata, posted_nothing
+from activities.slack import failure, find_notice, heartbeat, notice_metadata, post_or_find, posted_nothing
 from domain.calendar import BusinessCalendar
 from domain.charter import Charter
 from domain.digest import Digest
@@ -114,20 +118,30 @@ class DigestActivities:
                 return
             channel = str(slack.conversations_open(users=user_id)["channel"]["id"])
             if row.slack_posting_at is not None:  # an earlier attempt began posting it: is it there?
-                found = self._look(slack, row, channel, metadata)
+                found = self._look(slack, row_id, channel, metadata, row.slack_posting_at)
                 if found is not None:
                     activity.logger.info("digest %s to %s was posted before its attempt ended", key, email)
                     self._finish(row_id, status="sent", channel=channel, ts=found)
                     return
-            heartbeat()
-            self._posting(row_id, under_way=True)
-            try:
-                sent = slack.chat_postMessage(channel=channel, text=digest_fallback(digest),
-                                              blocks=digest_blocks(digest, cal, self.public_url), metadata=metadata)
-            except SlackApiError as exc:
-                if posted_nothing(exc.response.status_code):  # refused, or rate limited
-                    self._posting(row_id, under_way=False)
-                raise
+            since = datetime.now(UTC)
+
+            def post() -> str:
+                heartbeat()
+                self._posting(row_id, under_way=True)
+                try:
+                    return str(slack.chat_postMessage(channel=channel, text=digest_fallback(digest), metadata=metadata,
+                                                      blocks=digest_blocks(digest, cal, self.public_url))["ts"])
+                except SlackApiError as exc:
+                    if posted_nothing(exc.response.status_code):  # refused, or rate limited
+                        self._posting(row_id, under_way=False)
+                    raise
+
+            def unknown(exc: Exception) -> None:
+                activity.logger.warning("digest %s to %s: Slack may have taken it (%s); looking for it", key, email,
+                                        failure(exc))
+                self._note(row_id, failure(exc))
+
+            ts = post_or_find(post, lambda: self._look(slack, row_id, channel, metadata, since), unknown=unknown)
         except SlackApiError as exc:
             error = str(exc.response.get("error") or f"HTTP {exc.response.status_code}")
             if error in PERMANENT:
@@ -139,17 +153,18 @@ class DigestActivities:
         except (URLError, OSError) as exc:
             self._note(row_id, f"connection: {exc}")
             raise
-        self._finish(row_id, status="sent", channel=channel, ts=str(sent["ts"]))
+        self._finish(row_id, status="sent", channel=channel, ts=ts)
 
-    def _look(self, slack: WebClient, row: Row[Any], channel: str, metadata: Metadata) -> str | None:
-        """The ts of the row's direct message in `channel` (the bot's DM with its reader), if Slack has it.
-        A look Slack refuses (no history scope) finds nothing, and the digest is posted again."""
+    def _look(self, slack: WebClient, row_id: int, channel: str, metadata: Metadata, since: datetime) -> str | None:
+        """The ts of the row's direct message in `channel` (the bot's DM with its reader), if Slack has it from
+        a post that began at `since`. A look Slack refuses (no history scope) finds nothing, and the digest is
+        posted again."""
         try:
-            return find_notice(slack, channel, metadata, oldest=(row.slack_posting_at - LOOK_BACK).timestamp())
+            return find_notice(slack, channel, metadata, oldest=(since - LOOK_BACK).timestamp())
         except SlackApiError as exc:
             if exc.response.status_code != 200:
                 raise
-            activity.logger.warning("digest %s: cannot look in %s (%s); posting it again", row.id, channel,
+            activity.logger.warning("digest %s: cannot look in %s (%s); posting it again", row_id, channel,
                                     exc.response.get("error"))
             return None
 
@@ -171,8 +186,11 @@ class DigestActivities:
     def _by_mail(self, mailer: Mailer, row_id: int, digest: Digest, cal: BusinessCalendar, key: str) -> None:
         mail = render_digest_mail(digest, cal, self.public_url)
         try:
+            heartbeat()
             with mailer.connection() as conn:
+                heartbeat()
                 mailer.send(conn, mailer.message(mail, digest.recipient.email, digest.recipient.name, key))
+                heartbeat()
         except MailRefused as exc:
             activity.logger.warning("digest e-mail to %s parked: %s", digest.recipient.email, exc)
             with session(self.engine, write=True) as s:

@@ -9,6 +9,10 @@ Faults, in SMTP's own terms: a 5xx answer to a recipient, the sender or the mess
 e-mail is parked with the server's answer while the others go on; a 4xx answer, a refused, dropped or hung
 connection, a TLS or log-in failure is transient: the row notes why and the activity fails, so Temporal
 retries it with back-off until the server is back. The dispute's workflow never waits for it.
+
+Each command may take up to `TIMEOUT_S`, so an event's e-mails together may take longer than the delivery
+activity's heartbeat time-out: `MailDelivery.deliver` heartbeats before connecting, once connected and
+after each e-mail (through the callback it is given; by default the running activity's heartbeat).
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from sqlalchemy import Engine
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.slack import heartbeat
 from domain.smtp import SmtpTarget
 from render.email import MailNotice, RenderedMail, render_notice
 from store import notifications, projection
@@ -144,8 +149,9 @@ class MailDelivery:
         self.public_url = public_url.rstrip("/")
         self.clock = clock
 
-    def deliver(self, dispute_id: str, seq: int) -> None:
-        """Send what is pending; ApplicationError (retried) when the server cannot take mail now."""
+    def deliver(self, dispute_id: str, seq: int, *, beat: Callable[[], None] = heartbeat) -> None:
+        """Send what is pending; ApplicationError (retried) when the server cannot take mail now. `beat` is
+        called before connecting, once connected and after each e-mail."""
         with session(self.engine) as s:
             rows = notifications.mail_pending(s, dispute_id, seq)
             if not rows:
@@ -156,13 +162,16 @@ class MailDelivery:
         calendar = charter.business_calendar() if charter is not None else None
         link = f"{self.public_url}/disputes/{dispute_id}" if view is not None else f"{self.public_url}/"
         try:
+            beat()
             with self.mailer.connection() as conn:
+                beat()
                 for row in rows:
                     person = people.get(row.recipient)
                     name = person.name if person else None
                     notice = MailNotice(dispute_id=dispute_id, kind=row.kind, text=row.text, recipient=row.recipient,
                                         name=name, view=view, calendar=calendar, link=link, now=self.clock())
                     self._send_one(conn, row, notice, f"{dispute_id}/{seq}/{row.recipient.lower()}")
+                    beat()
         except MailUnavailable as exc:
             self._note_failure([r.id for r in rows], f"smtp: {exc}")
             raise ApplicationError(f"e-mail for {dispute_id} event {seq} waits: {exc}", type="MailUnavailable") \

@@ -25,10 +25,13 @@ finds a row so marked first looks for its message where it would be (conversatio
 .replies for the case message's thread, from shortly before that time; it joins a public channel it
 posts to without being in it) and, when it is there, marks the row sent with it instead of posting
 again. Where it cannot look (the app lacks the history or join scopes, or the channel has no ID it can
-find), it posts again: at least once, as before. The same holds when Slack's answer to a post is a 5xx
-or never comes (a time-out, a connection dropped after the request went out): Slack may have taken the
-post, so the client does not send it again (`activities.slack.NOT_REPEATABLE`); the row stays marked,
-the attempt fails, and the retry looks first.
+find), it posts again: at least once, as before. When Slack's answer to a post is a 5xx or never comes
+(a time-out, a connection dropped after the request went out), Slack may have taken the post, so the
+client does not send it again (`activities.slack.NOT_REPEATABLE`): the attempt itself looks for the
+message a moment later, in the same way (`activities.slack.post_or_find`), marks the row sent with it when
+it is there and posts again when it is not. Only when that look fails too (Slack still in trouble), or
+the post's outcome stays unknown a few times over, does the attempt fail, the row still marked, and
+Temporal's retry looks first.
 
 Transient Slack trouble (server errors, connection errors and time-outs past the client's own retries of
 everything but a post) propagates and Temporal retries the activity; a rate limit longer than the client
@@ -69,9 +72,11 @@ from activities.slack import (
     ChannelBusy,
     ChannelPacer,
     channel_id,
+    failure,
     find_notice,
     heartbeat,
     notice_metadata,
+    post_or_find,
     posted_nothing,
     retry_after,
 )
@@ -187,10 +192,33 @@ class NotifyActivities:
             )
 
     def _post(self, slack: WebClient, channel: str, row: Any, **kwargs: Any) -> Any:
+        """chat.postMessage of the row (see `_post_once`); when Slack's answer leaves its outcome unknown,
+        the message found where it was posted (`{"channel": ID, "ts": ...}`), or else Slack's answer to
+        posting it again (`post_or_find`)."""
+        thread_ts = kwargs.get("thread_ts")
+        oldest = (datetime.now(UTC) - LOOK_BACK).timestamp()
+
+        def find() -> Any:
+            where = self._channel_id(slack, channel)
+            ts = self._look(slack, row, where, thread_ts, oldest)
+            if ts is None or where is None:
+                activity.logger.warning("notice %s is not in Slack after all: posting it again", row.id)
+                return None
+            activity.logger.info("notice %s is in Slack after all: %s %s", row.id, where, ts)
+            return {"channel": where, "ts": ts}
+
+        def unknown(exc: Exception) -> None:
+            activity.logger.warning("notice %s: Slack may have taken its post (%s); looking for it", row.id,
+                                    failure(exc))
+            self._note_failure(row.id, failure(exc))
+
+        return post_or_find(lambda: self._post_once(slack, channel, row, **kwargs), find, unknown=unknown)
+
+    def _post_once(self, slack: WebClient, channel: str, row: Any, **kwargs: Any) -> Any:
         """chat.postMessage of the row in the channel's turn (see ChannelPacer), with the row's id in the
         message metadata; _Paced when no turn is near. The row is marked as being posted just before the
         call, and unmarked when Slack answers that it posted nothing (a 5xx or no answer leaves it marked:
-        the client does not repeat the post, and the next attempt looks for it first)."""
+        the client does not repeat the post, and whoever posts it next looks for it first)."""
         try:
             with self.pacer.turn(channel):
                 heartbeat()  # after the turn's wait

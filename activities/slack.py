@@ -1,7 +1,7 @@
 """Slack plumbing for the activities and the API: a WebClient that retries like Slack asks (and never
 repeats a post blindly), the per-channel pacing of posts, and finding a notice Parley posted (by its
-message metadata) when an attempt ended before it could record the post. What the messages say is
-rendered in `render/`."""
+message metadata) when Slack's answer to the post was lost, or an attempt ended before it could record the
+post (`post_or_find`, `find_notice`). What the messages say is rendered in `render/`."""
 
 from __future__ import annotations
 
@@ -11,11 +11,12 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from http.client import RemoteDisconnected
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 from urllib.error import HTTPError, URLError
 from urllib.parse import urlsplit
 
 from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_handlers import (
     ConnectionErrorRetryHandler,
     RateLimitErrorRetryHandler,
@@ -36,12 +37,20 @@ CONNECTION_ERRORS: list[type[Exception]] = [URLError, TimeoutError, ConnectionRe
 # Methods that make something new each time they are called: chat.postMessage has no idempotency key, so
 # a post repeated after Slack took it is a second message. A 5xx answer, or none (a time-out, a connection
 # dropped after the request went out), leaves its outcome unknown: such a call is never sent again blindly.
-# The caller leaves its outbox row marked "posting" and a later attempt looks for the message first
-# (`find_notice`). Rate limits (429: Slack did nothing) and requests that never left are safe to repeat.
+# The caller looks for the message first (`post_or_find`, `find_notice`), and posts again only when it is
+# not there. Rate limits (429: Slack did nothing) and requests that never left are safe to repeat.
 NOT_REPEATABLE = frozenset({"chat.postMessage"})
+# How long after a post whose outcome is unknown the caller looks for the message (heartbeating meanwhile):
+# a moment for Slack to finish storing a post it took. As long as Temporal's first retry used to wait.
+LOOK_AFTER_S = 1.0
+# Posts of one message in one attempt while every answer leaves the outcome unknown and every look finds
+# nothing; then the attempt fails (the row still marked "posting") and Temporal's retry looks first.
+POSTS_PER_ATTEMPT = 3
 # The longest Retry-After the client waits out itself, heartbeating before and after: far below the
 # delivery activity's heartbeat time-out. A longer one reaches the caller (a delivery defers the row).
 RATE_LIMIT_WAIT_MAX_S = 5
+
+T = TypeVar("T")
 
 
 def heartbeat() -> None:
@@ -133,7 +142,7 @@ def make_slack_client(token: str, base_url: str = WebClient.BASE_URL, *,
     """A WebClient that waits out short rate limits (honouring Retry-After) and retries server errors,
     connection errors and time-outs a few times before the caller gives up (the delivery activity then
     fails its attempt and Temporal retries it). A post whose outcome is unknown is not retried: the
-    caller's next attempt looks for it first (see `NOT_REPEATABLE`)."""
+    caller looks for it first (see `NOT_REPEATABLE`, `post_or_find`)."""
     return WebClient(
         token=token,
         base_url=base_url,
@@ -159,6 +168,52 @@ def posted_nothing(status_code: int) -> bool:
     """Slack answered a post with an API error (200, `ok: false`) or a rate limit (429): nothing was
     posted. A 5xx, like no answer at all, may come after Slack took the post."""
     return status_code in (200, 429)
+
+
+def outcome_unknown(exc: BaseException) -> bool:
+    """Slack may have taken the post that raised `exc`: it answered 5xx, or not at all (a time-out, a
+    connection dropped after the request went out)."""
+    if isinstance(exc, SlackApiError):
+        return not posted_nothing(exc.response.status_code)
+    return isinstance(exc, OSError) and not never_sent(exc)
+
+
+def failure(exc: BaseException) -> str:
+    """What a failed Slack call ran into, as an outbox row records it ("slack: HTTP 500")."""
+    if isinstance(exc, SlackApiError):
+        return f"slack: {exc.response.get('error') or f'HTTP {exc.response.status_code}'}"
+    return f"connection: {exc or type(exc).__name__}"
+
+
+def pause(seconds: float) -> None:
+    """Wait a moment inside a delivery activity, with a heartbeat before and after."""
+    heartbeat()
+    time.sleep(seconds)
+    heartbeat()
+
+
+def post_or_find(post: Callable[[], T], find: Callable[[], T | None], *,
+                 unknown: Callable[[Exception], None] | None = None, look_after: float = LOOK_AFTER_S,
+                 posts: int = POSTS_PER_ATTEMPT) -> T:
+    """What `post()` answered, posting at most once: when the answer leaves the outcome unknown
+    (`outcome_unknown`; `unknown` hears of it), wait `look_after` seconds and `find()` the message (by its
+    metadata). What it finds is the answer; when it finds nothing, Slack has no such post and it goes
+    again, up to `posts` posts in all. The last post's unknown outcome, like a look Slack fails (it is still
+    in trouble), propagates: the caller's row stays marked "posting", and its next attempt looks first."""
+    left = posts
+    while True:
+        left -= 1
+        try:
+            return post()
+        except (SlackApiError, OSError) as exc:
+            if left <= 0 or not outcome_unknown(exc):
+                raise
+            if unknown is not None:
+                unknown(exc)
+        pause(look_after)
+        found = find()
+        if found is not None:
+            return found
 
 
 # --- finding a notice already posted ----------------------------------------------------------------

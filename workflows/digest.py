@@ -58,6 +58,7 @@ class DigestWorkflow:
             result: DigestSent = await workflow.execute_activity(
                 DELIVER_DIGEST, DigestDelivery(key=digest.key, at=digest.at, recipient=recipient),
                 result_type=DigestSent, start_to_close_timeout=timedelta(minutes=2),
+                heartbeat_timeout=timedelta(seconds=20),  # a dead worker's delivery is retried in seconds
                 schedule_to_close_timeout=DELIVERY_WINDOW, retry_policy=DELIVERY_RETRY,
             )
         except ActivityError as exc:

@@ -1,10 +1,12 @@
 """A post Slack took but answered 500 (or answered too late) is in Slack once, on SQLite and PostgreSQL.
 
 chat.postMessage has no idempotency key: the Slack client repeats no post whose outcome is unknown (a 5xx,
-a time-out, a connection dropped after the request went out). The row stays marked "posting", the attempt
-fails, and Temporal's retry finds the message by its metadata instead of posting it again; digests too.
-Rate limits (Slack did nothing) are still waited out, briefly, and a long one defers the row instead of
-holding the activity past its heartbeat time-out. The activity heartbeats before each row and around waits.
+a time-out, a connection dropped after the request went out). The row stays marked "posting", and the same
+attempt looks a moment later: it finds the message by its metadata and marks the row with it, or posts
+again when it is not there. When the look fails too (Slack still in trouble), the attempt fails and
+Temporal's retry looks first; digests too. Rate limits (Slack did nothing) are still waited out, briefly,
+and a long one defers the row instead of holding the activity past its heartbeat time-out. The activity
+heartbeats before each row and around waits.
 """
 
 from __future__ import annotations
@@ -31,7 +33,14 @@ from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 
 from activities.digest import DigestActivities
 from activities.notify import NotifyActivities
-from activities.slack import NOTICE_EVENT, ChannelPacer, make_slack_client, retry_handlers
+from activities.slack import (
+    LOOK_AFTER_S,
+    NOTICE_EVENT,
+    POSTS_PER_ATTEMPT,
+    ChannelPacer,
+    make_slack_client,
+    retry_handlers,
+)
 from domain.digest_runs import DigestDelivery, DigestRun
 from store.db import session
 from store.tables import NOTIFICATIONS, User
@@ -93,9 +102,9 @@ def notice_of(message: dict[str, Any]) -> int | None:
     return int(metadata["event_payload"]["notice_id"]) if metadata.get("event_type") == NOTICE_EVENT else None
 
 
-def failed_on_unknown_outcome(fault: str) -> type[Exception] | tuple[type[Exception], ...]:
-    """What a delivery attempt raises when Slack's answer to a post is `fault`."""
-    return SlackApiError if fault == "500" else (TimeoutError, URLError)
+def cannot_look(fake: FakeSlack, method: str = "conversations.history") -> None:
+    """Slack answers the look 500, past the client's retries of it."""
+    fake.fail_next(4, "500", method=method)
 
 
 # --- the client: which failures it repeats ---------------------------------------------------------------
@@ -138,18 +147,16 @@ def test_a_post_slack_took_before_failing_is_found_not_posted_again(people: Engi
     notice = dm(COUNTERPARTY, "filed. Your move.") if to == "dm" else channel("filed")
     fake.fail_next(1, fault, method="chat.postMessage", taken=True)
     first = record(people, 1, "filed", [notice])
-    with pytest.raises(failed_on_unknown_outcome(fault)):
-        ActivityEnvironment().run(notify.deliver_notices, first)
-    [taken] = fake.calls_to("chat.postMessage")  # the client did not send it again
+    ActivityEnvironment().run(notify.deliver_notices, first)  # the attempt looks, and finds it
+    [taken] = fake.calls_to("chat.postMessage")  # the client did not send it again, nor did the activity
     assert taken.taken and taken.fault == fault
+    [looked] = fake.calls_to("conversations.history")
+    assert looked.at > taken.at
     [posted] = fake.messages()
     [row] = rows(people)
-    assert row.status == "pending" and row.slack_posting_at is not None and notice_of(posted) == row.id
-
-    ActivityEnvironment().run(notify.deliver_notices, first)  # Temporal's retry
-    assert len(fake.calls_to("chat.postMessage")) == 1 and fake.calls_to("conversations.history")
-    [row] = rows(people)
+    assert notice_of(posted) == row.id
     assert (row.status, row.slack_channel, row.slack_ts) == ("sent", posted["channel"], posted["ts"])
+    assert row.attempts == 2 and row.error is None  # the unknown outcome was counted, then the row was sent
 
     # what was found is what later events build on: the channel's next update is a reply to the found post
     ActivityEnvironment().run(notify.deliver_notices, record(people, 2, "commented", [channel("a comment")]))
@@ -159,19 +166,69 @@ def test_a_post_slack_took_before_failing_is_found_not_posted_again(people: Engi
 
 
 @pytest.mark.parametrize("fault", ["500", "timeout"])
-def test_a_post_slack_did_not_take_is_posted_by_the_retry(people: Engine, fake: FakeSlack, slack: WebClient,
-                                                          fault: str) -> None:
+def test_a_post_slack_did_not_take_is_posted_again_after_the_look(people: Engine, fake: FakeSlack,
+                                                                  slack: WebClient, fault: str) -> None:
     notify = unpaced(people, slack)
     fake.fail_next(1, fault, method="chat.postMessage")
     event = record(people, 1, "filed", [dm(COUNTERPARTY, "filed. Your move.")])
-    with pytest.raises(failed_on_unknown_outcome(fault)):
-        ActivityEnvironment().run(notify.deliver_notices, event)
-    assert fake.messages() == []
     ActivityEnvironment().run(notify.deliver_notices, event)
-    assert [c.fault for c in fake.calls_to("chat.postMessage")] == [fault, None]
+    failed, posted = fake.calls_to("chat.postMessage")
+    [looked] = fake.calls_to("conversations.history")
+    assert (failed.fault, posted.fault) == (fault, None) and failed.at < looked.at < posted.at
     [message] = fake.messages(PAT)
     [row] = rows(people)
     assert row.status == "sent" and row.slack_ts == message["ts"]
+
+
+@pytest.mark.parametrize("to", ["dm", "channel"])
+def test_when_the_look_fails_too_the_attempt_fails_and_the_retry_looks_first(
+        people: Engine, fake: FakeSlack, slack: WebClient, to: str) -> None:
+    notify = unpaced(people, slack, channel_override=CONFLICTS)
+    notice = dm(COUNTERPARTY, "filed. Your move.") if to == "dm" else channel("filed")
+    fake.fail_next(1, "500", method="chat.postMessage", taken=True)
+    cannot_look(fake)
+    first = record(people, 1, "filed", [notice])
+    with pytest.raises(SlackApiError):
+        ActivityEnvironment().run(notify.deliver_notices, first)
+    [posted] = fake.messages()
+    [row] = rows(people)
+    assert row.status == "pending" and row.slack_posting_at is not None and notice_of(posted) == row.id
+    assert len(fake.calls_to("chat.postMessage")) == 1  # not posted again without a look
+
+    ActivityEnvironment().run(notify.deliver_notices, first)  # Temporal's retry
+    assert len(fake.calls_to("chat.postMessage")) == 1 and fake.calls_to("conversations.history")[-1].ok
+    [row] = rows(people)
+    assert (row.status, row.slack_channel, row.slack_ts) == ("sent", posted["channel"], posted["ts"])
+
+
+def test_a_post_whose_outcome_stays_unknown_is_left_to_the_retry(people: Engine, fake: FakeSlack,
+                                                                 slack: WebClient) -> None:
+    notify = unpaced(people, slack)
+    fake.fail_next(POSTS_PER_ATTEMPT, "500", method="chat.postMessage")
+    event = record(people, 1, "filed", [dm(COUNTERPARTY, "filed. Your move.")])
+    with pytest.raises(SlackApiError):
+        ActivityEnvironment().run(notify.deliver_notices, event)
+    assert len(fake.calls_to("chat.postMessage")) == POSTS_PER_ATTEMPT  # a look before each post again
+    assert len(fake.calls_to("conversations.history")) == POSTS_PER_ATTEMPT - 1
+    [row] = rows(people)
+    assert row.status == "pending" and row.slack_posting_at is not None and row.attempts == POSTS_PER_ATTEMPT
+
+    ActivityEnvironment().run(notify.deliver_notices, event)  # Temporal's retry looks first, then posts
+    assert len(fake.calls_to("conversations.history")) == POSTS_PER_ATTEMPT
+    assert len(fake.messages(PAT)) == 1 and rows(people)[0].status == "sent"
+
+
+def test_the_delivery_heartbeats_while_it_waits_to_look(people: Engine, fake: FakeSlack, slack: WebClient) -> None:
+    beats: list[float] = []
+    env = ActivityEnvironment()
+    env.on_heartbeat = lambda *details: beats.append(time.time())
+    fake.fail_next(1, "timeout", method="chat.postMessage", taken=True)
+    env.run(unpaced(people, slack).deliver_notices, record(people, 1, "filed", [dm(COUNTERPARTY, "filed.")]))
+    [taken] = fake.calls_to("chat.postMessage")
+    [looked] = fake.calls_to("conversations.history")
+    assert looked.at - taken.at >= LOOK_AFTER_S
+    waited = [beat for beat in beats if taken.at < beat < looked.at]
+    assert waited and max(waited) - min(waited) >= LOOK_AFTER_S * 0.9  # before and after the wait
 
 
 def test_reads_are_still_retried_by_the_client(people: Engine, fake: FakeSlack, slack: WebClient) -> None:
@@ -220,44 +277,68 @@ def test_the_delivery_heartbeats_before_each_row_and_around_a_rate_limit_wait(pe
 
 # --- the digest's direct messages -----------------------------------------------------------------------
 
+@pytest.fixture
+def digests(engine: Engine, slack: WebClient) -> DigestActivities:
+    fill_digests(engine)
+    return DigestActivities(engine, CHARTER, slack=slack, public_url="https://parley.example")
+
+
+def planned(digests: DigestActivities, recipient: str) -> DigestDelivery:
+    run = DigestRun(key="digest:post-once", at=AT)
+    assert recipient in ActivityEnvironment().run(digests.plan_digests, run)
+    return DigestDelivery(key=run.key, at=run.at, recipient=recipient)
+
+
+def digest_row(engine: Engine, recipient: str) -> Any:
+    [row] = [r for r in rows(engine, "digest:post-once") if r.recipient == recipient]
+    return row
+
+
 @pytest.mark.parametrize("fault", ["500", "timeout"])
 def test_a_digest_slack_took_before_failing_is_found_not_posted_again(engine: Engine, fake: FakeSlack,
-                                                                      slack: WebClient, fault: str) -> None:
-    fill_digests(engine)
-    digests = DigestActivities(engine, CHARTER, slack=slack, public_url="https://parley.example")
-    run = DigestRun(key="digest:post-once", at=AT)
-    assert MIA in ActivityEnvironment().run(digests.plan_digests, run)
-    job = DigestDelivery(key=run.key, at=run.at, recipient=MIA)
+                                                                      digests: DigestActivities, fault: str) -> None:
+    job = planned(digests, MIA)
     fake.fail_next(1, fault, method="chat.postMessage", taken=True)
-    with pytest.raises(failed_on_unknown_outcome(fault)):
-        ActivityEnvironment().run(digests.deliver_digest, job)
-    [posted] = fake.messages("U0MIA")
-    [row] = [r for r in rows(engine, run.key) if r.recipient == MIA]
-    assert row.status == "pending" and row.slack_posting_at is not None and notice_of(posted) == row.id
-
-    sent = ActivityEnvironment().run(digests.deliver_digest, job)  # Temporal's retry
+    sent = ActivityEnvironment().run(digests.deliver_digest, job)  # the attempt looks, and finds it
     assert sent.media == ["slack"] and sent.error is None
-    assert len(fake.calls_to("chat.postMessage")) == 1 and len(fake.messages("U0MIA")) == 1
-    [row] = [r for r in rows(engine, run.key) if r.recipient == MIA]
+    [posted] = fake.messages("U0MIA")
+    assert len(fake.calls_to("chat.postMessage")) == 1 and len(fake.calls_to("conversations.history")) == 1
+    row = digest_row(engine, MIA)
+    assert notice_of(posted) == row.id
     assert (row.status, row.slack_channel, row.slack_ts) == ("sent", posted["channel"], posted["ts"])
 
     ActivityEnvironment().run(digests.deliver_digest, job)  # and again: nothing more
     assert len(fake.calls_to("chat.postMessage")) == 1
 
 
-def test_a_digest_slack_did_not_take_is_posted_by_the_retry(engine: Engine, fake: FakeSlack,
-                                                           slack: WebClient) -> None:
-    fill_digests(engine)
-    digests = DigestActivities(engine, CHARTER, slack=slack, public_url="https://parley.example")
-    run = DigestRun(key="digest:post-once", at=AT)
-    ActivityEnvironment().run(digests.plan_digests, run)
-    job = DigestDelivery(key=run.key, at=run.at, recipient=MAX)
+def test_a_digest_slack_did_not_take_is_posted_again_after_the_look(engine: Engine, fake: FakeSlack,
+                                                                    digests: DigestActivities) -> None:
+    job = planned(digests, MAX)
     fake.fail_next(1, "500", method="chat.postMessage")
-    with pytest.raises(SlackApiError):
-        ActivityEnvironment().run(digests.deliver_digest, job)
     assert ActivityEnvironment().run(digests.deliver_digest, job).media == ["slack"]
     [message] = fake.messages("U0MAX")
     assert notice_of(message) is not None and [c.fault for c in fake.calls_to("chat.postMessage")] == ["500", None]
+    assert len(fake.calls_to("conversations.history")) == 1
+    assert digest_row(engine, MAX).attempts == 2  # the failed post is counted
+
+
+@pytest.mark.parametrize("fault", ["500", "timeout"])
+def test_a_digest_whose_look_fails_too_is_found_by_the_retry(engine: Engine, fake: FakeSlack,
+                                                             digests: DigestActivities, fault: str) -> None:
+    job = planned(digests, MIA)
+    fake.fail_next(1, fault, method="chat.postMessage", taken=True)
+    cannot_look(fake)
+    with pytest.raises(SlackApiError):
+        ActivityEnvironment().run(digests.deliver_digest, job)
+    [posted] = fake.messages("U0MIA")
+    row = digest_row(engine, MIA)
+    assert row.status == "pending" and row.slack_posting_at is not None and notice_of(posted) == row.id
+
+    sent = ActivityEnvironment().run(digests.deliver_digest, job)  # Temporal's retry
+    assert sent.media == ["slack"] and sent.error is None
+    assert len(fake.calls_to("chat.postMessage")) == 1 and len(fake.messages("U0MIA")) == 1
+    row = digest_row(engine, MIA)
+    assert (row.status, row.slack_channel, row.slack_ts) == ("sent", posted["channel"], posted["ts"])
 
 
 # --- the whole stack: Temporal retries the delivery ----------------------------------------------------------
