@@ -41,7 +41,7 @@ chromium:
 	  $$SUDO apt-get install -y -q chromium || { $$SUDO apt-get update -q && $$SUDO apt-get install -y -q chromium; }; }
 
 test: install chromium lint typecheck
-	$(VENV)/bin/pytest -q -n 2 --dist loadfile -rs --durations=20
+	$(VENV)/bin/pytest -q -n 3 --dist loadfile --no-loadscope-reorder -rs --durations=20
 
 # A longer Schemathesis run than the suite's bounded one: every phase, every role, 200 examples.
 fuzz: install

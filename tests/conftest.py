@@ -9,12 +9,15 @@ cannot be reached the PostgreSQL cases are skipped, or fail when CI is set.
 from __future__ import annotations
 
 import os
+import sqlite3
 import sys
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 
 import psycopg
 import pytest
+from psycopg import sql
 from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 
@@ -57,10 +60,48 @@ def blank_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         yield url
 
 
+@pytest.fixture(scope="session")
+def migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file with every migration applied, once per session: `db_url` copies it."""
+    path = tmp_path_factory.mktemp("migrated") / "parley.db"
+    migrate(f"sqlite:///{path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def migrated_postgresql(pg_server: str) -> Iterator[str]:
+    """The name of a PostgreSQL database with every migration applied, once per session: `db_url`
+    creates its databases from it (CREATE DATABASE … TEMPLATE, a file copy). Nothing stays connected
+    to it (`migrate` disposes its engine), as a template requires."""
+    with fresh_database(pg_server, "parley_migrated") as url:
+        migrate(url)
+        name = make_url(url).database
+        assert name is not None
+        yield name
+
+
 @pytest.fixture
-def db_url(blank_db_url: str) -> str:
-    """A database with every migration applied, on SQLite and on PostgreSQL."""
-    migrate(blank_db_url)
+def db_url(request: pytest.FixtureRequest, blank_db_url: str) -> str:
+    """A database with every migration applied, on SQLite and on PostgreSQL.
+
+    Running the migrations for each test cost about 0.5 s on SQLite and 2 s on PostgreSQL, over a
+    thousand times a run; the database is instead a copy of one migrated once per session (the same
+    schema, the same rows: `alembic_version` and whatever the migrations insert). tests/store/
+    test_migrations.py runs the migrations themselves, on `blank_db_url`."""
+    url = make_url(blank_db_url)
+    if url.get_backend_name() == "sqlite":
+        assert url.database is not None
+        target = Path(url.database)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with closing(sqlite3.connect(request.getfixturevalue("migrated_sqlite"))) as source, \
+                closing(sqlite3.connect(target)) as copy:
+            source.backup(copy)  # consistent whatever sits in the source's write-ahead log
+        return blank_db_url
+    template, name = request.getfixturevalue("migrated_postgresql"), url.database
+    assert name is not None
+    with psycopg.connect(request.getfixturevalue("pg_server"), autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE {}").format(sql.Identifier(name)))  # the empty one, never used
+        conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.Identifier(name), sql.Identifier(template)))
     return blank_db_url
 
 
@@ -69,6 +110,46 @@ def engine(db_url: str) -> Iterator[Engine]:
     engine = make_engine(db_url)
     yield engine
     engine.dispose()
+
+
+# --- the order of the files ------------------------------------------------------------------------
+# `make test` runs the files on xdist workers, one file to a worker at a time, in the order collected
+# (`--dist loadfile --no-loadscope-reorder`). A file that holds a worker for minutes must start first:
+# started last, it alone would run on after the other workers have finished. These do, longest first
+# (each mostly waits: on SIGKILLed processes, Temporal's retries, the charter's timers, a browser);
+# the other files follow, those with more tests first, so that the run ends on short ones.
+LONG_FILES = (
+    "tests/e2e/test_many_processes.py",  # two minutes of chaos, its start and its settling
+    "tests/api/test_fuzz.py",  # Schemathesis, every role
+    "tests/slack/test_faults.py",
+    "tests/e2e/test_stack.py",
+    "tests/slack/test_worker_killed_mid_post.py",
+    "tests/webhooks/test_worker_kill.py",
+    "tests/web/test_browser.py",
+    "tests/test_cli.py",
+    "tests/test_cli_audit_checkpoints.py",
+    "tests/e2e/test_demo.py",
+    "tests/webhooks/test_delivery.py",
+    "tests/webhooks/test_registration_events.py",
+    "tests/api/test_registrations.py",
+    "tests/ops/test_metrics.py",
+    "tests/digest/test_cli.py",
+)
+
+
+@pytest.hookimpl(trylast=True)  # after pytest has grouped each file's tests by their fixtures' parameters
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The long files first (in LONG_FILES' order), then the others by their number of tests; a file's
+    tests stay together and in their order (module-scoped fixtures and their parameters rely on it)."""
+    def file_of(item: pytest.Item) -> str:
+        return item.nodeid.split("::", 1)[0]
+
+    sizes: dict[str, int] = {}
+    for item in items:
+        sizes[file_of(item)] = sizes.get(file_of(item), 0) + 1
+    rank = {name: i for i, name in enumerate(LONG_FILES)}
+    order = {name: i for i, name in enumerate(sizes)}  # as collected
+    items.sort(key=lambda item: (rank.get(file_of(item), len(rank)), -sizes[file_of(item)], order[file_of(item)]))
 
 
 # --- leaving the process ------------------------------------------------------------------------

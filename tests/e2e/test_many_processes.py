@@ -3,9 +3,10 @@
 Drivers walk random lifecycle paths through the front while `Chaos` SIGKILLs a random worker and a
 random API process every few seconds, and the Temporal dev server once, for PARLEY_CHAOS_S seconds
 (default 120). Each request has its own Idempotency-Key and is sent again with it after a connection
-error or a 503 (tests/e2e/chaos.py). Then the disputes still open are brought to their end as the
-charter does it (its timers take them to the executive, who decides; an appeal window closes by
-itself), and:
+error or a 503 (tests/e2e/chaos.py). The drivers file their last dispute 20 s before the chaos ends; then,
+still under fire, the disputes still open are brought to their end as the charter does it (its timers
+take them to the executive, who decides; an appeal window closes by itself), and once the chaos is over
+and every dispute has ended:
 - every dispute is withdrawn when a withdrawal was applied, resolved otherwise;
 - its trail is seq 1..n, hash-linked, and each event is legal in the state the ones before it left,
   so no state change is recorded twice or out of turn; its people's events are exactly the requests
@@ -47,6 +48,10 @@ from tests.pg import fresh_database
 CHAOS_S = float(os.environ.get("PARLEY_CHAOS_S", "120"))
 KILL_EVERY_S = float(os.environ.get("PARLEY_CHAOS_KILL_EVERY_S", "5"))
 DRIVERS = 6
+# The drivers file their last dispute this long before the chaos ends, then bring every dispute to its end
+# while the chaos goes on: the charter's timers (frontline 4 s + mediation 8 s) and the last decisions run under
+# fire instead of after it, and the test waits afterwards only for what the last kills cut short.
+LAST_FILING_BEFORE_END_S = 20.0
 SETTLE_S = 150.0  # timers (frontline 4 s + mediation 8 s), a killed activity's retry (30 s), the last decisions
 # every notice delivered: a killed delivery's retry (60 s), and a case message claim it held (2 min)
 NOTICES_S = 180.0
@@ -240,7 +245,8 @@ def summary(seed: int, chaos: Chaos, tally: Tally, walks: list[Walk], settled_in
 
 async def test_two_workers_and_two_apis_under_fire_lose_and_repeat_nothing(pg_server: str, tmp_path: Path) -> None:
     seed = int(os.environ.get("PARLEY_CHAOS_SEED", str(random.randrange(1 << 30))))
-    rng, tally, walks, tag = random.Random(seed), Tally(), [], f"chaos-{uuid.uuid4().hex[:6]}"
+    rng, tally, tag = random.Random(seed), Tally(), f"chaos-{uuid.uuid4().hex[:6]}"
+    walks: list[Walk] = []
     with fresh_database(pg_server, "parley_chaos") as url, FakeSlack() as fake:
         fake.joined = set()  # the bot posts to the conflicts channel without joining it (chat:write.public)
         for i, person in enumerate(DEMO_USERS):
@@ -256,13 +262,22 @@ async def test_two_workers_and_two_apis_under_fire_lose_and_repeat_nothing(pg_se
             assert set(stack.state()["pids"]) == {"temporal", "worker-1", "worker-2", "api-1", "api-2", "front"}
             client = Persistent(stack.base_url, stack.tokens(), tally)
             chaos = Chaos(stack, rng, KILL_EVERY_S)
-            until = time.monotonic() + CHAOS_S
-            await asyncio.gather(chaos.run(CHAOS_S), *(drive(client, random.Random(rng.random()), tag, until, walks)
-                                                        for _ in range(DRIVERS)))
-            chaos_done = time.monotonic()
-            deadline = chaos_done + SETTLE_S
-            await asyncio.gather(*(bring_to_its_end(client, walk, deadline) for walk in walks))
-            settled_in = time.monotonic() - chaos_done
+            drivers = [random.Random(rng.random()) for _ in range(DRIVERS)]
+            chaos_ends = time.monotonic() + CHAOS_S
+            chaos_done = chaos_ends
+
+            async def drive_then_settle(client: Persistent) -> None:
+                until = chaos_ends - min(LAST_FILING_BEFORE_END_S, CHAOS_S / 2)
+                await asyncio.gather(*(drive(client, driver, tag, until, walks) for driver in drivers))
+                await asyncio.gather(*(bring_to_its_end(client, walk, chaos_ends + SETTLE_S) for walk in walks))
+
+            async def chaos_then_note_its_end() -> None:
+                nonlocal chaos_done
+                await chaos.run(CHAOS_S)
+                chaos_done = time.monotonic()
+
+            await asyncio.gather(chaos_then_note_its_end(), drive_then_settle(client))
+            settled_in = max(0.0, time.monotonic() - chaos_done)
 
             problems = []
             for walk in walks:
