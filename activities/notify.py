@@ -98,6 +98,10 @@ PERMANENT = frozenset({
     "team_access_not_granted", "token_expired", "token_revoked", "user_disabled", "user_not_found",
     "users_not_found",
 })
+# Another delivery is posting the case message this notice threads under: look again this soon.
+PENDING_RECHECK_S = 1.0
+# A notice Slack failed (past the client's retries) is tried again after 1, 2, 4 … 60 s, by its own failures.
+FAILURE_BACKOFF_S, FAILURE_BACKOFF_MAX_S = 1.0, 60.0
 CLAIM_TTL = timedelta(minutes=2)  # how long a delivery may take to post a case message
 # How long before a post's recorded start its message is looked for: the worker's clock and Slack's may differ.
 LOOK_BACK = timedelta(minutes=1)
@@ -105,6 +109,14 @@ LOOK_BACK = timedelta(minutes=1)
 KEEPS_BUTTONS = frozenset({"commented", "sla_reminder", "sla_breached"})
 # Direct messages that may carry buttons ("resolved" ones never do).
 WITH_BUTTONS = ("action_required", "reminder", "escalated", "paged")
+
+
+def _retry_later(row: Any, error: str) -> ApplicationError:
+    """A failure Temporal retries after a back-off counted by this notice's own failures: the activity's
+    attempt number also counts every paced turn, which would soon stretch Temporal's back-off to its maximum."""
+    delay = min(FAILURE_BACKOFF_MAX_S, FAILURE_BACKOFF_S * 2 ** min(int(row.attempts or 0), 10))
+    return ApplicationError(f"notice {row.id} to {row.recipient}: {error}", type="SlackUnavailable",
+                            next_retry_delay=timedelta(seconds=delay))
 
 
 class _Deferred(Exception):
@@ -188,7 +200,7 @@ class NotifyActivities:
             raise ApplicationError(  # retried shortly, or once the channel has a free slot
                 "; ".join(str(d) for d in deferred),
                 type="ChannelPaced" if len(paced) == len(deferred) else "CaseMessagePending",
-                next_retry_delay=timedelta(seconds=max(paced)) if paced else None,
+                next_retry_delay=timedelta(seconds=max(paced) if paced else PENDING_RECHECK_S),
             )
 
     def _post(self, slack: WebClient, channel: str, row: Any, **kwargs: Any) -> Any:
@@ -255,10 +267,10 @@ class NotifyActivities:
                 self._finish(row.id, status="outbox", error=f"slack: {error}")
                 return
             self._note_failure(row.id, f"slack: {error}")
-            raise
+            raise _retry_later(row, f"slack: {error}") from exc
         except (URLError, OSError) as exc:  # connection trouble past the client's retries
             self._note_failure(row.id, f"connection: {exc}")
-            raise
+            raise _retry_later(row, f"connection: {exc}") from exc
 
     def _to_channel(self, slack: WebClient, dispute_id: str, row: Any, *, patient: bool) -> None:
         message = self._case_message(dispute_id)

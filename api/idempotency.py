@@ -147,10 +147,9 @@ OnceDep = Annotated[Once, Depends(idempotency)]
 
 
 def _claim(engine: Engine, key: str, fingerprint: str) -> once.Seen:
-    """The key's row: claimed now, or as an earlier request left it."""
+    """The key's row: claimed now, or as an earlier request left it (one statement, most of the time)."""
     for _ in range(3):  # an expired row may be purged between the claim and the read
-        once.claim(engine, key, SCOPE, TTL, fingerprint)
-        seen = once.recall(engine, key)
+        seen = once.claim_or_recall(engine, key, SCOPE, TTL, fingerprint)
         if seen is not None:
             return seen
     raise Unavailable(f"the {HEADER} could not be claimed; retry with the same key")

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 
+from sqlalchemy import bindparam
 from sqlmodel import Session, col, select
 
 from domain import rules
@@ -21,6 +22,9 @@ from domain.model import Action, Actor, DisputeView, Reassign, Status
 from store.tables import User
 
 NOBODY_AWAY: Mapping[str, str] = MappingProxyType({})
+# Built once (every filing asks it): the three columns the conflict rules read, not whole users.
+_PEOPLE = select(User.email, User.partner_org, User.manager_email).where(
+    col(User.email).in_(bindparam("emails", expanding=True)))
 
 
 def route(session: Session, charter: Charter, parties: Iterable[User], *, partner_org: str | None, region: str,
@@ -54,13 +58,17 @@ def conflicts_of(session: Session, view: DisputeView, email: str) -> list[str]:
     """Why `email` may not adjudicate `view` in the tier it is in now, in plain words."""
     appeal = view.status == Status.executive
     ruled_by = view.decision.actor if appeal and view.decision and view.decision.kind == "ruling" else None
-    person = people(session, [email]).get(email.strip().lower()) or Person(email=email)
-    return conflicts(person, case_of(session, view, ruled_by), adjudicating_appeal=appeal)
+    known = people(session, [email, *(p.email for p in view.parties)])  # one query for them all
+    person = known.get(email.strip().lower()) or Person(email=email)
+    return conflicts(person, _case(view, known, ruled_by), adjudicating_appeal=appeal)
 
 
 def case_of(session: Session, view: DisputeView, ruled_by: str | None = None) -> Case:
     """What the conflict rules read of a stored dispute: its parties (with their managers), its partner organisation."""
-    known = people(session, [p.email for p in view.parties])
+    return _case(view, people(session, [p.email for p in view.parties]), ruled_by)
+
+
+def _case(view: DisputeView, known: Mapping[str, Person], ruled_by: str | None) -> Case:
     parties = tuple(known.get(p.email.lower()) or Person(email=p.email, partner_org=p.partner_org)
                     for p in view.parties)
     return Case(parties=parties, partner_org=view.partner_org, ruled_by=ruled_by)
@@ -71,8 +79,8 @@ def people(session: Session, emails: Iterable[str]) -> dict[str, Person]:
     wanted = sorted({e.strip().lower() for e in emails if e and e.strip()})
     if not wanted:
         return {}
-    users = session.exec(select(User).where(col(User.email).in_(wanted))).all()
-    return {u.email: _person(u) for u in users}
+    return {email: Person(email=email, partner_org=partner_org, manager_email=manager_email)
+            for email, partner_org, manager_email in session.exec(_PEOPLE, params={"emails": wanted})}
 
 
 def _person(user: User) -> Person:

@@ -2,6 +2,10 @@
 
 `stand_ins(session, at)` is what routing takes as `away` (the e-mail of someone away at `at` → who takes
 their work, following a stand-in who is away too); `told(row)` is the absence as the dispute workflow is told it.
+
+A filing asks both `stand_ins` and `absences_of` at the same moment in one session: the absences not over by
+then are read once per session and moment (`current_and_future`), and read again after `save` or `clear`.
+The statements are built once, with bound parameters (every filing asks them).
 """
 
 from __future__ import annotations
@@ -9,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import date, datetime
 
+from sqlalchemy import bindparam
 from sqlmodel import Session, col, delete, select
 
 from domain import away
@@ -18,6 +23,13 @@ from store.columns import utcnow
 
 __all__ = ["AbsenceRow", "absence_of", "absences_of", "clear", "delegated_to", "overlapping", "save", "stand_ins",
            "told"]
+
+
+_NOT_OVER = select(AbsenceRow).where(col(AbsenceRow.ends_at) > bindparam("at")).order_by(col(AbsenceRow.email))
+_DELEGATED_TO = (select(AbsenceRow).where(col(AbsenceRow.delegate) == bindparam("delegate"),
+                                          col(AbsenceRow.ends_at) > bindparam("at"))
+                 .order_by(col(AbsenceRow.starts_at)))
+_READ = "parley.absences_not_over"  # `session.info`: (the moment, the absences not over by then)
 
 
 def absence_of(session: Session, email: str) -> AbsenceRow | None:
@@ -34,6 +46,7 @@ def save(session: Session, *, email: str, starts_on: date, ends_on: date, time_z
     row.starts_on, row.ends_on, row.time_zone = starts_on, ends_on, time_zone
     row.starts_at, row.ends_at = starts_at, ends_at
     row.delegate, row.set_by, row.set_at = delegate.strip().lower(), set_by, utcnow()
+    session.info.pop(_READ, None)
     session.add(row)
     session.flush()
     return row
@@ -43,6 +56,7 @@ def clear(session: Session, email: str) -> AbsenceRow | None:
     """Removes `email`'s absence; returns what it was (None: there was none). The caller commits."""
     row = absence_of(session, email)
     if row is not None:
+        session.info.pop(_READ, None)
         session.exec(delete(AbsenceRow).where(col(AbsenceRow.email) == row.email))
     return row
 
@@ -54,14 +68,18 @@ def overlapping(session: Session, email: str, starts_at: datetime, ends_at: date
 
 
 def current_and_future(session: Session, at: datetime) -> list[AbsenceRow]:
-    """Every absence not over by `at`."""
-    return list(session.exec(select(AbsenceRow).where(col(AbsenceRow.ends_at) > at).order_by(col(AbsenceRow.email))))
+    """Every absence not over by `at`, by e-mail (read once per session and moment)."""
+    read: tuple[datetime, list[AbsenceRow]] | None = session.info.get(_READ)
+    if read is None or read[0] != at:
+        read = at, list(session.exec(_NOT_OVER, params={"at": at}))
+        session.info[_READ] = read
+    return list(read[1])
 
 
 def stand_ins(session: Session, at: datetime) -> dict[str, str]:
-    """Everyone away at `at` → who takes their work then (routing's `away`)."""
-    rows = session.exec(select(AbsenceRow).where(col(AbsenceRow.starts_at) <= at, col(AbsenceRow.ends_at) > at))
-    return away.stand_ins({r.email: told(r) for r in rows}, at)
+    """Everyone away at `at` → who takes their work then (routing's `away`). Told the absences to come as well,
+    `domain.away.stand_ins` follows only those that cover `at`."""
+    return away.stand_ins({r.email: told(r) for r in current_and_future(session, at)}, at)
 
 
 def absences_of(session: Session, emails: Iterable[str], at: datetime) -> list[Absence]:
@@ -81,9 +99,7 @@ def absences_of(session: Session, emails: Iterable[str], at: datetime) -> list[A
 
 def delegated_to(session: Session, email: str, at: datetime) -> list[AbsenceRow]:
     """The absences, not over by `at`, whose delegate is `email` ("people who delegated to me")."""
-    return list(session.exec(select(AbsenceRow).where(col(AbsenceRow.delegate) == email.strip().lower(),
-                                                      col(AbsenceRow.ends_at) > at)
-                             .order_by(col(AbsenceRow.starts_at))))
+    return list(session.exec(_DELEGATED_TO, params={"delegate": email.strip().lower(), "at": at}))
 
 
 def told(row: AbsenceRow, *, cleared: bool = False) -> Absence:

@@ -77,9 +77,10 @@ def outbox_recipients(session: Session, user: User) -> list[str]:
 
 def pending(session: Session, dispute_id: str, seq: int) -> Sequence[Row[Any]]:
     """The event's rows still to deliver, in order: `id, dispute_id, seq, recipient, kind, text, slack_channel,
-    slack_posting_at` (set: an earlier attempt began posting the row, see `posting`)."""
+    slack_posting_at` (set: an earlier attempt began posting the row, see `posting`), `attempts` (failed so far)."""
     return session.execute(
-        select(N.id, N.dispute_id, N.seq, N.recipient, N.kind, N.text, N.slack_channel, N.slack_posting_at)
+        select(N.id, N.dispute_id, N.seq, N.recipient, N.kind, N.text, N.slack_channel, N.slack_posting_at,
+               N.attempts)
         .where(N.dispute_id == dispute_id, N.seq == seq, N.status == "pending")
         .order_by(N.id)
     ).all()

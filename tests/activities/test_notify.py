@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_interval_calculators import FixedValueRetryIntervalCalculator
 from sqlalchemy import Engine, insert, select, update
 from temporalio.exceptions import ApplicationError
@@ -138,7 +137,7 @@ def test_retry_after_a_partial_failure_sends_nothing_twice(people: Engine, fake:
                                                            slack: WebClient) -> None:
     event = record(people, recorded(notices=three_notices(1)))
     fake.fail_next(4, "500", method="conversations.open")  # past the client's three retries
-    with pytest.raises(SlackApiError):
+    with pytest.raises(ApplicationError, match="internal_error"):
         deliver(people, slack, event)
     channel_row, pat_row, medi_row = outbox(people)
     assert channel_row.status == "sent"

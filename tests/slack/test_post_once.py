@@ -188,7 +188,7 @@ def test_when_the_look_fails_too_the_attempt_fails_and_the_retry_looks_first(
     fake.fail_next(1, "500", method="chat.postMessage", taken=True)
     cannot_look(fake)
     first = record(people, 1, "filed", [notice])
-    with pytest.raises(SlackApiError):
+    with pytest.raises(ApplicationError, match="internal_error"):
         ActivityEnvironment().run(notify.deliver_notices, first)
     [posted] = fake.messages()
     [row] = rows(people)
@@ -206,7 +206,7 @@ def test_a_post_whose_outcome_stays_unknown_is_left_to_the_retry(people: Engine,
     notify = unpaced(people, slack)
     fake.fail_next(POSTS_PER_ATTEMPT, "500", method="chat.postMessage")
     event = record(people, 1, "filed", [dm(COUNTERPARTY, "filed. Your move.")])
-    with pytest.raises(SlackApiError):
+    with pytest.raises(ApplicationError, match="internal_error"):
         ActivityEnvironment().run(notify.deliver_notices, event)
     assert len(fake.calls_to("chat.postMessage")) == POSTS_PER_ATTEMPT  # a look before each post again
     assert len(fake.calls_to("conversations.history")) == POSTS_PER_ATTEMPT - 1
