@@ -72,7 +72,17 @@ def never_sent(error: Exception | None) -> bool:
     return isinstance(error, URLError) and not isinstance(error, HTTPError)
 
 
-class RateLimitRetry(RateLimitErrorRetryHandler):
+class _Heartbeating(RetryHandler):
+    """Heartbeats before and after each back-off, so a wait never passes the activity's heartbeat time-out."""
+
+    def prepare_for_next_attempt(self, *, state: RetryState, request: HttpRequest,
+                                 response: HttpResponse | None = None, error: Exception | None = None) -> None:
+        heartbeat()
+        super().prepare_for_next_attempt(state=state, request=request, response=response, error=error)
+        heartbeat()
+
+
+class RateLimitRetry(_Heartbeating, RateLimitErrorRetryHandler):
     """slack-sdk's rate-limit handler (wait Retry-After, then repeat: Slack did nothing), for waits of at
     most `max_wait` seconds, with a heartbeat before and after the wait."""
 
@@ -85,14 +95,8 @@ class RateLimitRetry(RateLimitErrorRetryHandler):
         return (super()._can_retry(state=state, request=request, response=response, error=error)
                 and response is not None and retry_after(response.headers) <= self.max_wait)
 
-    def prepare_for_next_attempt(self, *, state: RetryState, request: HttpRequest,
-                                 response: HttpResponse | None = None, error: Exception | None = None) -> None:
-        heartbeat()
-        super().prepare_for_next_attempt(state=state, request=request, response=response, error=error)
-        heartbeat()
 
-
-class ServerErrorRetry(ServerErrorRetryHandler):
+class ServerErrorRetry(_Heartbeating, ServerErrorRetryHandler):
     """slack-sdk's server-error handler, except for a post (a 500 may come after Slack took it), with a
     heartbeat before and after the back-off."""
 
@@ -101,14 +105,8 @@ class ServerErrorRetry(ServerErrorRetryHandler):
         return (api_method(request) not in NOT_REPEATABLE
                 and super()._can_retry(state=state, request=request, response=response, error=error))
 
-    def prepare_for_next_attempt(self, *, state: RetryState, request: HttpRequest,
-                                 response: HttpResponse | None = None, error: Exception | None = None) -> None:
-        heartbeat()
-        super().prepare_for_next_attempt(state=state, request=request, response=response, error=error)
-        heartbeat()
 
-
-class ConnectionErrorRetry(ConnectionErrorRetryHandler):
+class ConnectionErrorRetry(_Heartbeating, ConnectionErrorRetryHandler):
     """slack-sdk's connection-error handler, except for a post whose request went out (the answer timed out
     or the connection dropped: Slack may have it), with a heartbeat before and after the back-off."""
 
@@ -116,12 +114,6 @@ class ConnectionErrorRetry(ConnectionErrorRetryHandler):
                    error: Exception | None = None) -> bool:
         return ((api_method(request) not in NOT_REPEATABLE or never_sent(error))
                 and super()._can_retry(state=state, request=request, response=response, error=error))
-
-    def prepare_for_next_attempt(self, *, state: RetryState, request: HttpRequest,
-                                 response: HttpResponse | None = None, error: Exception | None = None) -> None:
-        heartbeat()
-        super().prepare_for_next_attempt(state=state, request=request, response=response, error=error)
-        heartbeat()
 
 
 def retry_handlers(*, retries: int = 3, rate_limit_retries: int = 5,
