@@ -473,7 +473,10 @@ def counts(engine: Engine) -> tuple[int, int]:
     return int(disputes), int(audit)
 
 
-def pending_notices(engine: Engine) -> int:
+def pending_notices(engine: Engine, dispute_id: str | None = None) -> int:
+    """Notices still to deliver: all of them, or one dispute's."""
+    query = select(func.count()).select_from(NOTIFICATIONS).where(NOTIFICATIONS.c.status == "pending")
+    if dispute_id is not None:
+        query = query.where(NOTIFICATIONS.c.dispute_id == dispute_id)
     with engine.connect() as conn:
-        return int(conn.execute(select(func.count()).select_from(NOTIFICATIONS)
-                                .where(NOTIFICATIONS.c.status == "pending")).scalar_one())
+        return int(conn.execute(query).scalar_one())

@@ -19,6 +19,7 @@ from tests.slack.harness import (
     events,
     eventually,
     forget_presses,
+    pending_notices,
     status,
 )
 
@@ -126,15 +127,22 @@ async def test_a_refused_press_refreshes_the_buttons(slack: SlackDriver) -> None
     dispute_id, offer = await proposed(slack)
     # nobody accepts in time: at the frontline SLA (4 s) the dispute moves to mediation by itself
     await eventually(lambda: status(slack.stack.engine, dispute_id) == "mediation", what="mediation")
-    sent = await slack.press("dana", offer, "accept")
+
+    def message() -> dict[str, Any]:
+        return next(m for m in slack.fake.messages(offer["channel"]) if m["ts"] == offer["ts"])
+
+    # the escalation's delivery sends its notices, then takes the buttons off the earlier DMs: the press comes
+    # after that (an escalation delivered later, under load, would take the refreshed buttons off again)
+    await eventually(lambda: pending_notices(slack.stack.engine, dispute_id) == 0 and not slack.buttons(message()),
+                     timeout=60, what="the escalation's notices and the offer's buttons taken off")
+    sent = await slack.press("dana", offer, "accept")  # the offer as it was: a stale button
     assert "has moved on" in await slack.answer(sent)
 
     def refreshed() -> list[str] | None:
-        now = next(m for m in slack.fake.messages(offer["channel"]) if m["ts"] == offer["ts"])
+        now = message()
         return slack.buttons(now) if "has moved on" in json.dumps(now["blocks"]) else None
 
-    # the refresh waits its turn in the DM's paced channel, behind the escalation's notices: give it time
-    assert await eventually(refreshed, timeout=60, what="the message to show what is open now") == ["withdraw"]
+    assert await eventually(refreshed, timeout=30, what="the message to show what is open now") == ["withdraw"]
 
 
 # --- malformed requests ---------------------------------------------------------------------------------
