@@ -76,6 +76,15 @@ class Settings(BaseSettings):
     # worker's CPU per filing (bench/scale.py). The tests run every workflow path in the sandbox, which is where
     # a forbidden call (datetime.now, random, I/O) is caught; production runs them without it unless this is set.
     worker_sandbox: bool = False
+    # Where the deliveries run (README "Running in production"): "all", in the worker that runs the workflows;
+    # "workflows" leaves every event's notices and webhook first tries to the relay of workers run with
+    # "deliveries" (`parley up --delivery-workers`; their retries on the task queue `<task_queue>-deliveries`), on
+    # other machines or at a lower CPU priority (worker_nice): a filing then costs Temporal no delivery activity
+    # and never waits for a core that an e-mail or a POST holds
+    worker_role: Literal["all", "workflows", "deliveries"] = "all"
+    worker_nice: int = Field(default=0, ge=0, le=19)  # added to the worker's CPU niceness as it starts
+    # How long a deliveries worker's relay holds an event's notices before another may take them (activities.relay)
+    worker_relay_lease_s: float = Field(default=300.0, gt=0)
     # E-mail (DESIGN §7): smtp://host:port, smtp+starttls://user:pass@host:587 or smtps://user:pass@host:465
     smtp_url: str | None = Field(default=None, repr=False)  # may carry a password
     mail_from: str | None = None  # the From of every mail, "Parley <parley@corp.example>"; needed with smtp_url
@@ -146,6 +155,11 @@ class Settings(BaseSettings):
     @property
     def temporal_target(self) -> str:
         return self.temporal_address or f"127.0.0.1:{self.temporal_dev_port}"
+
+    @property
+    def delivery_task_queue(self) -> str:
+        """The task queue of the deliveries when they run apart (worker_role)."""
+        return f"{self.task_queue}-deliveries"
 
     @property
     def base_url(self) -> str:

@@ -1,13 +1,23 @@
 """The Temporal worker: DisputeWorkflow, RegistrationWorkflow, the webhook deliveries, the digest, and their
-store and notification activities; it keeps the digest's Schedule on the charter in force (service.digest_schedule)."""
+store and notification activities; it keeps the digest's Schedule on the charter in force (service.digest_schedule).
+
+PARLEY_WORKER_ROLE splits it in two: "workflows" runs the workflows and records their events, leaving every
+event's deliveries to the relay of a "deliveries" worker (activities.relay; at the CPU priority
+PARLEY_WORKER_NICE sets), whose retries run on the task queue `<task_queue>-deliveries`. "all", the default,
+does both in one process."""
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
 import contextlib
+import os
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
+from slack_sdk import WebClient
 from sqlalchemy import Engine
 from temporalio.client import Client
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker, WorkflowRunner
@@ -18,6 +28,7 @@ from activities.email import MailDelivery, Mailer
 from activities.notify import NotifyActivities
 from activities.record import StoreActivities
 from activities.registrations import RegistrationActivities
+from activities.relay import OutboxRelay
 from activities.slack import ChannelPacer, make_slack_client
 from activities.webhooks import DeliveryStarter, WebhookActivities
 from ops.temporal_runtime import worker_runtime
@@ -32,6 +43,7 @@ from store.db import make_engine
 from temporal_client import connect
 from workflows.digest import DigestWorkflow
 from workflows.dispute import DisputeWorkflow
+from workflows.notice_retries import NoticeDeliveryWorkflow
 from workflows.registration import RegistrationWorkflow
 from workflows.webhook_retries import WebhookRetryWorkflow, WebhookSweepWorkflow
 from workflows.webhooks import WebhookDeliveryWorkflow
@@ -41,36 +53,82 @@ PASSTHROUGH = ("domain", "pydantic", "pydantic_core", "annotated_types", "zonein
 ACTIVITY_THREADS = 32  # the sync activities' thread pool, unless PARLEY_WORKER_MAX_CONCURRENT_ACTIVITIES says otherwise
 
 
+@dataclass
+class Media:
+    """What a worker reaches people and systems with, and the activities built on it, for one task queue."""
+
+    hooks: WebhookActivities
+    starter: DeliveryStarter  # first tries on this worker's loop; their retries on `task_queue`
+    notify: NotifyActivities
+    slack: WebClient | None
+    mailer: Mailer | None
+    delivering: bool  # Slack or e-mail is on; without either, notices go straight to the outbox
+
+    @classmethod
+    def build(cls, client: Client, settings: Settings, engine: Engine, task_queue: str) -> Media:
+        slack = (make_slack_client(settings.slack_bot_token, settings.slack_api_url)
+                 if settings.slack_bot_token else None)
+        hooks = WebhookActivities(engine, allow_private=settings.webhook_allow_private)
+        starter = DeliveryStarter(client, task_queue, asyncio.get_running_loop(), hooks)
+        smtp = settings.smtp
+        mailer = Mailer(smtp, settings.mail_from or "") if smtp else None
+        mail = MailDelivery(engine, mailer, public_url=settings.base_url) if mailer else None
+        notify = NotifyActivities(engine, slack, channel_override=settings.slack_channel, public_url=settings.base_url,
+                                  mail=mail, pacer=ChannelPacer(interval=settings.slack_channel_interval_s))
+        return cls(hooks, starter, notify, slack, mailer, delivering=slack is not None or mail is not None)
+
+    def webhook_activities(self) -> list[Callable[..., Any]]:
+        return [self.hooks.deliver_webhook, self.hooks.retry_webhook, self.hooks.give_up_webhook,
+                self.starter.sweep_webhooks]
+
+
+DELIVERY_WORKFLOWS = [WebhookDeliveryWorkflow, WebhookRetryWorkflow, WebhookSweepWorkflow, NoticeDeliveryWorkflow]
+
+
 def build_worker(client: Client, settings: Settings, engine: Engine,
                  executor: concurrent.futures.ThreadPoolExecutor) -> Worker:
-    slack = (make_slack_client(settings.slack_bot_token, settings.slack_api_url)
-             if settings.slack_bot_token else None)
-    hooks = WebhookActivities(engine, allow_private=settings.webhook_allow_private)
-    starter = DeliveryStarter(client, settings.task_queue, asyncio.get_running_loop(), hooks)
-    smtp = settings.smtp
-    mailer = Mailer(smtp, settings.mail_from or "") if smtp else None
-    mail = MailDelivery(engine, mailer, public_url=settings.base_url) if mailer else None
-    delivering = slack is not None or mail is not None  # without either, notices go straight to the outbox
-    store = StoreActivities(engine, slack_enabled=delivering, starter=starter)
-    registrations = RegistrationActivities(engine, slack_enabled=delivering, starter=starter)
-    notify = NotifyActivities(engine, slack, channel_override=settings.slack_channel, public_url=settings.base_url,
-                              mail=mail, pacer=ChannelPacer(interval=settings.slack_channel_interval_s))
-    digest = DigestActivities(engine, load_charter_file(settings.charter)[0], slack=slack, mailer=mailer,
+    """The worker of the task queue: the workflows, their record activities and (role "all") the deliveries.
+    With role "workflows" the record activities leave the deliveries to the relay of a deliveries worker; the
+    delivery activities stay registered here for those already scheduled on this queue."""
+    media = Media.build(client, settings, engine, settings.task_queue)
+    relayed = settings.worker_role == "workflows"
+    store = StoreActivities(engine, slack_enabled=media.delivering, starter=media.starter, relayed=relayed)
+    registrations = RegistrationActivities(engine, slack_enabled=media.delivering, starter=media.starter,
+                                           relayed=relayed)
+    digest = DigestActivities(engine, load_charter_file(settings.charter)[0], slack=media.slack, mailer=media.mailer,
                               public_url=settings.base_url)
     return Worker(
         client,
         task_queue=settings.task_queue,
-        workflows=[DisputeWorkflow, RegistrationWorkflow, WebhookDeliveryWorkflow, WebhookRetryWorkflow,
-                   WebhookSweepWorkflow, DigestWorkflow],
-        activities=[store.record_event, registrations.record_registration_event, notify.deliver_notices,
-                    hooks.deliver_webhook, hooks.retry_webhook, hooks.give_up_webhook, starter.sweep_webhooks,
-                    digest.plan_digests, digest.deliver_digest],
+        workflows=[DisputeWorkflow, RegistrationWorkflow, *DELIVERY_WORKFLOWS, DigestWorkflow],
+        activities=[store.record_event, registrations.record_registration_event, media.notify.deliver_notices,
+                    *media.webhook_activities(), digest.plan_digests, digest.deliver_digest],
         activity_executor=executor,
         max_cached_workflows=settings.worker_max_cached_workflows,
         max_concurrent_workflow_tasks=settings.worker_max_concurrent_workflow_tasks,
         max_concurrent_activities=settings.worker_max_concurrent_activities,
         workflow_runner=workflow_runner(sandboxed=settings.worker_sandbox),
     )
+
+
+def build_delivery_worker(client: Client, settings: Settings, engine: Engine,
+                          executor: concurrent.futures.ThreadPoolExecutor) -> tuple[Worker, OutboxRelay]:
+    """The relay of what workflows workers leave to deliveries workers (activities.relay), and the worker of
+    the deliveries' own task queue (`<task_queue>-deliveries`) that retries what the relay could not deliver."""
+    queue = settings.delivery_task_queue
+    media = Media.build(client, settings, engine, queue)
+    relay = OutboxRelay(engine, media.notify, media.starter, client, queue, executor,
+                        lease_s=settings.worker_relay_lease_s)
+    worker = Worker(
+        client,
+        task_queue=queue,
+        workflows=DELIVERY_WORKFLOWS,
+        activities=[media.notify.deliver_notices, *media.webhook_activities()],
+        activity_executor=executor,
+        max_concurrent_activities=settings.worker_max_concurrent_activities,
+        workflow_runner=workflow_runner(sandboxed=settings.worker_sandbox),
+    )
+    return worker, relay
 
 
 def workflow_runner(*, sandboxed: bool) -> WorkflowRunner:
@@ -85,25 +143,38 @@ async def run_worker(settings: Settings | None = None, stop: asyncio.Event | Non
     # that means compiling it again each time. Let this process cache the bytecode.
     sys.dont_write_bytecode = False
     settings = settings or get_settings()
+    if settings.worker_nice:
+        os.nice(settings.worker_nice)  # deliveries that yield their cores to the workflows (worker_role)
+    runs_workflows = settings.worker_role != "deliveries"
     engine = make_engine(settings.db_url)
     configure_tracing("parley-worker")
     client = await connect(settings, runtime=worker_runtime(settings))
     await ensure_registered(client, settings.temporal_namespace)  # the dispute workflows' search attributes
     # The digest's Schedule follows the charter in force: created or updated now, then on every adoption.
     schedule = asyncio.create_task(follow_charter(client, engine, load_charter_file(settings.charter)[0],
-                                                  settings.task_queue))
+                                                  settings.task_queue)) if runs_workflows else None
     # Audit checkpoints, signed every PARLEY_AUDIT_CHECKPOINT_EVERY_S when events came (store.audit.checkpoints).
     signer = asyncio.create_task(keep_signing(engine, key, settings.audit_checkpoint_every_s)) \
-        if (key := settings.audit_key) is not None else None
+        if runs_workflows and (key := settings.audit_key) is not None else None
     try:
         threads = settings.worker_max_concurrent_activities or ACTIVITY_THREADS
         with concurrent.futures.ThreadPoolExecutor(max_workers=threads) as executor:
-            worker = build_worker(client, settings, engine, executor)
-            if stop is None:
-                await worker.run()
-                return
-            async with worker:
-                await stop.wait()
+            workers = [build_worker(client, settings, engine, executor)] if runs_workflows else []
+            relay = None
+            if settings.worker_role != "workflows":  # "all" too: nothing left to a relay is ever stranded
+                delivery_worker, relay = build_delivery_worker(client, settings, engine, executor)
+                workers.append(delivery_worker)
+            async with contextlib.AsyncExitStack() as running:
+                for worker in workers:
+                    await running.enter_async_context(worker)
+                relaying = asyncio.create_task(relay.run()) if relay is not None else None
+                try:
+                    await (stop.wait() if stop is not None else asyncio.Event().wait())
+                finally:
+                    if relaying is not None:
+                        relaying.cancel()
+                        with contextlib.suppress(asyncio.CancelledError):
+                            await relaying
     finally:
         for task in (schedule, signer):
             if task is not None:

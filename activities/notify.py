@@ -111,6 +111,11 @@ KEEPS_BUTTONS = frozenset({"commented", "sla_reminder", "sla_breached"})
 WITH_BUTTONS = ("action_required", "reminder", "escalated", "paged")
 
 
+def _first_attempt() -> bool:
+    """Whether this is the first attempt: an activity's first, or a relay's (activities.relay), outside one."""
+    return not activity.in_activity() or activity.info().attempt == 1
+
+
 def _retry_later(row: Any, error: str) -> ApplicationError:
     """A failure Temporal retries after a back-off counted by this notice's own failures: the activity's
     attempt number also counts every paced turn, which would soon stretch Temporal's back-off to its maximum."""
@@ -193,7 +198,7 @@ class NotifyActivities:
                 self._deliver(self.slack, event, row, patient=True)
             except _Deferred as exc:
                 deferred.append(exc)
-        if len(deferred) < len(rows) or activity.info().attempt == 1:  # not again on every paced retry
+        if len(deferred) < len(rows) or _first_attempt():  # not again on every paced retry
             self._close_earlier_messages(self.slack, event)
         if deferred:
             paced = [d.wait for d in deferred if isinstance(d, _Paced)]

@@ -4,8 +4,10 @@ In one transaction: the audit event joins its dispute's hash chain, the read pro
 forward to the view after the event, each notice becomes a pending row of the outbox that
 `deliver_notices` works through, and an event that receivers subscribe to (domain.webhook_events) becomes
 a delivery row per subscription. A retried attempt finds everything in place and changes nothing.
-Once the transaction has committed, a `WebhookDeliveryWorkflow` is started for each delivery still due;
-should that fail, the activity fails and its retry starts what is missing.
+Once the transaction has committed, each delivery still due gets its first try (`DeliveryStarter`); should
+handing them over fail, the activity fails and its retry hands over what is missing. When deliveries run on
+workers of their own (`relayed`, PARLEY_WORKER_ROLE=workflows), the rows are left to their relay in the same
+transaction instead (activities.relay), and the activity answers that the workflow has nothing to deliver.
 """
 
 from __future__ import annotations
@@ -19,15 +21,17 @@ from activities.names import RECORD_EVENT
 from activities.webhooks import DeliveryStarter
 from domain.model import Recorded
 from domain.webhook_events import dispute_event
-from store import audit, dispute_links, projection, webhooks
+from store import audit, dispute_links, projection, relay, webhooks
 from store.db import insert_or_ignore, session
 from store.tables import NOTIFICATIONS, utcnow
 
 
 class StoreActivities:
-    def __init__(self, engine: Engine, *, slack_enabled: bool = True, starter: DeliveryStarter | None = None) -> None:
+    def __init__(self, engine: Engine, *, slack_enabled: bool = True, starter: DeliveryStarter | None = None,
+                 relayed: bool = False) -> None:
         self.engine = engine
         self.starter = starter  # starts the webhook deliveries an event queues (none in unit tests)
+        self.relayed = relayed  # deliveries are left to a deliveries worker's relay
         # Without Slack the notices go straight to the outbox and no delivery needs to run.
         self.first_status = "pending" if slack_enabled else "outbox"
 
@@ -60,6 +64,8 @@ class StoreActivities:
                     }, ["dispute_id", "seq", "recipient"])
                 hook = dispute_event(event, item.view)
                 due = webhooks.enqueue_event(s, hook) if hook is not None else []
+                if self.relayed:
+                    relay.leave_to_relay(s, event.dispute_id, event.seq, due, now)
         except audit.ChainError as exc:
             raise ApplicationError(str(exc), type="AuditChainError", non_retryable=True) from exc
         except (IntegrityError, DataError) as exc:  # the store refuses these values: retrying won't help
@@ -68,6 +74,8 @@ class StoreActivities:
                 type="StoreRejected", non_retryable=True,
             ) from exc
         # anything else (a lost connection, a locked database) is transient: Temporal retries
+        if self.relayed:
+            return False
         if due and self.starter is not None:
             self.starter.start(due)
         return self.first_status == "pending" and bool(item.notices)

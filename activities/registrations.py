@@ -5,7 +5,8 @@ chain, the registrations row moves forward to the registration after the event, 
 becomes an outbox row that `deliver_notices` works through (as for disputes), and an event receivers
 subscribe to becomes a webhook delivery per subscription. A retried attempt finds everything in place
 and changes nothing. Once the transaction has committed, the deliveries still due are started (as
-`record_event` does); should that fail, the activity fails and its retry starts what is missing.
+`record_event` does); should that fail, the activity fails and its retry starts what is missing. With
+`relayed`, they are left to a deliveries worker's relay instead, as `record_event` leaves them.
 """
 
 from __future__ import annotations
@@ -19,14 +20,17 @@ from activities.names import RECORD_REGISTRATION_EVENT
 from activities.webhooks import DeliveryStarter
 from domain.errors import NotFound
 from domain.registration_lifecycle import RegistrationRecorded
-from store import audit, registration_trail
+from store import audit, registration_trail, relay
 from store.db import session
+from store.tables import utcnow
 
 
 class RegistrationActivities:
-    def __init__(self, engine: Engine, *, slack_enabled: bool = True, starter: DeliveryStarter | None = None) -> None:
+    def __init__(self, engine: Engine, *, slack_enabled: bool = True, starter: DeliveryStarter | None = None,
+                 relayed: bool = False) -> None:
         self.engine = engine
         self.starter = starter  # starts the webhook deliveries an event queues (none in unit tests)
+        self.relayed = relayed  # deliveries are left to a deliveries worker's relay
         # Without Slack the notices go straight to the outbox and no delivery needs to run.
         self.first_status = "pending" if slack_enabled else "outbox"
 
@@ -37,12 +41,16 @@ class RegistrationActivities:
         try:
             with session(self.engine, write=True) as s:
                 written = registration_trail.record(s, item, self.first_status)
+                if self.relayed:
+                    relay.leave_to_relay(s, event.dispute_id, event.seq, written.deliveries, utcnow())
         except (audit.ChainError, NotFound, ValueError) as exc:
             raise ApplicationError(str(exc), type="StoreRejected", non_retryable=True) from exc
         except (IntegrityError, DataError) as exc:  # the store refuses these values: retrying won't help
             raise ApplicationError(f"the store rejected event {event.seq} of {event.dispute_id}: {exc.orig}",
                                    type="StoreRejected", non_retryable=True) from exc
         # anything else (a lost connection, a locked database) is transient: Temporal retries
+        if self.relayed:
+            return False
         if written.deliveries and self.starter is not None:
             self.starter.start(written.deliveries)
         return written.notices_due

@@ -309,6 +309,16 @@ class DeliveryStarter:
         self._ensure_sweeper()  # before anything rests on it: a first try lost with this worker is its to find
         with session(self.hooks.engine) as s:
             fresh = webhooks.untried(s, delivery_ids)  # here, so that first tries queue in the order of events
+        self._submit(fresh)
+
+    def start_claimed(self, claimed: Sequence[tuple[str, str]]) -> None:
+        """`start`, from a thread, for deliveries a relay took untried (activities.relay): (id, subscription)."""
+        if not claimed:
+            return
+        self._ensure_sweeper()
+        self._submit(list(claimed))
+
+    def _submit(self, fresh: list[tuple[str, str]]) -> None:
         if fresh:
             running = asyncio.run_coroutine_threadsafe(self._hand_over(fresh, time.monotonic()), self.loop)
             self._running.add(running)

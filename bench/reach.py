@@ -105,7 +105,7 @@ class Run:
 
 
 def start_stack(mode: str, receivers: Receivers | None, children: Children,
-                email: bool) -> tuple[str, Path, dict[str, str]]:
+                email: bool, delivery_workers: int) -> tuple[str, Path, dict[str, str]]:
     """`parley up` in a temporary data dir; its URL, data dir and demo tokens once healthy."""
     data_dir = Path(tempfile.mkdtemp(prefix=f"parley-reach-{mode}-"))
     children.dirs.append(data_dir)
@@ -117,7 +117,8 @@ def start_stack(mode: str, receivers: Receivers | None, children: Children,
     if email and receivers is not None and receivers.smtp is not None:
         env.update(PARLEY_SMTP_URL=f"smtp://127.0.0.1:{receivers.smtp.port}", PARLEY_MAIL_FROM="parley@example.com")
     log = data_dir / "up.log"
-    up = children.start(f"parley up ({mode})", [sys.executable, "-m", "cli", "up"], env=env, log=log)
+    up = children.start(f"parley up ({mode})", [sys.executable, "-m", "cli", "up", "--delivery-workers",
+                                                str(delivery_workers)], env=env, log=log)
     url, deadline = f"http://127.0.0.1:{http_port}", time.monotonic() + 150
     while True:
         if up.poll() is not None:
@@ -190,7 +191,8 @@ async def one_run(mode: str, args: argparse.Namespace, children: Children) -> Ru
     if receivers is not None:
         await receivers.start()
     try:
-        url, data_dir, tokens = await asyncio.to_thread(start_stack, mode, receivers, children, run.email)
+        url, data_dir, tokens = await asyncio.to_thread(start_stack, mode, receivers, children, run.email,
+                                                        args.delivery_workers)
         store = Store(data_dir / "parley.db")
         pids = await eventually_pids(data_dir)
         children.grandchildren = list(pids.values())
@@ -251,7 +253,8 @@ def report(args: argparse.Namespace, outbox: Run, reach: Run, runtime_s: float, 
     resolution_ratio = reach.resolution_s / outbox.resolution_s
     filing_ratio = (n / reach.filing_s) / (n / outbox.filing_s)
     print(f"\nReach bench: {n} disputes filed then decided at once ({args.concurrency} requests in flight); "
-          "reach = 3 webhook subscriptions + e-mail for every party, outbox = neither")
+          "reach = 3 webhook subscriptions + e-mail for every party, outbox = neither; "
+          f"{args.delivery_workers} delivery worker(s)")
     print(f"  {'':<34}{'reach':>9}{'outbox':>9}{'ratio':>8}   goal")
     print(f"  {'resolution: all landed, s':<34}{reach.resolution_s:>9.1f}{outbox.resolution_s:>9.1f}"
           f"{resolution_ratio:>8.2f}   <= {RESOLUTION_GOAL}  {'ok' if resolution_ratio <= RESOLUTION_GOAL else 'MISS'}")
@@ -286,7 +289,8 @@ def report(args: argparse.Namespace, outbox: Run, reach: Run, runtime_s: float, 
               f"counts {other.counts}; errors {len(other.errors)}")
     print(json.dumps({
         "bench": "reach", "at": datetime.now(UTC).isoformat(timespec="seconds"), "disputes": n,
-        "concurrency": args.concurrency, "resolution_reach_s": round(reach.resolution_s, 2),
+        "concurrency": args.concurrency, "delivery_workers": args.delivery_workers,
+        "resolution_reach_s": round(reach.resolution_s, 2),
         "resolution_outbox_s": round(outbox.resolution_s, 2), "resolution_ratio": round(resolution_ratio, 3),
         "filing_reach_per_s": round(n / reach.filing_s, 2), "filing_outbox_per_s": round(n / outbox.filing_s, 2),
         "filing_ratio": round(filing_ratio, 3), "settle_reach_s": round(reach.settle_s, 2),
@@ -302,6 +306,9 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--disputes", type=int, default=1000, help="disputes filed, then decided at once (1000)")
     p.add_argument("--concurrency", type=int, default=32, help="requests in flight (32)")
+    p.add_argument("--delivery-workers", type=int, default=1, metavar="K",
+                   help="`parley up --delivery-workers K` in every run (1; 0: the worker delivers too)")
+    p.add_argument("--keep", action="store_true", help="keep the stacks' data dirs (their logs and stores)")
     p.add_argument("--also", default="", help="more runs, each medium alone: webhooks, email (comma-separated)")
     args = p.parse_args()
     also = [mode for mode in args.also.split(",") if mode]
@@ -326,7 +333,10 @@ def main() -> None:
     finally:
         children.stop_all()
         for tmp in children.dirs:
-            shutil.rmtree(tmp, ignore_errors=True)
+            if args.keep:
+                print(f"kept {tmp}", file=sys.stderr)
+            else:
+                shutil.rmtree(tmp, ignore_errors=True)
     sys.stdout.flush()
     os._exit(status)  # the Temporal SDK's Rust threads can abort the interpreter at exit (sdk-python issue #300)
 

@@ -18,7 +18,11 @@ def register(commands: Commands) -> None:
     up_command.add_argument("--apis", type=int, default=1, metavar="M",
                             help="API processes (default 1); with more than one they listen on PARLEY_HTTP_PORT + "
                                  "1 … + M behind a round-robin front on PARLEY_HTTP_PORT")
-    command(commands, "worker", "run the Temporal worker", worker)
+    up_command.add_argument("--delivery-workers", type=int, default=0, metavar="K",
+                            help="processes that deliver notices and webhooks, at a lower CPU priority, while the "
+                                 "workers run the workflows only (default 0: the workers deliver too)")
+    command(commands, "worker", "run the Temporal worker (PARLEY_WORKER_ROLE: all, workflows or deliveries)",
+            worker)
     api_command = command(commands, "api", "serve the HTTP API", api)
     api_command.add_argument("--port", type=int, metavar="P",
                              help="listen on this port instead of PARLEY_HTTP_PORT (one per API process on a host)")
@@ -46,7 +50,7 @@ def up(args: argparse.Namespace, settings: Settings) -> int:
     from ops.seed import seed_demo_users
     from ops.stack import check_layout, run_stack
 
-    check_layout(settings, args.workers, args.apis)  # before touching the store
+    check_layout(settings, args.workers, args.apis, args.delivery_workers)  # before touching the store
     tokens = seed_demo_users(migrated_engine(settings), settings.data_dir / "demo-tokens.json")
 
     def banner() -> str:
@@ -61,16 +65,17 @@ def up(args: argparse.Namespace, settings: Settings) -> int:
             f"  Temporal      {settings.temporal_target}",
             f"  Data          {settings.data_dir}",
         ]
-        if args.workers > 1 or args.apis > 1:
+        if args.workers > 1 or args.apis > 1 or args.delivery_workers:
             apis = (f"{args.apis} API processes on :{settings.http_port + 1}-{settings.http_port + args.apis}"
                     " behind the front" if args.apis > 1 else "1 API process")
-            lines.append(f"  Processes     {args.workers} worker(s), {apis}")
+            deliveries = f", {args.delivery_workers} delivery worker(s)" if args.delivery_workers else ""
+            lines.append(f"  Processes     {args.workers} worker(s){deliveries}, {apis}")
         lines.append("  Demo users (Authorization: Bearer <token>):")
         lines += [f"    {email:<28} {token}" for email, token in tokens.items()]
         lines.append("Press Ctrl-C to stop.")
         return "\n".join(lines)
 
-    return run_stack(settings, banner, workers=args.workers, apis=args.apis)
+    return run_stack(settings, banner, workers=args.workers, apis=args.apis, delivery_workers=args.delivery_workers)
 
 
 def worker(args: argparse.Namespace, settings: Settings) -> int:

@@ -5,7 +5,10 @@ mid-flight and the disputes carry on); Ctrl-C or SIGTERM stops them all, API fir
 `--workers N` there are N worker processes (`worker-1`…; each its own metrics port when
 PARLEY_WORKER_METRICS_PORT is set); with `--apis M` (M > 1) the API processes (`api-1`…) listen on
 PARLEY_HTTP_PORT + 1 … + M and the `front` (ops/front.py) serves PARLEY_HTTP_PORT, the one address
-clients use. One of each keeps the plain names `worker` and `api`, and no front.
+clients use. One of each keeps the plain names `worker` and `api`, and no front. With
+`--delivery-workers K` the workers run the workflows only (PARLEY_WORKER_ROLE=workflows) and K more
+processes (`deliveries`, or `deliveries-1`…) deliver every event's notices and webhooks at a lower CPU
+priority (PARLEY_WORKER_NICE, 10 unless set), so that a filing never waits for a core held by a delivery.
 """
 
 from __future__ import annotations
@@ -101,7 +104,10 @@ def _http_ok(url: str) -> bool:
         return False
 
 
-def plan(settings: Settings, workers: int = 1, apis: int = 1) -> list[Part]:
+DELIVERY_NICE = "19"  # the delivery workers' niceness in `parley up`, unless PARLEY_WORKER_NICE says otherwise
+
+
+def plan(settings: Settings, workers: int = 1, apis: int = 1, delivery_workers: int = 0) -> list[Part]:
     data = settings.data_dir
     logs = data / "logs"
     logs.mkdir(parents=True, exist_ok=True)
@@ -119,9 +125,16 @@ def plan(settings: Settings, workers: int = 1, apis: int = 1) -> list[Part]:
         ))
     for i in range(1, workers + 1):
         name = "worker" if workers == 1 else f"worker-{i}"
-        env = {}
+        env = {"PARLEY_WORKER_ROLE": "workflows"} if delivery_workers else {}
         if settings.worker_metrics_port is not None:  # each worker serves its SDK metrics on a port of its own
             env["PARLEY_WORKER_METRICS_PORT"] = str(settings.worker_metrics_port + i - 1)
+        parts.append(Part(name, [PYTHON, "-m", "cli", "worker"], lambda: True, logs / f"{name}.log", env))
+    for i in range(1, delivery_workers + 1):
+        name = "deliveries" if delivery_workers == 1 else f"deliveries-{i}"
+        env = {"PARLEY_WORKER_ROLE": "deliveries",
+               "PARLEY_WORKER_NICE": os.environ.get("PARLEY_WORKER_NICE", DELIVERY_NICE)}
+        if settings.worker_metrics_port is not None:  # after the workers' ports
+            env["PARLEY_WORKER_METRICS_PORT"] = str(settings.worker_metrics_port + workers + i - 1)
         parts.append(Part(name, [PYTHON, "-m", "cli", "worker"], lambda: True, logs / f"{name}.log", env))
     host, front_port = settings.http_host, settings.http_port
     if apis == 1:
@@ -142,11 +155,13 @@ def _healthz(host: str, port: int) -> Callable[[], bool]:
     return lambda: _http_ok(f"http://{host}:{port}/healthz")
 
 
-def check_layout(settings: Settings, workers: int, apis: int) -> None:
+def check_layout(settings: Settings, workers: int, apis: int, delivery_workers: int = 0) -> None:
     """Refuse, naming the flag or the setting, a stack that cannot start: counts out of range, or a
     port it would listen on that is out of range, used twice or taken by another process."""
     if not 1 <= workers <= MAX_WORKERS:
         raise SystemExit(f"parley up: --workers must be from 1 to {MAX_WORKERS}, not {workers}")
+    if not 0 <= delivery_workers <= MAX_WORKERS:
+        raise SystemExit(f"parley up: --delivery-workers must be from 0 to {MAX_WORKERS}, not {delivery_workers}")
     if not 1 <= apis <= MAX_APIS:
         raise SystemExit(f"parley up: --apis must be from 1 to {MAX_APIS}, not {apis}")
     wanted: list[tuple[str, int, str]] = []  # host, port, what listens there
@@ -164,6 +179,8 @@ def check_layout(settings: Settings, workers: int, apis: int) -> None:
         metrics = settings.worker_metrics_port
         wanted += [(settings.http_host, metrics + i, f"the metrics of worker {i + 1} (PARLEY_WORKER_METRICS_PORT"
                     f"{f' + {i}' if i else ''})") for i in range(workers)]
+        wanted += [(settings.http_host, metrics + workers + i, f"the metrics of delivery worker {i + 1} "
+                    f"(PARLEY_WORKER_METRICS_PORT + {workers + i})") for i in range(delivery_workers)]
     seen: dict[int, str] = {}
     for _, port, what in wanted:
         if not 0 < port < 65536:
@@ -200,12 +217,13 @@ def wait_healthy(part: Part, timeout: float, stopping: Callable[[], bool] = lamb
     raise SystemExit(f"{part.name} was not healthy after {timeout:.0f}s; see {part.log}")
 
 
-def run_stack(settings: Settings, banner: Callable[[], str], workers: int = 1, apis: int = 1) -> int:
-    check_layout(settings, workers, apis)
+def run_stack(settings: Settings, banner: Callable[[], str], workers: int = 1, apis: int = 1,
+              delivery_workers: int = 0) -> int:
+    check_layout(settings, workers, apis, delivery_workers)
     env = dict(os.environ)
     env["PARLEY_DATA_DIR"] = str(settings.data_dir)
     env["PYTHONPATH"] = str(Path(__file__).resolve().parent.parent)
-    parts = plan(settings, workers, apis)
+    parts = plan(settings, workers, apis, delivery_workers)
     stopping = False
 
     def stop(signum: int, _frame: object) -> None:

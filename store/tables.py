@@ -163,6 +163,7 @@ class Notification(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("dispute_id", "seq", "recipient", name="uq_notifications_event_recipient"),
         Index("ix_notifications_status_created_at", "status", "created_at"),
+        Index("ix_notifications_relay_until", "relay_until"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -186,6 +187,8 @@ class Notification(SQLModel, table=True):
     email_status: str | None = None
     email_sent_at: datetime | None = _at(nullable=True)
     email_error: str | None = Field(default=None, sa_type=Text)
+    # Left to a deliveries worker's relay (activities.relay) from this time on; NULL: not the relay's
+    relay_until: datetime | None = _at(nullable=True)
 
 
 class SlackMessage(SQLModel, table=True):

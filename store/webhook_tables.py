@@ -36,6 +36,7 @@ class WebhookDeliveryRow(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("webhook_id", "event_id", name="uq_webhook_deliveries_event"),
         Index("ix_webhook_deliveries_webhook_created", "webhook_id", "created_at"),
+        Index("ix_webhook_deliveries_relay_until", "relay_until"),
     )
 
     id: str = Field(primary_key=True)  # "WHD-" and a digest of (webhook id, event id)
@@ -50,6 +51,7 @@ class WebhookDeliveryRow(SQLModel, table=True):
     next_try_at: datetime | None = _at(nullable=True)
     delivered_at: datetime | None = _at(nullable=True)
     failed_at: datetime | None = _at(nullable=True)
+    relay_until: datetime | None = _at(nullable=True)  # its first try is left to a deliveries worker's relay
 
 
 WEBHOOKS = SQLModel.metadata.tables["webhooks"]

@@ -1,0 +1,76 @@
+"""What a workflows worker leaves to the relay of a deliveries worker (activities.relay), and how a relay
+takes it: the outbox rows of an event, by event, for a lease; webhook deliveries, once each.
+
+A row is the relay's while `relay_until` is set: free from that time on, held by a relay until then.
+Delivered, or handed to a `deliver_notices` activity, it is NULL again, so that the relay's query only
+ever reads what is in flight (its index on `relay_until`)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import func, or_, select, update
+from sqlmodel import Session
+
+from domain.model import Event
+from store.db import rowcount
+from store.tables import AUDIT_EVENTS, NOTIFICATIONS
+from store.webhook_tables import WEBHOOK_DELIVERIES
+
+N, D, A = NOTIFICATIONS.c, WEBHOOK_DELIVERIES.c, AUDIT_EVENTS.c
+_UNDELIVERED = or_(N.status == "pending", N.email_status == "pending")
+
+
+def leave_to_relay(session: Session, dispute_id: str, seq: int, deliveries: Sequence[str], now: datetime) -> None:
+    """In the transaction that recorded the event: its notices due and its webhook deliveries are the relay's."""
+    session.execute(update(NOTIFICATIONS).where(N.dispute_id == dispute_id, N.seq == seq, N.status == "pending")
+                    .values(relay_until=now))
+    if deliveries:
+        session.execute(update(WEBHOOK_DELIVERIES).where(D.id.in_(list(deliveries)), D.attempts == 0,
+                                                         D.delivered_at.is_(None)).values(relay_until=now))
+
+
+def events_due(session: Session, now: datetime, limit: int) -> list[tuple[str, int]]:
+    """The events with notices that no relay holds, oldest first."""
+    rows = session.execute(
+        select(N.dispute_id, N.seq).where(N.relay_until <= now, _UNDELIVERED)
+        .group_by(N.dispute_id, N.seq).order_by(func.min(N.id)).limit(limit))
+    return [(row.dispute_id, row.seq) for row in rows]
+
+
+def claim_event(session: Session, dispute_id: str, seq: int, now: datetime, until: datetime) -> bool:
+    """Hold the event's notices until `until`; False when another relay holds them or none is left."""
+    return rowcount(session.execute(update(NOTIFICATIONS).where(
+        N.dispute_id == dispute_id, N.seq == seq, N.relay_until <= now, _UNDELIVERED).values(relay_until=until))) > 0
+
+
+def release_event(session: Session, dispute_id: str, seq: int) -> None:
+    """Delivered, or handed to a `deliver_notices` activity: no longer the relay's."""
+    session.execute(update(NOTIFICATIONS).where(N.dispute_id == dispute_id, N.seq == seq,
+                                                N.relay_until.is_not(None)).values(relay_until=None))
+
+
+def webhooks_due(session: Session, now: datetime, limit: int) -> list[tuple[str, str, bool]]:
+    """The webhook deliveries left to the relay, oldest first: (delivery id, subscription id, still untried)."""
+    rows = session.execute(select(D.id, D.webhook_id, D.attempts, D.last_error, D.delivered_at, D.failed_at)
+                           .where(D.relay_until <= now).order_by(D.relay_until, D.id).limit(limit)).all()
+    return [(row.id, row.webhook_id, row.attempts == 0 and row.last_error is None and row.delivered_at is None
+             and row.failed_at is None) for row in rows]
+
+
+def claim_webhook(session: Session, delivery_id: str) -> bool:
+    """Take a delivery left to the relay, once: False when another relay took it."""
+    return rowcount(session.execute(update(WEBHOOK_DELIVERIES).where(D.id == delivery_id, D.relay_until.is_not(None))
+                                    .values(relay_until=None))) > 0
+
+
+def recorded_event(session: Session, dispute_id: str, seq: int) -> Event | None:
+    """The event as the audit trail holds it."""
+    row = session.execute(select(A.dispute_id, A.seq, A.at, A.actor, A.action, A.tier, A.payload, A.charter_version)
+                          .where(A.dispute_id == dispute_id, A.seq == seq)).first()
+    if row is None:
+        return None
+    return Event(dispute_id=row.dispute_id, seq=row.seq, at=row.at, actor=row.actor, action=row.action, tier=row.tier,
+                 payload=json.loads(row.payload), charter_version=row.charter_version)
