@@ -2,10 +2,15 @@
 
     .venv/bin/python bench/reach.py [--disputes 1000] [--concurrency 32]      # smoke run: --disputes 20
     .venv/bin/python bench/reach.py --also webhooks,email                      # and each medium alone
+    .venv/bin/python bench/reach.py --delivery-workers 0                       # the worker delivers too
+    .venv/bin/python bench/reach.py --db postgresql                            # on PostgreSQL (--pg URL)
 
-Two runs of the same work, one after the other in this process, each on a fresh `parley up` (its own
-Temporal dev server, worker, API and SQLite store; charters/fast.toml with its seconds read as hours, so
-that no SLA timer fires during the run: bench/throughput.py `quiet_charter`):
+Two runs of the same work, one after the other in this process, each on a fresh `parley up
+--delivery-workers 1` (its own Temporal dev server, a worker that runs the workflows, a deliveries worker
+at niceness 19 that delivers what they record (activities.relay), the API and the SQLite store;
+charters/fast.toml with its seconds read as hours, so that no SLA timer fires during the run:
+bench/throughput.py `quiet_charter`). The receivers run in a process of their own: they stand for other
+machines (bench/reach_receivers.py).
 
 - outbox (the baseline): no SMTP server, no webhook subscription: every notice is parked in the outbox.
 - reach: three webhook subscriptions, each a local aiohttp receiver (a CRM and a compensation system take
@@ -24,7 +29,8 @@ SMTP server and every `dispute.resolved` POST answered at each of the three rece
 Goals: resolution time reach / outbox <= 2; filing rate reach / outbox >= 0.9. The machine is shared:
 read the ratios, and the CPU per dispute of each process (hardly moved by the machine's other work). The
 counts say how many webhook deliveries needed more than their first try (each of those, and only those,
-is a Temporal workflow). Prints a table, then one JSON line with every figure.
+is a Temporal workflow). Prints a table, then one JSON line with every figure; `--keep` keeps the stacks'
+data dirs (logs, stores).
 """
 
 from __future__ import annotations
@@ -49,7 +55,8 @@ sys.path.insert(0, str(ROOT))
 
 import httpx  # noqa: E402
 
-from bench.reach_receivers import SUBSCRIPTIONS, Receivers, Store  # noqa: E402
+from bench.reach_receivers import SUBSCRIPTIONS, RemoteReceivers, Store  # noqa: E402
+from bench.scale_stack import Postgres  # noqa: E402
 from bench.throughput import (  # noqa: E402
     BenchError,
     Children,
@@ -93,7 +100,7 @@ class Run:
 
     def stack_cpu_ms(self, phase: str, n: int) -> float:
         """CPU time per dispute of the stack (Temporal, worker, API), without the bench and its receivers."""
-        return sum(ms for name, ms in self.cpu_ms(phase, n).items() if name != "bench")
+        return sum(ms for name, ms in self.cpu_ms(phase, n).items() if name not in ("bench", "receivers"))
 
     @property
     def webhooks(self) -> bool:
@@ -104,8 +111,8 @@ class Run:
         return MODES[self.mode][1]
 
 
-def start_stack(mode: str, receivers: Receivers | None, children: Children,
-                email: bool, delivery_workers: int) -> tuple[str, Path, dict[str, str]]:
+def start_stack(mode: str, receivers: RemoteReceivers | None, children: Children,
+                email: bool, delivery_workers: int, db_url: str | None) -> tuple[str, Path, dict[str, str]]:
     """`parley up` in a temporary data dir; its URL, data dir and demo tokens once healthy."""
     data_dir = Path(tempfile.mkdtemp(prefix=f"parley-reach-{mode}-"))
     children.dirs.append(data_dir)
@@ -114,8 +121,10 @@ def start_stack(mode: str, receivers: Receivers | None, children: Children,
     env.update(PARLEY_DATA_DIR=str(data_dir), PARLEY_HTTP_PORT=str(http_port), PYTHONPATH=str(ROOT),
                PARLEY_TEMPORAL_DEV_PORT=str(_free_port(then_free=1000)), PARLEY_WEBHOOK_ALLOW_PRIVATE="true",
                PARLEY_CHARTER=str(quiet_charter(ROOT / "charters" / "fast.toml", data_dir)))
-    if email and receivers is not None and receivers.smtp is not None:
-        env.update(PARLEY_SMTP_URL=f"smtp://127.0.0.1:{receivers.smtp.port}", PARLEY_MAIL_FROM="parley@example.com")
+    if db_url is not None:
+        env.update(PARLEY_DATABASE_URL=db_url)
+    if email and receivers is not None:
+        env.update(PARLEY_SMTP_URL=f"smtp://127.0.0.1:{receivers.smtp_port}", PARLEY_MAIL_FROM="parley@example.com")
     log = data_dir / "up.log"
     up = children.start(f"parley up ({mode})", [sys.executable, "-m", "cli", "up", "--delivery-workers",
                                                 str(delivery_workers)], env=env, log=log)
@@ -168,7 +177,7 @@ async def send(http: httpx.AsyncClient, path: str, who: str, tokens: dict[str, s
     return None
 
 
-async def landed(store: Store, receivers: Receivers | None, action: str, expected: int, run: Run) -> None:
+async def landed(store: Store, receivers: RemoteReceivers | None, action: str, expected: int, run: Run) -> None:
     """Wait until every delivery of `expected` events of this action has landed."""
     webhook_type = {"filed": "dispute.filed", "decided": "dispute.resolved"}[action]
     wanted = [name for name, kinds in SUBSCRIPTIONS.items() if webhook_type in kinds or "*" in kinds]
@@ -176,6 +185,8 @@ async def landed(store: Store, receivers: Receivers | None, action: str, expecte
     while True:
         recorded = await asyncio.to_thread(store.events, action)
         due = await asyncio.to_thread(store.mails, "due") if receivers and run.email else 0
+        if receivers and run.webhooks:
+            await receivers.ask()
         hooks = {name: receivers.count(name, webhook_type) for name in wanted} if receivers and run.webhooks else {}
         if recorded >= expected and not due and all(n >= expected for n in hooks.values()):
             return
@@ -185,18 +196,20 @@ async def landed(store: Store, receivers: Receivers | None, action: str, expecte
         await asyncio.sleep(0.05)
 
 
-async def one_run(mode: str, args: argparse.Namespace, children: Children) -> Run:
+async def one_run(mode: str, args: argparse.Namespace, children: Children, pg: Postgres | None) -> Run:
     run = Run(mode)
-    receivers = Receivers() if mode != "outbox" else None
+    db_url = pg.create(f"parley_reach_{mode}") if pg is not None else None
+    receivers = RemoteReceivers() if mode != "outbox" else None
     if receivers is not None:
         await receivers.start()
     try:
         url, data_dir, tokens = await asyncio.to_thread(start_stack, mode, receivers, children, run.email,
-                                                        args.delivery_workers)
-        store = Store(data_dir / "parley.db")
+                                                        args.delivery_workers, db_url)
+        store = Store(db_url or f"sqlite:///{data_dir / 'parley.db'}")
         pids = await eventually_pids(data_dir)
         children.grandchildren = list(pids.values())
-        run.cpu = CpuMeter({**pids, "bench": os.getpid()})
+        others = {"bench": os.getpid()} | ({"receivers": receivers.proc.pid} if receivers and receivers.proc else {})
+        run.cpu = CpuMeter({**pids, **others})
         limits = httpx.Limits(max_connections=args.concurrency, max_keepalive_connections=args.concurrency)
         async with httpx.AsyncClient(base_url=url, timeout=90, limits=limits) as http:
             urls = receivers.urls if receivers is not None and run.webhooks else {}
@@ -235,12 +248,13 @@ async def one_run(mode: str, args: argparse.Namespace, children: Children) -> Ru
             run.filing_s, run.settle_s, run.resolution_s = await phase(args.disputes)
             run.counts = {"decided": store.events("decided"), "mails_sent": store.mails("sent")}
             if receivers is not None:
-                run.counts.update(mails_at_server=receivers.mails, webhook_posts=receivers.posts,
-                                  **{f"{name}_events": len(seen) for name, seen in receivers.seen.items()})
+                landed_now = await receivers.ask()
+                run.counts.update(mails_at_server=landed_now["mails"], webhook_posts=landed_now["posts"],
+                                  **{f"{name}_events": n for name, n in landed_now["events"].items()})
             if run.webhooks:  # tried more than once: each of those needed a Temporal workflow
-                run.counts["webhooks_retried"] = int(store.conn.execute(
-                    "SELECT COUNT(*) FROM webhook_deliveries WHERE attempts > 1 OR delivered_at IS NULL").fetchone()[0])
-        store.conn.close()
+                run.counts["webhooks_retried"] = store.count(
+                    "SELECT COUNT(*) FROM webhook_deliveries WHERE attempts > 1 OR delivered_at IS NULL")
+        store.close()
     finally:
         await asyncio.to_thread(stop_stack, children)
         if receivers is not None:
@@ -254,7 +268,7 @@ def report(args: argparse.Namespace, outbox: Run, reach: Run, runtime_s: float, 
     filing_ratio = (n / reach.filing_s) / (n / outbox.filing_s)
     print(f"\nReach bench: {n} disputes filed then decided at once ({args.concurrency} requests in flight); "
           "reach = 3 webhook subscriptions + e-mail for every party, outbox = neither; "
-          f"{args.delivery_workers} delivery worker(s)")
+          f"{args.delivery_workers} delivery worker(s), {args.db}")
     print(f"  {'':<34}{'reach':>9}{'outbox':>9}{'ratio':>8}   goal")
     print(f"  {'resolution: all landed, s':<34}{reach.resolution_s:>9.1f}{outbox.resolution_s:>9.1f}"
           f"{resolution_ratio:>8.2f}   <= {RESOLUTION_GOAL}  {'ok' if resolution_ratio <= RESOLUTION_GOAL else 'MISS'}")
@@ -289,7 +303,7 @@ def report(args: argparse.Namespace, outbox: Run, reach: Run, runtime_s: float, 
               f"counts {other.counts}; errors {len(other.errors)}")
     print(json.dumps({
         "bench": "reach", "at": datetime.now(UTC).isoformat(timespec="seconds"), "disputes": n,
-        "concurrency": args.concurrency, "delivery_workers": args.delivery_workers,
+        "concurrency": args.concurrency, "delivery_workers": args.delivery_workers, "db": args.db,
         "resolution_reach_s": round(reach.resolution_s, 2),
         "resolution_outbox_s": round(outbox.resolution_s, 2), "resolution_ratio": round(resolution_ratio, 3),
         "filing_reach_per_s": round(n / reach.filing_s, 2), "filing_outbox_per_s": round(n / outbox.filing_s, 2),
@@ -308,6 +322,11 @@ def main() -> None:
     p.add_argument("--concurrency", type=int, default=32, help="requests in flight (32)")
     p.add_argument("--delivery-workers", type=int, default=1, metavar="K",
                    help="`parley up --delivery-workers K` in every run (1; 0: the worker delivers too)")
+    p.add_argument("--db", choices=("sqlite", "postgresql"), default="sqlite",
+                   help="the stacks' store: `parley up`'s SQLite file (default), or a PostgreSQL database made for "
+                        "each run and dropped after it")
+    p.add_argument("--pg", default=os.environ.get("PARLEY_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres"),
+                   help="with --db postgresql: the server, as a libpq URL of its maintenance database")
     p.add_argument("--keep", action="store_true", help="keep the stacks' data dirs (their logs and stores)")
     p.add_argument("--also", default="", help="more runs, each medium alone: webhooks, email (comma-separated)")
     args = p.parse_args()
@@ -320,10 +339,11 @@ def main() -> None:
 
     signal.signal(signal.SIGTERM, terminate)
     began, children, status = time.monotonic(), Children(), 0
+    pg = Postgres(args.pg) if args.db == "postgresql" else None
     try:
-        outbox = asyncio.run(one_run("outbox", args, children))
-        reach = asyncio.run(one_run("reach", args, children))
-        others = [asyncio.run(one_run(mode, args, children)) for mode in also]
+        outbox = asyncio.run(one_run("outbox", args, children, pg))
+        reach = asyncio.run(one_run("reach", args, children, pg))
+        others = [asyncio.run(one_run(mode, args, children, pg)) for mode in also]
         report(args, outbox, reach, time.monotonic() - began, others)
     except KeyboardInterrupt:
         status = 130
@@ -332,6 +352,8 @@ def main() -> None:
         status = 1
     finally:
         children.stop_all()
+        if pg is not None:
+            pg.drop_all()
         for tmp in children.dirs:
             if args.keep:
                 print(f"kept {tmp}", file=sys.stderr)
