@@ -108,7 +108,23 @@ def build_worker(client: Client, settings: Settings, engine: Engine,
         max_concurrent_workflow_tasks=settings.worker_max_concurrent_workflow_tasks,
         max_concurrent_activities=settings.worker_max_concurrent_activities,
         workflow_runner=workflow_runner(sandboxed=settings.worker_sandbox),
+        **_experimental_pollers(),
     )
+
+
+def _experimental_pollers() -> dict[str, Any]:
+    import os
+
+    from temporalio.worker import PollerBehaviorAutoscaling, PollerBehaviorSimpleMaximum
+    mode = os.environ.get("PARLEY_X_POLLERS")
+    if not mode:
+        return {}
+    if mode == "auto":
+        return {"workflow_task_poller_behavior": PollerBehaviorAutoscaling(),
+                "activity_task_poller_behavior": PollerBehaviorAutoscaling()}
+    n = int(mode)
+    return {"workflow_task_poller_behavior": PollerBehaviorSimpleMaximum(n),
+            "activity_task_poller_behavior": PollerBehaviorSimpleMaximum(n)}
 
 
 def build_delivery_worker(client: Client, settings: Settings, engine: Engine,
@@ -131,6 +147,19 @@ def build_delivery_worker(client: Client, settings: Settings, engine: Engine,
     return worker, relay
 
 
+_niced = False
+
+
+def lower_priority(settings: Settings) -> None:
+    """Deliveries that yield their cores to the workflows (worker_role), once per process. On Linux niceness
+    belongs to each thread and a new thread takes its maker's: call it before the Temporal runtime makes its
+    threads (`parley worker` does, before it sets up logging)."""
+    global _niced
+    if settings.worker_nice and not _niced:
+        os.nice(settings.worker_nice)
+    _niced = True
+
+
 def workflow_runner(*, sandboxed: bool) -> WorkflowRunner:
     """The production runner: plain, or the sandbox (the tests' runner, with the same passthrough modules)."""
     if not sandboxed:
@@ -143,8 +172,7 @@ async def run_worker(settings: Settings | None = None, stop: asyncio.Event | Non
     # that means compiling it again each time. Let this process cache the bytecode.
     sys.dont_write_bytecode = False
     settings = settings or get_settings()
-    if settings.worker_nice:
-        os.nice(settings.worker_nice)  # deliveries that yield their cores to the workflows (worker_role)
+    lower_priority(settings)
     runs_workflows = settings.worker_role != "deliveries"
     engine = make_engine(settings.db_url)
     configure_tracing("parley-worker")

@@ -59,7 +59,15 @@ class OutboxRelay:
         self._done: list[tuple[str, int]] = []  # events delivered or handed over, to release
 
     async def run(self) -> None:
-        """Until cancelled."""
+        """Until cancelled; what it delivered by then is released on the way out."""
+        try:
+            await self._loop()
+        finally:
+            if self._done:
+                done, self._done = self._done, []
+                await asyncio.shield(asyncio.get_running_loop().run_in_executor(self.executor, self._release, done))
+
+    async def _loop(self) -> None:
         while True:
             try:
                 found = await self.turn()
@@ -138,3 +146,8 @@ class OutboxRelay:
                                               id=notice_delivery_id(event.dispute_id, event.seq))
         except WorkflowAlreadyStartedError:
             pass  # handed over already: its activity delivers what is left
+
+    def _release(self, done: list[tuple[str, int]]) -> None:
+        with session(self.engine, write=True) as s:
+            for dispute_id, seq in done:
+                relay.release_event(s, dispute_id, seq)

@@ -82,8 +82,9 @@ def worker(args: argparse.Namespace, settings: Settings) -> int:
     import signal
 
     from ops.logs import configure_logging
-    from worker import run_worker
+    from worker import lower_priority, run_worker
 
+    lower_priority(settings)  # before the Temporal runtime's threads exist: each keeps its maker's niceness
     configure_logging(settings)
 
     async def serve() -> None:

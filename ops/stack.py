@@ -8,7 +8,8 @@ PARLEY_HTTP_PORT + 1 … + M and the `front` (ops/front.py) serves PARLEY_HTTP_P
 clients use. One of each keeps the plain names `worker` and `api`, and no front. With
 `--delivery-workers K` the workers run the workflows only (PARLEY_WORKER_ROLE=workflows) and K more
 processes (`deliveries`, or `deliveries-1`…) deliver every event's notices and webhooks at a lower CPU
-priority (PARLEY_WORKER_NICE, 10 unless set), so that a filing never waits for a core held by a delivery.
+priority (PARLEY_WORKER_NICE, 19 unless set; the workflows workers keep 0), so that a filing never waits
+for a core held by a delivery.
 """
 
 from __future__ import annotations
@@ -125,7 +126,7 @@ def plan(settings: Settings, workers: int = 1, apis: int = 1, delivery_workers: 
         ))
     for i in range(1, workers + 1):
         name = "worker" if workers == 1 else f"worker-{i}"
-        env = {"PARLEY_WORKER_ROLE": "workflows"} if delivery_workers else {}
+        env = {"PARLEY_WORKER_ROLE": "workflows", "PARLEY_WORKER_NICE": "0"} if delivery_workers else {}
         if settings.worker_metrics_port is not None:  # each worker serves its SDK metrics on a port of its own
             env["PARLEY_WORKER_METRICS_PORT"] = str(settings.worker_metrics_port + i - 1)
         parts.append(Part(name, [PYTHON, "-m", "cli", "worker"], lambda: True, logs / f"{name}.log", env))

@@ -122,8 +122,9 @@ class Overdue:
 def overdue(session: Session, *, now: datetime, grace: timedelta, window: timedelta,
             limit: int = 500) -> list[Overdue]:
     """The deliveries queued within `window` and still due whose first try has not ended `grace` after they
-    were queued, or whose next try is more than `grace` late; oldest first, at most `limit`. Read one
-    subscription at a time (its index on (subscription, queued at)), so that a sweep reads only recent rows."""
+    were queued (and that no deliveries worker's relay is yet to take), or whose next try is more than `grace`
+    late; oldest first, at most `limit`. Read one subscription at a time (its index on (subscription, queued
+    at)), so that a sweep reads only recent rows."""
     late = now - grace
     found: list[Overdue] = []
     for hook in session.execute(select(WEBHOOKS.c.id, WEBHOOKS.c.active).order_by(WEBHOOKS.c.id)).all():
@@ -132,7 +133,8 @@ def overdue(session: Session, *, now: datetime, grace: timedelta, window: timede
         rows = session.execute(
             select(_D.id, _D.attempts, _D.created_at)
             .where(_D.webhook_id == hook.id, _D.created_at >= now - window, _D.delivered_at.is_(None),
-                   _D.failed_at.is_(None), or_(and_(_D.attempts == 0, _D.created_at < late), _D.next_try_at < late))
+                   _D.failed_at.is_(None), _D.relay_until.is_(None),  # a relay's to take first (store.relay)
+                   or_(and_(_D.attempts == 0, _D.created_at < late), _D.next_try_at < late))
             .order_by(_D.created_at, _D.id).limit(limit - len(found)))
         found += [Overdue(row.id, row.attempts, row.created_at, bool(hook.active)) for row in rows]
     return found

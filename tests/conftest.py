@@ -125,6 +125,7 @@ LONG_FILES = (
     "tests/e2e/test_stack.py",
     "tests/slack/test_worker_killed_mid_post.py",
     "tests/webhooks/test_worker_kill.py",
+    "tests/relay/test_deliveries_apart.py",  # worker processes started, SIGKILLed, waited on
     "tests/web/test_browser.py",
     "tests/test_cli.py",
     "tests/test_cli_audit_checkpoints.py",

@@ -1,6 +1,7 @@
-"""`parley up --workers N --apis M` as planned (ops/stack.py): one of each is the stack as it always was; more
-are named parts with ports of their own behind the front; a layout that cannot start is refused before
-anything starts, naming the flag or the port."""
+"""`parley up --workers N --apis M --delivery-workers K` as planned (ops/stack.py): one of each is the stack as it
+always was; more are named parts with ports of their own behind the front; delivery workers are parts of their
+own (role "deliveries", niced, metrics ports after the workers') that leave the workers the workflows alone; a
+layout that cannot start is refused before anything starts, naming the flag or the port."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from ops.stack import MAX_APIS, MAX_WORKERS, check_layout, plan
+from ops.stack import DELIVERY_NICE, MAX_APIS, MAX_WORKERS, PYTHON, check_layout, plan
 from settings import Settings
 from tests.harness.paths import ROOT
 from tests.harness.ports import free_port, port_is_free
@@ -51,6 +52,35 @@ def test_many_workers_and_apis_are_named_parts_with_ports_of_their_own(tmp_path:
     assert parts["worker-2"].log == tmp_path / "logs" / "worker-2.log"
 
 
+def test_delivery_workers_are_parts_of_their_own_and_the_workers_run_the_workflows(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("PARLEY_WORKER_NICE", raising=False)
+    s = settings(tmp_path, worker_metrics_port=9464, temporal_address="temporal:7233")
+    parts = {p.name: p for p in plan(s, workers=2, apis=1, delivery_workers=3)}
+    assert list(parts) == ["worker-1", "worker-2", "deliveries-1", "deliveries-2", "deliveries-3", "api"]
+    assert [parts[f"worker-{i}"].env for i in (1, 2)] == [
+        {"PARLEY_WORKER_ROLE": "workflows", "PARLEY_WORKER_NICE": "0", "PARLEY_WORKER_METRICS_PORT": port}
+        for port in ("9464", "9465")]
+    assert [parts[f"deliveries-{i}"].env for i in (1, 2, 3)] == [  # their metrics after the workers'
+        {"PARLEY_WORKER_ROLE": "deliveries", "PARLEY_WORKER_NICE": DELIVERY_NICE, "PARLEY_WORKER_METRICS_PORT": port}
+        for port in ("9466", "9467", "9468")]
+    assert all(parts[f"deliveries-{i}"].argv == [PYTHON, "-m", "cli", "worker"] for i in (1, 2, 3))
+    assert parts["deliveries-2"].kind == "deliveries"
+    assert parts["deliveries-2"].log == tmp_path / "logs" / "deliveries-2.log"
+    assert 0 <= int(DELIVERY_NICE) <= 19  # a niceness the setting takes
+
+
+def test_one_delivery_worker_keeps_a_plain_name_and_the_niceness_of_the_environment(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PARLEY_WORKER_NICE", "5")
+    parts = {p.name: p for p in plan(settings(tmp_path), delivery_workers=1)}
+    assert list(parts) == ["temporal", "worker", "deliveries", "api"]
+    # the niceness the environment gives is the delivery workers': the workflows worker keeps its priority
+    assert parts["worker"].env == {"PARLEY_WORKER_ROLE": "workflows", "PARLEY_WORKER_NICE": "0"}
+    assert parts["deliveries"].env == {"PARLEY_WORKER_ROLE": "deliveries", "PARLEY_WORKER_NICE": "5"}
+    assert "PARLEY_WORKER_ROLE" not in plan(settings(tmp_path), delivery_workers=0)[1].env  # role "all"
+
+
 @pytest.mark.parametrize(("workers", "apis", "words"), [
     (0, 1, f"--workers must be from 1 to {MAX_WORKERS}, not 0"),
     (MAX_WORKERS + 1, 1, "--workers must be"),
@@ -60,6 +90,13 @@ def test_many_workers_and_apis_are_named_parts_with_ports_of_their_own(tmp_path:
 def test_counts_out_of_range_are_refused_naming_the_flag(tmp_path: Path, workers: int, apis: int, words: str) -> None:
     with pytest.raises(SystemExit, match=words):
         check_layout(settings(tmp_path), workers, apis)
+
+
+@pytest.mark.parametrize("delivery_workers", [-1, MAX_WORKERS + 1])
+def test_delivery_workers_out_of_range_are_refused_naming_the_flag(tmp_path: Path, delivery_workers: int) -> None:
+    with pytest.raises(SystemExit, match=f"--delivery-workers must be from 0 to {MAX_WORKERS}, not {delivery_workers}"):
+        check_layout(settings(tmp_path), 1, 1, delivery_workers)
+    check_layout(settings(tmp_path), 1, 1, MAX_WORKERS)  # the most there may be
 
 
 def test_a_taken_port_is_refused_naming_what_wanted_it(tmp_path: Path) -> None:
@@ -72,6 +109,9 @@ def test_a_taken_port_is_refused_naming_what_wanted_it(tmp_path: Path) -> None:
             check_layout(settings(tmp_path, http_port=port - 2), 1, 2)
         with pytest.raises(SystemExit, match=rf"port {port} for the metrics of worker 2 .* is taken"):
             check_layout(settings(tmp_path, worker_metrics_port=port - 1), 2, 1)
+        with pytest.raises(SystemExit, match=rf"port {port} for the metrics of delivery worker 1 "
+                                             r"\(PARLEY_WORKER_METRICS_PORT \+ 2\) is taken"):
+            check_layout(settings(tmp_path, worker_metrics_port=port - 2), 2, 1, 1)
     clash = settings(tmp_path)
     clash.worker_metrics_port = clash.http_port + 1
     with pytest.raises(SystemExit, match="wanted by both api-1 .* and the metrics of worker 1"):
@@ -79,8 +119,10 @@ def test_a_taken_port_is_refused_naming_what_wanted_it(tmp_path: Path) -> None:
     check_layout(settings(tmp_path), 2, 2)  # free ports: fine
 
 
-def test_parley_up_refuses_a_bad_layout_before_touching_the_store(tmp_path: Path) -> None:
-    done = subprocess.run([sys.executable, "-m", "cli", "up", "--apis", "0"], cwd=ROOT, capture_output=True,
+@pytest.mark.parametrize(("flags", "words"), [(["--apis", "0"], "--apis must be from 1"),
+                                             (["--delivery-workers", "-1"], "--delivery-workers must be from 0")])
+def test_parley_up_refuses_a_bad_layout_before_touching_the_store(tmp_path: Path, flags: list[str], words: str) -> None:
+    done = subprocess.run([sys.executable, "-m", "cli", "up", *flags], cwd=ROOT, capture_output=True,
                           text=True, timeout=60, env={"PATH": "/usr/bin:/bin", "PARLEY_DATA_DIR": str(tmp_path)})
-    assert done.returncode == 1 and "--apis must be from 1" in done.stderr, done.stderr
+    assert done.returncode == 1 and words in done.stderr, done.stderr
     assert list(tmp_path.iterdir()) == []
