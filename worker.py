@@ -20,7 +20,14 @@ from typing import Any
 from slack_sdk import WebClient
 from sqlalchemy import Engine
 from temporalio.client import Client
-from temporalio.worker import UnsandboxedWorkflowRunner, Worker, WorkflowRunner
+from temporalio.worker import (
+    PollerBehavior,
+    PollerBehaviorAutoscaling,
+    PollerBehaviorSimpleMaximum,
+    UnsandboxedWorkflowRunner,
+    Worker,
+    WorkflowRunner,
+)
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.digest import DigestActivities
@@ -50,6 +57,7 @@ from workflows.webhooks import WebhookDeliveryWorkflow
 
 # The pure core and its heavy dependencies are shared with the sandbox instead of re-imported per run.
 PASSTHROUGH = ("domain", "pydantic", "pydantic_core", "annotated_types", "zoneinfo")
+DELIVERIES_SQLITE_BUSY_S = 60.0
 ACTIVITY_THREADS = 32  # the sync activities' thread pool, unless PARLEY_WORKER_MAX_CONCURRENT_ACTIVITIES says otherwise
 
 
@@ -108,23 +116,17 @@ def build_worker(client: Client, settings: Settings, engine: Engine,
         max_concurrent_workflow_tasks=settings.worker_max_concurrent_workflow_tasks,
         max_concurrent_activities=settings.worker_max_concurrent_activities,
         workflow_runner=workflow_runner(sandboxed=settings.worker_sandbox),
-        **_experimental_pollers(),
+        **pollers(settings),
     )
 
 
-def _experimental_pollers() -> dict[str, Any]:
-    import os
-
-    from temporalio.worker import PollerBehaviorAutoscaling, PollerBehaviorSimpleMaximum
-    mode = os.environ.get("PARLEY_X_POLLERS")
-    if not mode:
-        return {}
-    if mode == "auto":
-        return {"workflow_task_poller_behavior": PollerBehaviorAutoscaling(),
-                "activity_task_poller_behavior": PollerBehaviorAutoscaling()}
-    n = int(mode)
-    return {"workflow_task_poller_behavior": PollerBehaviorSimpleMaximum(n),
-            "activity_task_poller_behavior": PollerBehaviorSimpleMaximum(n)}
+def pollers(settings: Settings) -> dict[str, Any]:
+    """How many task polls a worker keeps open (PARLEY_WORKER_TASK_POLLERS): "auto" scales them with the
+    backlog the server reports (from 1 to 100), so a burst of filings is taken as it comes instead of queueing
+    behind five polls; a number keeps that many open at most (the SDK's default is 5)."""
+    behaviour: PollerBehavior = (PollerBehaviorAutoscaling() if settings.worker_task_pollers == "auto"
+                                 else PollerBehaviorSimpleMaximum(int(settings.worker_task_pollers)))
+    return {"workflow_task_poller_behavior": behaviour, "activity_task_poller_behavior": behaviour}
 
 
 def build_delivery_worker(client: Client, settings: Settings, engine: Engine,
@@ -143,6 +145,7 @@ def build_delivery_worker(client: Client, settings: Settings, engine: Engine,
         activity_executor=executor,
         max_concurrent_activities=settings.worker_max_concurrent_activities,
         workflow_runner=workflow_runner(sandboxed=settings.worker_sandbox),
+        **pollers(settings),
     )
     return worker, relay
 
@@ -174,7 +177,9 @@ async def run_worker(settings: Settings | None = None, stop: asyncio.Event | Non
     settings = settings or get_settings()
     lower_priority(settings)
     runs_workflows = settings.worker_role != "deliveries"
-    engine = make_engine(settings.db_url)
+    # A deliveries worker at a low CPU priority loses the race for SQLite's write lock to the others again and
+    # again; it waits longer, rather than fail after sending an e-mail it could not yet mark sent.
+    engine = make_engine(settings.db_url, sqlite_busy_s=DELIVERIES_SQLITE_BUSY_S if not runs_workflows else 5.0)
     configure_tracing("parley-worker")
     client = await connect(settings, runtime=worker_runtime(settings))
     await ensure_registered(client, settings.temporal_namespace)  # the dispute workflows' search attributes

@@ -38,15 +38,16 @@ def normalize_url(url: str | URL) -> URL:
     return parsed
 
 
-def make_engine(url: str, **kwargs: Any) -> Engine:
-    """An engine for `url` (SQLite file, SQLite memory or PostgreSQL), ready for Parley's sessions."""
+def make_engine(url: str, *, sqlite_busy_s: float = 5.0, **kwargs: Any) -> Engine:
+    """An engine for `url` (SQLite file, SQLite memory or PostgreSQL), ready for Parley's sessions; on SQLite a
+    writer waits up to `sqlite_busy_s` for the write lock."""
     parsed = normalize_url(url)
     if parsed.get_backend_name() == "sqlite":
-        return _sqlite_engine(parsed, **kwargs)
+        return _sqlite_engine(parsed, busy_ms=round(sqlite_busy_s * 1000), **kwargs)
     return create_engine(parsed, pool_pre_ping=True, **kwargs)
 
 
-def _sqlite_engine(url: URL, **kwargs: Any) -> Engine:
+def _sqlite_engine(url: URL, busy_ms: int, **kwargs: Any) -> Engine:
     database = url.database or ""
     if database and database != ":memory:" and not database.startswith("file:"):
         Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
@@ -63,7 +64,7 @@ def _sqlite_engine(url: URL, **kwargs: Any) -> Engine:
             if database and database != ":memory:":
                 cursor.execute("PRAGMA journal_mode=WAL")
                 cursor.execute("PRAGMA synchronous=NORMAL")
-            cursor.execute("PRAGMA busy_timeout=5000")
+            cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
             cursor.execute("PRAGMA foreign_keys=ON")
         finally:
             cursor.close()

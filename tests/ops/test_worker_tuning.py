@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import PollerBehaviorAutoscaling, PollerBehaviorSimpleMaximum
 
 from settings import Settings
 from store.db import make_engine
@@ -50,6 +51,9 @@ def test_they_are_read_from_the_environment(tmp_path: Path, monkeypatch: pytest.
     ("PARLEY_WORKER_MAX_CONCURRENT_WORKFLOW_TASKS", "1"),  # the SDK needs two with a cache
     ("PARLEY_WORKER_MAX_CONCURRENT_ACTIVITIES", "0"),
     ("PARLEY_WORKER_MAX_CACHED_WORKFLOWS", "many"),
+    ("PARLEY_WORKER_TASK_POLLERS", "0"),
+    ("PARLEY_WORKER_TASK_POLLERS", "many"),
+    ("PARLEY_WORKER_TASK_POLLERS", "-3"),
 ])
 def test_a_value_the_worker_cannot_use_is_refused_naming_it(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str, value: str) -> None:
@@ -77,6 +81,27 @@ async def test_the_worker_is_built_with_them(tmp_path: Path, temporal_env: Workf
     expected = (250, 40, 16) if tuned else (500, None, None)
     assert (config.get("max_cached_workflows"), config.get("max_concurrent_workflow_tasks"),
             config.get("max_concurrent_activities")) == expected
+
+
+@pytest.mark.parametrize(("pollers", "expected"), [
+    ("auto", PollerBehaviorAutoscaling()), ("12", PollerBehaviorSimpleMaximum(12))])
+async def test_task_polls_scale_with_the_backlog_unless_a_number_is_set(
+        tmp_path: Path, temporal_env: WorkflowEnvironment, pollers: str, expected: object) -> None:
+    settings = Settings(data_dir=tmp_path, charter=DEFAULT_CHARTER, task_queue=f"polls-{uuid.uuid4().hex[:8]}",
+                        worker_task_pollers=pollers)
+    engine = make_engine(f"sqlite:///{tmp_path / 'parley.db'}")
+    try:
+        with concurrent.futures.ThreadPoolExecutor(max_workers=4) as executor:
+            config = build_worker(temporal_env.client, settings, engine, executor).config()
+    finally:
+        engine.dispose()
+    assert config.get("workflow_task_poller_behavior") == expected
+    assert config.get("activity_task_poller_behavior") == expected
+
+
+def test_unset_task_polls_scale(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("PARLEY_WORKER_TASK_POLLERS", raising=False)
+    assert Settings(data_dir=tmp_path).worker_task_pollers == "auto"
 
 
 # --- where the deliveries run (PARLEY_WORKER_ROLE, PARLEY_WORKER_NICE, PARLEY_WORKER_RELAY_LEASE_S) ---------------
