@@ -121,9 +121,10 @@ def build_worker(client: Client, settings: Settings, engine: Engine,
 
 
 def pollers(settings: Settings) -> dict[str, Any]:
-    """How many task polls a worker keeps open (PARLEY_WORKER_TASK_POLLERS): "auto" scales them with the
-    backlog the server reports (from 1 to 100), so a burst of filings is taken as it comes instead of queueing
-    behind five polls; a number keeps that many open at most (the SDK's default is 5)."""
+    """How many task polls a worker keeps open (PARLEY_WORKER_TASK_POLLERS): a number keeps that many open at
+    most (5, the SDK's default); "auto" scales them with the backlog the server reports (from 1 to 100), so a
+    burst of filings is taken as it comes instead of queueing behind five polls, but a storm of timers makes
+    the polls pile up (README "Worker tuning")."""
     behaviour: PollerBehavior = (PollerBehaviorAutoscaling() if settings.worker_task_pollers == "auto"
                                  else PollerBehaviorSimpleMaximum(int(settings.worker_task_pollers)))
     return {"workflow_task_poller_behavior": behaviour, "activity_task_poller_behavior": behaviour}

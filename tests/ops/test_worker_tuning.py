@@ -84,8 +84,9 @@ async def test_the_worker_is_built_with_them(tmp_path: Path, temporal_env: Workf
 
 
 @pytest.mark.parametrize(("pollers", "expected"), [
-    ("auto", PollerBehaviorAutoscaling()), ("12", PollerBehaviorSimpleMaximum(12))])
-async def test_task_polls_scale_with_the_backlog_unless_a_number_is_set(
+    ("auto", PollerBehaviorAutoscaling()), ("12", PollerBehaviorSimpleMaximum(12)),
+    ("5", PollerBehaviorSimpleMaximum(5))])
+async def test_task_polls_are_a_number_or_scale_with_the_backlog(
         tmp_path: Path, temporal_env: WorkflowEnvironment, pollers: str, expected: object) -> None:
     settings = Settings(data_dir=tmp_path, charter=DEFAULT_CHARTER, task_queue=f"polls-{uuid.uuid4().hex[:8]}",
                         worker_task_pollers=pollers)
@@ -99,9 +100,9 @@ async def test_task_polls_scale_with_the_backlog_unless_a_number_is_set(
     assert config.get("activity_task_poller_behavior") == expected
 
 
-def test_unset_task_polls_scale(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_unset_a_worker_keeps_the_sdks_five_task_polls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("PARLEY_WORKER_TASK_POLLERS", raising=False)
-    assert Settings(data_dir=tmp_path).worker_task_pollers == "auto"
+    assert Settings(data_dir=tmp_path).worker_task_pollers == "5"
 
 
 # --- where the deliveries run (PARLEY_WORKER_ROLE, PARLEY_WORKER_NICE, PARLEY_WORKER_RELAY_LEASE_S) ---------------
