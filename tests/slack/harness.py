@@ -427,6 +427,13 @@ class SlackDriver:
         body = answer.json()
         assert body.get("response_action") == "update", body
         text = json.dumps(body["view"])
+        if "PRL-" not in text:  # answered after Slack's 3 s on a busy machine: the modal shows it in a moment
+
+            def shown() -> str | None:
+                later = json.dumps(self.current(modal["id"]))
+                return later if "PRL-" in later else None
+
+            text = await eventually(shown, timeout=30, what="the filing modal's late answer")
         dispute_id = text[text.index("PRL-"):text.index("PRL-") + 12]
         self.stack.filed.append(dispute_id)
         self.filing_hooks[dispute_id] = sent.hook or ""
