@@ -35,6 +35,7 @@ from activities.email import MailDelivery, Mailer
 from activities.notify import NotifyActivities
 from activities.record import StoreActivities
 from activities.registrations import RegistrationActivities
+from activities.relay import EVERY_S as RELAY_EVERY_S
 from activities.relay import OutboxRelay
 from activities.slack import ChannelPacer, make_slack_client
 from activities.webhooks import DeliveryStarter, WebhookActivities
@@ -58,51 +59,55 @@ from workflows.webhooks import WebhookDeliveryWorkflow
 # The pure core and its heavy dependencies are shared with the sandbox instead of re-imported per run.
 PASSTHROUGH = ("domain", "pydantic", "pydantic_core", "annotated_types", "zoneinfo")
 DELIVERIES_SQLITE_BUSY_S = 60.0
+LEFTOVERS_EVERY_S = 5.0  # how often an "all" worker's relay looks for rows another layout left to a relay
 ACTIVITY_THREADS = 32  # the sync activities' thread pool, unless PARLEY_WORKER_MAX_CONCURRENT_ACTIVITIES says otherwise
 
 
 @dataclass
 class Media:
-    """What a worker reaches people and systems with, and the activities built on it, for one task queue."""
+    """What a worker process reaches people and systems with, and the activities built on it: one per process,
+    so that both of its workers (role "all") share the Slack client and its per-channel pacing."""
 
     hooks: WebhookActivities
-    starter: DeliveryStarter  # first tries on this worker's loop; their retries on `task_queue`
     notify: NotifyActivities
     slack: WebClient | None
     mailer: Mailer | None
     delivering: bool  # Slack or e-mail is on; without either, notices go straight to the outbox
 
     @classmethod
-    def build(cls, client: Client, settings: Settings, engine: Engine, task_queue: str) -> Media:
+    def build(cls, settings: Settings, engine: Engine) -> Media:
         slack = (make_slack_client(settings.slack_bot_token, settings.slack_api_url)
                  if settings.slack_bot_token else None)
         hooks = WebhookActivities(engine, allow_private=settings.webhook_allow_private)
-        starter = DeliveryStarter(client, task_queue, asyncio.get_running_loop(), hooks)
         smtp = settings.smtp
         mailer = Mailer(smtp, settings.mail_from or "") if smtp else None
         mail = MailDelivery(engine, mailer, public_url=settings.base_url) if mailer else None
         notify = NotifyActivities(engine, slack, channel_override=settings.slack_channel, public_url=settings.base_url,
                                   mail=mail, pacer=ChannelPacer(interval=settings.slack_channel_interval_s))
-        return cls(hooks, starter, notify, slack, mailer, delivering=slack is not None or mail is not None)
+        return cls(hooks, notify, slack, mailer, delivering=slack is not None or mail is not None)
 
-    def webhook_activities(self) -> list[Callable[..., Any]]:
+    def starter(self, client: Client, task_queue: str) -> DeliveryStarter:
+        """First tries on this worker's loop; their retries, and the sweep, on `task_queue`."""
+        return DeliveryStarter(client, task_queue, asyncio.get_running_loop(), self.hooks)
+
+    def webhook_activities(self, starter: DeliveryStarter) -> list[Callable[..., Any]]:
         return [self.hooks.deliver_webhook, self.hooks.retry_webhook, self.hooks.give_up_webhook,
-                self.starter.sweep_webhooks]
+                starter.sweep_webhooks]
 
 
 DELIVERY_WORKFLOWS = [WebhookDeliveryWorkflow, WebhookRetryWorkflow, WebhookSweepWorkflow, NoticeDeliveryWorkflow]
 
 
 def build_worker(client: Client, settings: Settings, engine: Engine,
-                 executor: concurrent.futures.ThreadPoolExecutor) -> Worker:
+                 executor: concurrent.futures.ThreadPoolExecutor, media: Media | None = None) -> Worker:
     """The worker of the task queue: the workflows, their record activities and (role "all") the deliveries.
     With role "workflows" the record activities leave the deliveries to the relay of a deliveries worker; the
     delivery activities stay registered here for those already scheduled on this queue."""
-    media = Media.build(client, settings, engine, settings.task_queue)
+    media = media or Media.build(settings, engine)
+    starter = media.starter(client, settings.task_queue)
     relayed = settings.worker_role == "workflows"
-    store = StoreActivities(engine, slack_enabled=media.delivering, starter=media.starter, relayed=relayed)
-    registrations = RegistrationActivities(engine, slack_enabled=media.delivering, starter=media.starter,
-                                           relayed=relayed)
+    store = StoreActivities(engine, slack_enabled=media.delivering, starter=starter, relayed=relayed)
+    registrations = RegistrationActivities(engine, slack_enabled=media.delivering, starter=starter, relayed=relayed)
     digest = DigestActivities(engine, load_charter_file(settings.charter)[0], slack=media.slack, mailer=media.mailer,
                               public_url=settings.base_url)
     return Worker(
@@ -110,7 +115,7 @@ def build_worker(client: Client, settings: Settings, engine: Engine,
         task_queue=settings.task_queue,
         workflows=[DisputeWorkflow, RegistrationWorkflow, *DELIVERY_WORKFLOWS, DigestWorkflow],
         activities=[store.record_event, registrations.record_registration_event, media.notify.deliver_notices,
-                    *media.webhook_activities(), digest.plan_digests, digest.deliver_digest],
+                    *media.webhook_activities(starter), digest.plan_digests, digest.deliver_digest],
         activity_executor=executor,
         max_cached_workflows=settings.worker_max_cached_workflows,
         max_concurrent_workflow_tasks=settings.worker_max_concurrent_workflow_tasks,
@@ -131,18 +136,22 @@ def pollers(settings: Settings) -> dict[str, Any]:
 
 
 def build_delivery_worker(client: Client, settings: Settings, engine: Engine,
-                          executor: concurrent.futures.ThreadPoolExecutor) -> tuple[Worker, OutboxRelay]:
+                          executor: concurrent.futures.ThreadPoolExecutor,
+                          media: Media | None = None) -> tuple[Worker, OutboxRelay]:
     """The relay of what workflows workers leave to deliveries workers (activities.relay), and the worker of
     the deliveries' own task queue (`<task_queue>-deliveries`) that retries what the relay could not deliver."""
     queue = settings.delivery_task_queue
-    media = Media.build(client, settings, engine, queue)
-    relay = OutboxRelay(engine, media.notify, media.starter, client, queue, executor,
+    media = media or Media.build(settings, engine)
+    starter = media.starter(client, queue)
+    # An "all" worker's relay only picks up what another layout left: it need not look as often
+    every_s = RELAY_EVERY_S if settings.worker_role == "deliveries" else LEFTOVERS_EVERY_S
+    relay = OutboxRelay(engine, media.notify, starter, client, queue, executor, every_s=every_s,
                         lease_s=settings.worker_relay_lease_s)
     worker = Worker(
         client,
         task_queue=queue,
         workflows=DELIVERY_WORKFLOWS,
-        activities=[media.notify.deliver_notices, *media.webhook_activities()],
+        activities=[media.notify.deliver_notices, *media.webhook_activities(starter)],
         activity_executor=executor,
         max_concurrent_activities=settings.worker_max_concurrent_activities,
         workflow_runner=workflow_runner(sandboxed=settings.worker_sandbox),
@@ -193,10 +202,11 @@ async def run_worker(settings: Settings | None = None, stop: asyncio.Event | Non
     try:
         threads = settings.worker_max_concurrent_activities or ACTIVITY_THREADS
         with concurrent.futures.ThreadPoolExecutor(max_workers=threads) as executor:
-            workers = [build_worker(client, settings, engine, executor)] if runs_workflows else []
+            media = Media.build(settings, engine)
+            workers = [build_worker(client, settings, engine, executor, media)] if runs_workflows else []
             relay = None
             if settings.worker_role != "workflows":  # "all" too: nothing left to a relay is ever stranded
-                delivery_worker, relay = build_delivery_worker(client, settings, engine, executor)
+                delivery_worker, relay = build_delivery_worker(client, settings, engine, executor, media)
                 workers.append(delivery_worker)
             async with contextlib.AsyncExitStack() as running:
                 for worker in workers:
