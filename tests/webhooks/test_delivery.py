@@ -112,8 +112,11 @@ async def test_past_24_hours_the_delivery_is_marked_failed(rig: Rig) -> None:
     assert row.failed_at is not None and row.delivered_at is None and row.next_try_at is None
     assert row.last_status == 500 and row.last_error is not None
     assert "24 hours" in row.last_error and "answered 500" in row.last_error, row.last_error
-    # 10 s, 20 s, … 2,560 s, then hourly: about thirty tries in the day, every one of them logged
-    assert 25 <= row.attempts == len(receiver.requests) <= 35
+    # 10 s, 20 s, … 2,560 s, then hourly: about thirty tries in the day, every one of them logged. On a
+    # loaded machine an attempt can time out before its POST leaves (it is logged all the same), so the
+    # log may hold an attempt or two more than the receiver saw, never fewer.
+    assert 25 <= len(receiver.requests) <= row.attempts <= len(receiver.requests) + 2
+    assert row.attempts <= 35
     assert {r.body for r in receiver.requests} == {EVENT.body().encode()}
 
 
