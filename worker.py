@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
-import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -39,6 +38,7 @@ from activities.relay import EVERY_S as RELAY_EVERY_S
 from activities.relay import OutboxRelay
 from activities.slack import ChannelPacer, make_slack_client
 from activities.webhooks import DeliveryStarter, WebhookActivities
+from ops import priority
 from ops.temporal_runtime import worker_runtime
 from ops.tracing import configure_tracing
 from ops.tracing import flush as flush_traces
@@ -85,6 +85,10 @@ class Media:
         notify = NotifyActivities(engine, slack, channel_override=settings.slack_channel, public_url=settings.base_url,
                                   mail=mail, pacer=ChannelPacer(interval=settings.slack_channel_interval_s))
         return cls(hooks, notify, slack, mailer, delivering=slack is not None or mail is not None)
+
+    def close(self) -> None:
+        if self.mailer is not None:
+            self.mailer.close()
 
     def starter(self, client: Client, task_queue: str) -> DeliveryStarter:
         """First tries on this worker's loop; their retries, and the sweep, on `task_queue`."""
@@ -169,7 +173,7 @@ def lower_priority(settings: Settings) -> None:
     threads (`parley worker` does, before it sets up logging)."""
     global _niced
     if settings.worker_nice and not _niced:
-        os.nice(settings.worker_nice)
+        priority.lower(settings.worker_nice)
     _niced = True
 
 
@@ -209,6 +213,7 @@ async def run_worker(settings: Settings | None = None, stop: asyncio.Event | Non
                 delivery_worker, relay = build_delivery_worker(client, settings, engine, executor, media)
                 workers.append(delivery_worker)
             async with contextlib.AsyncExitStack() as running:
+                running.callback(media.close)  # last, once the workers have stopped
                 for worker in workers:
                     await running.enter_async_context(worker)
                 relaying = asyncio.create_task(relay.run()) if relay is not None else None

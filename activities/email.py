@@ -20,6 +20,8 @@ from __future__ import annotations
 import hashlib
 import smtplib
 import ssl
+import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -41,6 +43,8 @@ from store.db import session
 from store.tables import utcnow
 
 TIMEOUT_S = 10.0  # per connection and per SMTP command
+KEEP = 4  # connections kept open between events
+IDLE_S = 30.0  # how long one is kept unused: well inside the 5 minutes RFC 5321 lets a server wait for a command
 
 
 class MailUnavailable(Exception):
@@ -61,10 +65,61 @@ class Mailer:
         self.timeout_s = timeout_s
         self.ssl_context = ssl_context or ssl.create_default_context()
         self.domain = parseaddr(mail_from)[1].rpartition("@")[2] or "parley.invalid"
+        self._idle: list[tuple[float, smtplib.SMTP]] = []  # (last used, connection), the newest last
+        self._lock = threading.Lock()
 
     @contextmanager
     def connection(self) -> Iterator[smtplib.SMTP]:
-        """A connection, greeted, secured and logged in; MailUnavailable when that fails."""
+        """A connection, greeted, secured and logged in; MailUnavailable when that fails.
+
+        A connection whose block ended normally is kept for the next one (at most `KEEP`, each for `IDLE_S`):
+        connecting, greeting (and securing, logging in) and saying goodbye cost more than the e-mails of an
+        event. A kept one is checked with NOOP before it is used again, so a message is never sent into a
+        connection the server has dropped; one whose block raised is closed."""
+        conn = self._reused() or self._connect()
+        try:
+            yield conn
+        except BaseException:
+            conn.close()  # no QUIT: the server may be what went wrong
+            raise
+        self._keep(conn)
+
+    def close(self) -> None:
+        """Say goodbye on the kept connections (the worker stops)."""
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for _, conn in idle:
+            _close(conn)
+
+    def _reused(self) -> smtplib.SMTP | None:
+        while True:
+            with self._lock:
+                if not self._idle:
+                    return None
+                used, conn = self._idle.pop()
+            if time.monotonic() - used > IDLE_S:
+                _close(conn)
+                continue
+            try:
+                code, _ = conn.noop()
+            except smtplib.SMTPServerDisconnected:  # dropped while idle: another one, or a new one
+                conn.close()
+                continue
+            except (smtplib.SMTPException, OSError) as exc:  # there, but not answering: the server is in trouble
+                conn.close()
+                raise MailUnavailable(f"the SMTP server {self.target} did not answer: {describe(exc)}") from exc
+            if code == 250:
+                return conn
+            _close(conn)
+
+    def _keep(self, conn: smtplib.SMTP) -> None:
+        with self._lock:
+            if len(self._idle) < KEEP:
+                self._idle.append((time.monotonic(), conn))
+                return
+        _close(conn)
+
+    def _connect(self) -> smtplib.SMTP:
         t = self.target
         try:
             if t.security == "tls":
@@ -82,13 +137,7 @@ class Mailer:
         except (smtplib.SMTPException, OSError) as exc:
             conn.close()
             raise MailUnavailable(f"the SMTP server {t} did not let Parley in: {describe(exc)}") from exc
-        try:
-            yield conn
-        finally:
-            try:
-                conn.quit()
-            except (smtplib.SMTPException, OSError):
-                conn.close()
+        return conn
 
     def message(self, mail: RenderedMail, to: str, name: str | None, key: str) -> EmailMessage:
         """The MIME message: the plain-text part, then the HTML part. `key` makes its stable Message-ID."""
@@ -122,6 +171,13 @@ class Mailer:
             raise MailUnavailable(describe(exc)) from exc
 
 
+def _close(conn: smtplib.SMTP) -> None:
+    try:
+        conn.quit()
+    except (smtplib.SMTPException, OSError):
+        conn.close()
+
+
 def describe(exc: BaseException) -> str:
     """What went wrong, in the server's words or in plain ones."""
     if isinstance(exc, smtplib.SMTPResponseException):
@@ -140,7 +196,7 @@ def _text(answer: bytes | str) -> str:
 
 
 class MailDelivery:
-    """Sends the e-mails an event's outbox rows still owe, one connection per attempt."""
+    """Sends the e-mails an event's outbox rows still owe, through the mailer's kept connections."""
 
     def __init__(self, engine: Engine, mailer: Mailer, *, public_url: str,
                  clock: Callable[[], datetime] = utcnow) -> None:

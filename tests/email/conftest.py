@@ -46,6 +46,18 @@ class Mailbox:
     later: set[str] = field(default_factory=set)  # addresses answered 451 (try again later)
     received: list[Received] = field(default_factory=list)
     released: threading.Event = field(default_factory=threading.Event)  # ends a hang
+    greetings: int = 0  # EHLOs: one per plain connection
+    goodbyes: int = 0  # QUITs
+
+    async def handle_EHLO(self, server: SMTP, session: Session, envelope: Envelope, hostname: str,
+                          responses: list[str]) -> list[str]:
+        self.greetings += 1
+        session.host_name = hostname  # what aiosmtpd does itself when there is no hook
+        return responses
+
+    async def handle_QUIT(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        self.goodbyes += 1
+        return "221 Bye"
 
     async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope, address: str,
                           rcpt_options: list[str]) -> str:

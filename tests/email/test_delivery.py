@@ -3,7 +3,8 @@ their preference, each (event, person, medium) once, whatever retries, outages a
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any
 
@@ -14,6 +15,7 @@ from sqlalchemy import Engine, select, update
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
+from activities import email as email_module
 from activities.email import MailDelivery, Mailer
 from activities.notify import NotifyActivities
 from activities.record import StoreActivities
@@ -244,3 +246,60 @@ def test_an_untrusted_certificate_or_a_wrong_password_waits(people: Engine, char
     with pytest.raises(ApplicationError, match="did not let Parley in: 535 5.7.8"):
         deliver(people, event, MailDelivery(people, wrong, public_url=PUBLIC_URL, clock=lambda: NOW))
     assert rows(people)[COUNTERPARTY].email_status == "pending" and secure_smtp.mailbox.received == []
+
+
+def test_one_connection_carries_the_emails_of_many_events(people: Engine, charter: Charter, smtp: SmtpServer) -> None:
+    prefer(people, FILER, "email")
+    delivery = mail(people, smtp)
+    for seq in (1, 2, 3):
+        deliver(people, record(people, charter, to(COUNTERPARTY, FILER), seq=seq), delivery)
+    assert len(smtp.mailbox.to(COUNTERPARTY)) == 3 and len(smtp.mailbox.to(FILER)) == 3
+    assert (smtp.mailbox.greetings, smtp.mailbox.goodbyes) == (1, 0)  # kept open between events
+    delivery.mailer.close()
+    assert wait_for(lambda: smtp.mailbox.goodbyes == 1)
+
+
+def test_a_kept_connection_the_server_dropped_is_replaced_before_anything_is_sent(
+        people: Engine, charter: Charter, smtp: SmtpServer) -> None:
+    delivery = mail(people, smtp)
+    deliver(people, record(people, charter, to(COUNTERPARTY), seq=1), delivery)
+    smtp.stop()  # the server restarts: the kept connection is gone
+    smtp.start()
+    deliver(people, record(people, charter, to(COUNTERPARTY), seq=2), delivery)
+    assert len(smtp.mailbox.to(COUNTERPARTY)) == 2 and smtp.mailbox.greetings == 2
+    assert [r.email_status for r in rows_of(people, COUNTERPARTY)] == ["sent", "sent"]
+
+
+def test_a_connection_idle_too_long_is_closed_not_reused(people: Engine, charter: Charter, smtp: SmtpServer,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(email_module, "IDLE_S", 0.0)
+    delivery = mail(people, smtp)
+    deliver(people, record(people, charter, to(COUNTERPARTY), seq=1), delivery)
+    deliver(people, record(people, charter, to(COUNTERPARTY), seq=2), delivery)
+    assert smtp.mailbox.greetings == 2 and wait_for(lambda: smtp.mailbox.goodbyes == 1)
+
+
+def test_a_connection_whose_server_failed_is_not_kept(people: Engine, charter: Charter, smtp: SmtpServer) -> None:
+    delivery = mail(people, smtp)
+    smtp.mailbox.mode = "try_later"
+    with pytest.raises(ApplicationError):
+        deliver(people, record(people, charter, to(COUNTERPARTY), seq=1), delivery)
+    smtp.mailbox.mode = "accept"
+    deliver(people, record(people, charter, to(COUNTERPARTY), seq=2), delivery)
+    assert smtp.mailbox.greetings == 2 and len(smtp.mailbox.to(COUNTERPARTY)) == 1  # the first waits for its retry
+
+
+def rows_of(engine: Engine, recipient: str) -> list[Any]:
+    with engine.connect() as conn:
+        return list(conn.execute(select(NOTIFICATIONS).where(NOTIFICATIONS.c.recipient == recipient)
+                                 .order_by(NOTIFICATIONS.c.seq)))
+
+
+def wait_for(condition: Callable[[], bool], timeout_s: float = 10.0) -> bool:
+    """The server's side of a connection is seen a moment after the client's."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True

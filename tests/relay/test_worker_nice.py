@@ -6,13 +6,18 @@ the worker lowers its priority. A real `python -m cli worker` process against th
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import uuid
 from pathlib import Path
 
+import pytest
 from temporalio.testing import WorkflowEnvironment
 
+from ops.priority import session_niceness
+
 from store.db import migrate
-from tests.harness.paths import DEFAULT_CHARTER
+from tests.harness.paths import DEFAULT_CHARTER, ROOT
 from tests.harness.temporal import target_of
 from tests.harness.waiting import eventually
 from tests.harness.worker_process import WorkerProcess, worker_env
@@ -45,5 +50,24 @@ async def test_every_thread_of_a_deliveries_worker_runs_at_its_niceness(
     try:
         await eventually(running, timeout=45, what=lambda: f"the worker to run\n{deliveries.tail()}")
         assert {nice for _, nice in threads(pid)} == {niced}, threads(pid)
+        if session_niceness(os.getpid()) is not None:  # a kernel with autogroups: the worker leads its own session
+            assert session_niceness(pid) == NICE
     finally:
         deliveries.stop()
+
+
+LOWER = "import os; from ops.priority import lower, session_niceness; lower(3); print(session_niceness(os.getpid()))"
+
+
+@pytest.mark.parametrize("own_session", [True, False])
+def test_a_session_of_its_own_is_lowered_and_a_shared_one_left_alone(own_session: bool) -> None:
+    """With autogroups the scheduler shares the cores between sessions first: a niced process that leads its own
+    session (as `parley up` and service managers start it) must lower the session's priority too, or it takes as
+    much CPU as the workflows' worker; one started from a shell must not slow the shell's other processes."""
+    ours = session_niceness(os.getpid())
+    if ours is None:
+        pytest.skip("this kernel does not group processes by session (no /proc/<pid>/autogroup)")
+    done = subprocess.run([sys.executable, "-c", LOWER], cwd=ROOT, capture_output=True, text=True, check=True,
+                          start_new_session=own_session)
+    assert int(done.stdout) == (3 if own_session else ours)
+    assert session_niceness(os.getpid()) == ours
