@@ -15,7 +15,6 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from ops.priority import session_niceness
-
 from store.db import migrate
 from tests.harness.paths import DEFAULT_CHARTER, ROOT
 from tests.harness.temporal import target_of
