@@ -108,6 +108,7 @@ class Posts:
 
     ids: list[str] = field(default_factory=list)
     latencies: list[float] = field(default_factory=list)  # POST -> 201
+    spans: list[tuple[float, float]] = field(default_factory=list)  # (sent, answered), monotonic
     statuses: Counter[str] = field(default_factory=Counter)
     errors: list[str] = field(default_factory=list)
 
@@ -130,6 +131,7 @@ async def post_filings(http: httpx.AsyncClient, n: int, concurrency: int, first:
                                f"{response.text[:200]}")
             return 0
         into.latencies.append(time.monotonic() - began)
+        into.spans.append((began, time.monotonic()))
         into.ids.append(str(response.json()["id"]))
         return 1
 
@@ -319,6 +321,10 @@ async def burst(args: argparse.Namespace, stack: Stack, first: int, meter: CpuMe
     async with filer(stack, args.burst_clients) as http:
         cpu = meter.read()
         seconds = await post_filings(http, args.burst, args.burst_clients, first, posts, tag="Burst")
+        t0 = min(b for b, _ in posts.spans)
+        slow = sorted(posts.spans, key=lambda s: s[0] - s[1])[:12]
+        print("  slowest (sent, answered) s after the first:",
+              ", ".join(f"{b - t0:.2f}->{e - t0:.2f}" for b, e in sorted(slow)), flush=True)
         meter.add("burst", cpu)
         health = await http.get("/healthz")
         healthy = health.status_code == 200 and health.json().get("temporal") == "ok"

@@ -105,6 +105,10 @@ def _http_ok(url: str) -> bool:
         return False
 
 
+# One partition per task queue on the embedded server (Temporal's default is four): a task could wait seconds in
+# a partition that none of a worker's five polls was on (bench/scale.py: a burst's p99 4 s against 1.9 s).
+ONE_PARTITION = ["--dynamic-config-value", "matching.numTaskqueueReadPartitions=1",
+                 "--dynamic-config-value", "matching.numTaskqueueWritePartitions=1"]
 DELIVERY_NICE = "19"  # the delivery workers' niceness in `parley up`, unless PARLEY_WORKER_NICE says otherwise
 
 
@@ -120,7 +124,8 @@ def plan(settings: Settings, workers: int = 1, apis: int = 1, delivery_workers: 
             [temporal_binary(), "server", "start-dev", "--db-filename", str(data / "temporal.db"),
              "--ip", "127.0.0.1", "--port", str(port), "--ui-port", str(port + 1000),
              "--sqlite-pragma", "journal_mode=wal", "--sqlite-pragma", "synchronous=normal",
-             "--log-level", "warn", "--namespace", settings.temporal_namespace, *dev_server_flags()],
+             "--log-level", "warn", "--namespace", settings.temporal_namespace, *dev_server_flags(),
+             *ONE_PARTITION],
             lambda: _tcp_open("127.0.0.1", port) and _http_ok(f"http://127.0.0.1:{port + 1000}/"),
             logs / "temporal.log",
         ))

@@ -10,8 +10,10 @@ Each test runs once on SQLite and once on PostgreSQL (see `database_url` in conf
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
+import subprocess
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -20,6 +22,7 @@ from typing import Any
 
 import httpx
 
+from ops.stack import temporal_binary
 from tests.e2e.harness import Parley, Stack
 
 DANA = "dana.direct@example.com"
@@ -324,6 +327,17 @@ async def file_while_down(api: Parley, title: str) -> str:
 
 def worker_pid(state: dict[str, Any]) -> int:
     return int(state["pids"]["worker"])
+
+
+def test_the_embedded_server_gives_each_task_queue_one_partition(stack: Stack) -> None:
+    """With Temporal's default four, a task could wait seconds in a partition none of a worker's five polls was on
+    (ops/stack.py ONE_PARTITION; bench/scale.py's burst p99 4 s against 1.9 s with one)."""
+    listed = subprocess.run([temporal_binary(), "task-queue", "list-partition", "--task-queue", "parley",
+                             "--address", f"127.0.0.1:{stack.temporal_port}", "-o", "json"],
+                            capture_output=True, text=True, timeout=30, check=True)
+    partitions = json.loads(listed.stdout)
+    assert [p["key"] for p in partitions["workflowTaskQueuePartitions"]] == ["parley"]
+    assert [p["key"] for p in partitions["activityTaskQueuePartitions"]] == ["parley"]
 
 
 async def test_disputes_survive_a_worker_crash(api: Parley, stack: Stack) -> None:
