@@ -22,16 +22,16 @@ AUTOGROUP = Path("/proc/self/autogroup")  # "/autogroup-85 nice 0"
 MAX_NICE = 19
 
 
-def lower(by: int, *, autogroup: Path = AUTOGROUP) -> None:
+def lower(by: int) -> None:
     """Lower this process's priority `by` steps of niceness (and its session's, when it leads one of its own)."""
     os.nice(by)
-    if os.getsid(0) != os.getpid() or not autogroup.exists():
+    if os.getsid(0) != os.getpid() or not AUTOGROUP.exists():
         return
     try:
-        now = int(autogroup.read_text().split()[-1])
-        autogroup.write_text(str(min(MAX_NICE, now + by)))
+        now = int(AUTOGROUP.read_text().split()[-1])
+        AUTOGROUP.write_text(str(min(MAX_NICE, now + by)))
     except (OSError, ValueError) as exc:  # not allowed, or a kernel that words it otherwise: niceness alone
-        log.warning("could not lower the priority of this worker's session (%s): %s", autogroup, exc)
+        log.warning("could not lower the priority of this worker's session (%s): %s", AUTOGROUP, exc)
 
 
 def session_niceness(pid: int) -> int | None:

@@ -3,8 +3,7 @@ their preference, each (event, person, medium) once, whatever retries, outages a
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
@@ -30,6 +29,7 @@ from store.tables import NOTIFICATIONS, USERS, User
 from tests.email.conftest import Certificate, SmtpServer
 from tests.fakes.slack import FakeSlack
 from tests.harness.paths import DEFAULT_CHARTER
+from tests.harness.waiting import eventually_blocking
 from tests.reference_times import REFERENCE_TIMES
 from tests.store.samples import CHANNEL, COUNTERPARTY, FILER, MEDIATOR, recorded, view
 
@@ -256,7 +256,7 @@ def test_one_connection_carries_the_emails_of_many_events(people: Engine, charte
     assert len(smtp.mailbox.to(COUNTERPARTY)) == 3 and len(smtp.mailbox.to(FILER)) == 3
     assert (smtp.mailbox.greetings, smtp.mailbox.goodbyes) == (1, 0)  # kept open between events
     delivery.mailer.close()
-    assert wait_for(lambda: smtp.mailbox.goodbyes == 1)
+    eventually_blocking(lambda: smtp.mailbox.goodbyes == 1, what="the QUIT at the server")
 
 
 def test_a_kept_connection_the_server_dropped_is_replaced_before_anything_is_sent(
@@ -276,7 +276,8 @@ def test_a_connection_idle_too_long_is_closed_not_reused(people: Engine, charter
     delivery = mail(people, smtp)
     deliver(people, record(people, charter, to(COUNTERPARTY), seq=1), delivery)
     deliver(people, record(people, charter, to(COUNTERPARTY), seq=2), delivery)
-    assert smtp.mailbox.greetings == 2 and wait_for(lambda: smtp.mailbox.goodbyes == 1)
+    assert smtp.mailbox.greetings == 2
+    eventually_blocking(lambda: smtp.mailbox.goodbyes == 1, what="the QUIT of the expired connection")
 
 
 def test_a_connection_whose_server_failed_is_not_kept(people: Engine, charter: Charter, smtp: SmtpServer) -> None:
@@ -294,12 +295,3 @@ def rows_of(engine: Engine, recipient: str) -> list[Any]:
         return list(conn.execute(select(NOTIFICATIONS).where(NOTIFICATIONS.c.recipient == recipient)
                                  .order_by(NOTIFICATIONS.c.seq)))
 
-
-def wait_for(condition: Callable[[], bool], timeout_s: float = 10.0) -> bool:
-    """The server's side of a connection is seen a moment after the client's."""
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.01)
-    return True
