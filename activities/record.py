@@ -22,7 +22,7 @@ from activities.webhooks import DeliveryStarter
 from domain.model import Recorded
 from domain.webhook_events import dispute_event
 from store import audit, dispute_links, projection, relay, webhooks
-from store.db import insert_or_ignore, session
+from store.db import insert_all_or_ignore, session
 from store.tables import NOTIFICATIONS, utcnow
 
 
@@ -50,18 +50,17 @@ class StoreActivities:
                 projection.upsert_dispute(s, item.view)
                 dispute_links.link_filed(s, event)  # a filing's registrations, with its dispute row
                 now = utcnow()
-                for notice in item.notices:
-                    insert_or_ignore(s, NOTIFICATIONS, {
-                        "dispute_id": event.dispute_id,
-                        "seq": event.seq,
-                        "recipient": notice.recipient,
-                        "kind": notice.kind,
-                        "text": notice.text,
-                        "created_at": now,
-                        "status": self.first_status,
-                        "attempts": 0,
-                        "slack_channel": item.channel if notice.recipient == "channel" else None,
-                    }, ["dispute_id", "seq", "recipient"])
+                insert_all_or_ignore(s, NOTIFICATIONS, [{
+                    "dispute_id": event.dispute_id,
+                    "seq": event.seq,
+                    "recipient": notice.recipient,
+                    "kind": notice.kind,
+                    "text": notice.text,
+                    "created_at": now,
+                    "status": self.first_status,
+                    "attempts": 0,
+                    "slack_channel": item.channel if notice.recipient == "channel" else None,
+                } for notice in item.notices], ["dispute_id", "seq", "recipient"])
                 hook = dispute_event(event, item.view)
                 due = webhooks.enqueue_event(s, hook) if hook is not None else []
                 if self.relayed:

@@ -10,7 +10,8 @@ Two runs of the same work, one after the other in this process, each on a fresh 
 at niceness 19 that delivers what they record (activities.relay), the API and the SQLite store;
 charters/fast.toml with its seconds read as hours, so that no SLA timer fires during the run:
 bench/throughput.py `quiet_charter`). The receivers run in a process of their own: they stand for other
-machines (bench/reach_receivers.py).
+machines (bench/reach_receivers.py), so they run at niceness 19 (`--receivers-nice`), their session too, and
+take the two cores only when the stack leaves them idle.
 
 - outbox (the baseline): no SMTP server, no webhook subscription: every notice is parked in the outbox.
 - reach: three webhook subscriptions, each a local aiohttp receiver (a CRM and a compensation system take
@@ -199,7 +200,7 @@ async def landed(store: Store, receivers: RemoteReceivers | None, action: str, e
 async def one_run(mode: str, args: argparse.Namespace, children: Children, pg: Postgres | None) -> Run:
     run = Run(mode)
     db_url = pg.create(f"parley_reach_{mode}") if pg is not None else None
-    receivers = RemoteReceivers() if mode != "outbox" else None
+    receivers = RemoteReceivers(args.receivers_nice) if mode != "outbox" else None
     if receivers is not None:
         await receivers.start()
     try:
@@ -328,6 +329,9 @@ def main() -> None:
     p.add_argument("--pg", default=os.environ.get("PARLEY_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres"),
                    help="with --db postgresql: the server, as a libpq URL of its maintenance database")
     p.add_argument("--keep", action="store_true", help="keep the stacks' data dirs (their logs and stores)")
+    p.add_argument("--receivers-nice", type=int, default=19, metavar="N",
+                   help="the receivers' niceness, their session's too (19: they stand for other machines, so they "
+                        "take the stack's cores only when it leaves them idle; 0: as much as the stack)")
     p.add_argument("--also", default="", help="more runs, each medium alone: webhooks, email (comma-separated)")
     args = p.parse_args()
     also = [mode for mode in args.also.split(",") if mode]

@@ -20,6 +20,7 @@ from aiohttp import web
 from aiosmtpd.controller import Controller
 
 from bench.throughput import _free_port
+from ops import priority
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -83,7 +84,8 @@ class Receivers:
 class RemoteReceivers:
     """`Receivers` in a child process, asked over HTTP what landed."""
 
-    def __init__(self) -> None:
+    def __init__(self, nice: int = 0) -> None:
+        self.nice = nice
         self.proc: subprocess.Popen[bytes] | None = None
         self.urls: dict[str, str] = {}
         self.smtp_port = 0
@@ -91,7 +93,7 @@ class RemoteReceivers:
         self.landed: dict[str, Any] = {}  # as last asked
 
     async def start(self) -> None:
-        self.proc = subprocess.Popen([sys.executable, "-m", "bench.reach_receivers"], cwd=ROOT,
+        self.proc = subprocess.Popen([sys.executable, "-m", "bench.reach_receivers", str(self.nice)], cwd=ROOT,
                                      stdout=subprocess.PIPE, start_new_session=True)
         assert self.proc.stdout is not None
         line = await asyncio.to_thread(self.proc.stdout.readline)
@@ -115,8 +117,12 @@ class RemoteReceivers:
             await asyncio.to_thread(self.proc.wait, 10)
 
 
-async def serve_receivers() -> None:
-    """The child process: the receivers, and /counts on a control port; one JSON line on stdout once ready."""
+async def serve_receivers(nice: int) -> None:
+    """The child process: the receivers, and /counts on a control port; one JSON line on stdout once ready.
+    At `nice` > 0 it yields the cores to the stack as a deliveries worker does (ops.priority: its session too),
+    so that the machines it stands for take as little as they can of the stack's cores."""
+    if nice:
+        priority.lower(nice)
     receivers = Receivers()
     await receivers.start()
     app = web.Application()
@@ -170,4 +176,4 @@ class Store:
 
 
 if __name__ == "__main__":
-    asyncio.run(serve_receivers())
+    asyncio.run(serve_receivers(int(sys.argv[1]) if len(sys.argv) > 1 else 0))

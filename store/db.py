@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, cast
 
@@ -18,7 +19,7 @@ from sqlalchemy import Connection, CursorResult, Engine, Result, Table, create_e
 from sqlalchemy import insert as sa_insert
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.engine import URL, make_url
+from sqlalchemy.engine import URL, Dialect, make_url
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
@@ -121,15 +122,21 @@ def rowcount(result: Result[Any]) -> int:
     return cast(CursorResult[Any], result).rowcount
 
 
-def changed(s: Session, stmt: Any, key: Any) -> bool:
-    """Run an INSERT .. ON CONFLICT statement; True when it inserted or updated a row.
+def changed(s: Session, stmt: Any, values: dict[str, Any]) -> bool:
+    """Run an INSERT .. ON CONFLICT statement with `values`; True when it inserted or updated a row.
 
-    With an autoincrement key PostgreSQL answers through RETURNING, whose rowcount reads -1; so the
-    statement returns `key` explicitly wherever the dialect can.
+    With an autoincrement key PostgreSQL answers through RETURNING, whose rowcount reads -1; so wherever
+    the dialect can, the statement returns its key (`returning_key`) and a row back means a row written.
     """
+    result = s.execute(stmt, values)
     if s.get_bind().dialect.insert_returning:
-        return s.execute(stmt.returning(key)).first() is not None
-    return rowcount(s.execute(stmt)) > 0
+        return result.first() is not None
+    return rowcount(result) > 0
+
+
+def returning_key(stmt: Any, dialect: Dialect, key: Any) -> Any:
+    """`stmt`, a statement built once, returning `key` where the dialect can (for `changed`)."""
+    return _returning_key(stmt, dialect.insert_returning, key)
 
 
 def insert_or_ignore(s: Session, table: Table, values: dict[str, Any], conflict: list[str]) -> bool:
@@ -137,16 +144,43 @@ def insert_or_ignore(s: Session, table: Table, values: dict[str, Any], conflict:
 
     Safe against a concurrent writer of the same key (a retried activity running twice): on SQLite
     and PostgreSQL it is `INSERT .. ON CONFLICT DO NOTHING`, elsewhere a savepoint catches the
-    duplicate.
+    duplicate. The statement is built once per table and key, its values bound at execution: building
+    it with the values in it cost more CPU than running it.
     """
-    name = s.get_bind().dialect.name
-    if name in ("sqlite", "postgresql"):
-        insert = sqlite_insert if name == "sqlite" else pg_insert
-        stmt = insert(table).values(**values).on_conflict_do_nothing(index_elements=conflict)
-        return changed(s, stmt, table.c[conflict[0]])
+    dialect = s.get_bind().dialect
+    if dialect.name in ("sqlite", "postgresql"):
+        return changed(s, _ignoring_insert(dialect, table, tuple(conflict)), values)
     try:
         with s.begin_nested():
             s.execute(sa_insert(table).values(**values))
     except IntegrityError:
         return False
     return True
+
+
+def insert_all_or_ignore(s: Session, table: Table, rows: list[dict[str, Any]], conflict: list[str]) -> None:
+    """`insert_or_ignore` for many rows, all with the same keys: one executemany where the dialect allows."""
+    if not rows:
+        return
+    dialect = s.get_bind().dialect
+    if dialect.name not in ("sqlite", "postgresql"):
+        for row in rows:
+            insert_or_ignore(s, table, row, conflict)
+        return
+    insert = sqlite_insert if dialect.name == "sqlite" else pg_insert
+    s.execute(_ignoring(insert, table, tuple(conflict)), rows)
+
+
+def _ignoring_insert(dialect: Dialect, table: Table, conflict: tuple[str, ...]) -> Any:
+    insert = sqlite_insert if dialect.name == "sqlite" else pg_insert
+    return returning_key(_ignoring(insert, table, conflict), dialect, table.c[conflict[0]])
+
+
+@lru_cache(maxsize=128)
+def _ignoring(insert: Any, table: Table, conflict: tuple[str, ...]) -> Any:
+    return insert(table).on_conflict_do_nothing(index_elements=list(conflict))
+
+
+@lru_cache(maxsize=128)
+def _returning_key(stmt: Any, returning: bool, key: Any) -> Any:
+    return stmt.returning(key) if returning else stmt

@@ -6,20 +6,23 @@ Rows only move forward: a view older than the stored one (a retried or late writ
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy import insert as sa_insert
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session
 
 from domain.model import DisputeView
-from store.db import changed, insert_or_ignore
+from store.db import changed, insert_or_ignore, returning_key
 from store.tables import DISPUTE_WAITING, DISPUTES
 
 _T = DISPUTES.c
 _W = DISPUTE_WAITING.c
+_CLEAR_WAITING = delete(DISPUTE_WAITING).where(_W.dispute_id == bindparam("dispute_id"))
+_ADD_WAITING = sa_insert(DISPUTE_WAITING)
 
 
 def row_values(view: DisputeView) -> dict[str, Any]:
@@ -70,33 +73,37 @@ def upsert_dispute(session: Session, view: DisputeView) -> bool:
     """
     if not _upsert_row(session, view):
         return False
-    session.execute(delete(DISPUTE_WAITING).where(_W.dispute_id == view.id))
+    session.execute(_CLEAR_WAITING, {"dispute_id": view.id})
     if rows := waiting_rows(view):
-        session.execute(sa_insert(DISPUTE_WAITING), rows)
+        session.execute(_ADD_WAITING, rows)
     return True
 
 
 def _upsert_row(session: Session, view: DisputeView) -> bool:
     values = row_values(view)
-    table = DISPUTES
-    dialect = session.get_bind().dialect.name
-    if dialect in ("sqlite", "postgresql"):
-        insert = sqlite_insert if dialect == "sqlite" else pg_insert
-        stmt = insert(table).values(**values)
-        excluded = stmt.excluded  # built anew on every access: read it once
-        stmt = stmt.on_conflict_do_update(
-            index_elements=[_T.id],
-            set_={name: excluded[name] for name in values if name != "id"},
-            where=_T.last_seq <= excluded.last_seq,
-        )
-        return changed(session, stmt, _T.id)
-    if insert_or_ignore(session, table, values, ["id"]):
+    dialect = session.get_bind().dialect
+    if dialect.name in ("sqlite", "postgresql"):
+        return changed(session, returning_key(_forward_upsert(dialect.name, tuple(values)), dialect, _T.id), values)
+    if insert_or_ignore(session, DISPUTES, values, ["id"]):
         return True
     current = session.execute(select(_T.last_seq).where(_T.id == view.id).with_for_update()).scalar()
     if current is not None and current > view.last_seq:
         return False
-    session.execute(update(table).where(_T.id == view.id).values(**values))
+    session.execute(update(DISPUTES).where(_T.id == view.id).values(**values))
     return True
+
+
+@cache
+def _forward_upsert(dialect: str, columns: tuple[str, ...]) -> Any:
+    """`INSERT .. ON CONFLICT (id) DO UPDATE .. WHERE disputes.last_seq <= excluded.last_seq`, built once: its
+    values are bound at execution (with the values in it, building the statement cost more than running it)."""
+    stmt = (sqlite_insert if dialect == "sqlite" else pg_insert)(DISPUTES)
+    excluded = stmt.excluded  # built anew on every access: read it once
+    return stmt.on_conflict_do_update(
+        index_elements=[_T.id],
+        set_={name: excluded[name] for name in columns if name != "id"},
+        where=_T.last_seq <= excluded.last_seq,
+    )
 
 
 def stored_view(session: Session, dispute_id: str) -> DisputeView | None:

@@ -11,7 +11,7 @@ import json
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import bindparam, func, or_, select, update
 from sqlmodel import Session
 
 from domain.model import Event
@@ -23,13 +23,20 @@ N, D, A = NOTIFICATIONS.c, WEBHOOK_DELIVERIES.c, AUDIT_EVENTS.c
 _UNDELIVERED = or_(N.status == "pending", N.email_status == "pending")
 
 
+# built once (every recorded event runs them), their values bound at execution
+_LEAVE_NOTICES = update(NOTIFICATIONS).where(
+    N.dispute_id == bindparam("of_dispute"), N.seq == bindparam("of_seq"), N.status == "pending",
+).values(relay_until=bindparam("now"))
+_LEAVE_DELIVERIES = update(WEBHOOK_DELIVERIES).where(
+    D.id.in_(bindparam("ids", expanding=True)), D.attempts == 0, D.delivered_at.is_(None),
+).values(relay_until=bindparam("now"))
+
+
 def leave_to_relay(session: Session, dispute_id: str, seq: int, deliveries: Sequence[str], now: datetime) -> None:
     """In the transaction that recorded the event: its notices due and its webhook deliveries are the relay's."""
-    session.execute(update(NOTIFICATIONS).where(N.dispute_id == dispute_id, N.seq == seq, N.status == "pending")
-                    .values(relay_until=now))
+    session.execute(_LEAVE_NOTICES, {"of_dispute": dispute_id, "of_seq": seq, "now": now})
     if deliveries:
-        session.execute(update(WEBHOOK_DELIVERIES).where(D.id.in_(list(deliveries)), D.attempts == 0,
-                                                         D.delivered_at.is_(None)).values(relay_until=now))
+        session.execute(_LEAVE_DELIVERIES, {"ids": list(deliveries), "now": now})
 
 
 def events_due(session: Session, now: datetime, limit: int) -> list[tuple[str, int]]:

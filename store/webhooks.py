@@ -20,12 +20,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, case, or_, select, update
+from sqlalchemy import and_, bindparam, case, or_, select, update
 from sqlmodel import Session, col
 from sqlmodel import select as select_rows
 
 from domain.webhook_events import WebhookEvent, wants
-from store.db import insert_or_ignore, rowcount
+from store.db import insert_all_or_ignore, rowcount
 from store.tables import utcnow
 from store.webhook_tables import WEBHOOK_DELIVERIES, WEBHOOKS, WebhookDeliveryRow, WebhookRow
 
@@ -79,9 +79,16 @@ def enqueue(session: Session, type: str, data: dict[str, Any], event_id: str, *,
     return enqueue_event(session, WebhookEvent(id=event_id, type=type, created_at=created_at or utcnow(), data=data))
 
 
+# built once: every recorded event that receivers may subscribe to runs them
+_SUBSCRIPTIONS = select(WEBHOOKS.c.id, WEBHOOKS.c.events).where(WEBHOOKS.c.active).order_by(
+    WEBHOOKS.c.created_at, WEBHOOKS.c.id)
+_STILL_DUE = select(_D.id).where(_D.id.in_(bindparam("ids", expanding=True)), _D.delivered_at.is_(None),
+                                 _D.failed_at.is_(None))
+
+
 def subscribers(session: Session, event_type: str) -> list[str]:
     """The active subscriptions that want events of this type."""
-    return [row.id for row in active(session) if wants(events_of(row), event_type)]
+    return [row.id for row in session.execute(_SUBSCRIPTIONS) if wants(json.loads(row.events), event_type)]
 
 
 def enqueue_event(session: Session, event: WebhookEvent, targets: Sequence[str] | None = None) -> list[str]:
@@ -90,14 +97,11 @@ def enqueue_event(session: Session, event: WebhookEvent, targets: Sequence[str] 
     if not targets:
         return []
     body, now = event.body(), utcnow()
-    ids = []
-    for webhook_id in targets:
-        ids.append(delivery_id(webhook_id, event.id))
-        insert_or_ignore(session, WEBHOOK_DELIVERIES, {
-            "id": ids[-1], "webhook_id": webhook_id, "event_id": event.id, "type": event.type, "body": body,
-            "created_at": now, "attempts": 0, "next_try_at": now,
-        }, ["webhook_id", "event_id"])
-    due = session.execute(select(_D.id).where(_D.id.in_(ids), _D.delivered_at.is_(None), _D.failed_at.is_(None)))
+    rows = [{"id": delivery_id(webhook_id, event.id), "webhook_id": webhook_id, "event_id": event.id,
+             "type": event.type, "body": body, "created_at": now, "attempts": 0, "next_try_at": now}
+            for webhook_id in targets]
+    insert_all_or_ignore(session, WEBHOOK_DELIVERIES, rows, ["webhook_id", "event_id"])
+    due = session.execute(_STILL_DUE, {"ids": [row["id"] for row in rows]})
     return sorted(due.scalars())
 
 

@@ -26,7 +26,7 @@ from typing import Any
 
 import rfc8785
 from pydantic import BaseModel
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlmodel import Session
 
 from domain.model import Event
@@ -37,6 +37,9 @@ GENESIS = "0" * 64
 HASH_RULE = 2  # the rule `append` writes; rule 1 still verifies
 EVENT_FIELDS = ("dispute_id", "seq", "at", "actor", "action", "tier", "payload", "charter_version")
 _T = AUDIT_EVENTS.c
+# an event's place in its chain and the one before it, read together (`append`)
+_THIS_AND_PREVIOUS = select(_T.seq, _T.prev_hash, _T.hash).where(
+    _T.dispute_id == bindparam("dispute_id"), _T.seq.between(bindparam("before"), bindparam("seq")))
 
 
 class ChainError(Exception):
@@ -168,10 +171,9 @@ def append(session: Session, event: Event) -> bool:
         raise ChainError(f"{event.dispute_id}: seq must start at 1 (got {event.seq})")
     fields, payload_text = _stored_form(event)
     text_ = _event_text_of(fields, payload_text)
-    existing = session.execute(
-        select(_T.prev_hash, _T.hash).where(_T.dispute_id == event.dispute_id, _T.seq == event.seq)
-    ).first()
-    if existing is not None:
+    where = {"dispute_id": event.dispute_id, "seq": event.seq, "before": event.seq - 1}
+    known = {row.seq: row for row in session.execute(_THIS_AND_PREVIOUS, where)}
+    if (existing := known.get(event.seq)) is not None:
         earlier = {chain_hash(existing.prev_hash, text_)}
         try:
             earlier.add(chain_hash(existing.prev_hash, _event_text_of(fields, canonical_v1(event.payload))))
@@ -182,10 +184,11 @@ def append(session: Session, event: Event) -> bool:
                 f"{event.dispute_id}: event {event.seq} is already recorded with different content"
             )
         return False
-    prev = GENESIS if event.seq == 1 else session.execute(
-        select(_T.hash).where(_T.dispute_id == event.dispute_id, _T.seq == event.seq - 1)
-    ).scalar()
-    if prev is None:
+    if event.seq == 1:
+        prev = GENESIS
+    elif (before := known.get(event.seq - 1)) is not None:
+        prev = before.hash
+    else:
         raise ChainError(f"{event.dispute_id}: cannot record event {event.seq} before event {event.seq - 1}")
     values = {
         **fields,
