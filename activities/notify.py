@@ -61,11 +61,12 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.email import MailDelivery
-from activities.media import choose_media
+from activities.media import choose_media, decide_media
 from activities.names import DELIVER_NOTICES
 from activities.registration_notices import notice_blocks
 from activities.slack import (
@@ -152,6 +153,10 @@ class NotifyActivities:
         self.pacer = pacer or ChannelPacer()
         self._dm_channels: dict[str, str] = {}  # Slack user id -> the bot's DM channel with them
         self._channel_ids: dict[str, str] = {}  # a channel as configured ("#conflicts") -> its ID
+
+    def decide_media(self, s: Session, dispute_id: str, seq: int) -> None:
+        """Choose the media of the event's rows in the caller's write transaction (a relay's claim)."""
+        decide_media(s, dispute_id, seq, slack_on=self.slack is not None, email_on=self.mail is not None)
 
     @activity.defn(name=DELIVER_NOTICES)
     def deliver_notices(self, event: Event) -> None:

@@ -22,7 +22,7 @@ from activities.slack import make_slack_client
 from domain.calendar import BusinessCalendar
 from domain.charter import Charter
 from domain.durations import format_business_time, format_due
-from domain.model import Event, Notice, Sla
+from domain.model import Event, Notice, Recorded, Sla
 from store import charters
 from store.db import session
 from store.tables import NOTIFICATIONS, USERS, User
@@ -68,12 +68,17 @@ def mail(engine: Engine, server: SmtpServer, **kwargs: Any) -> MailDelivery:
                         public_url=PUBLIC_URL, clock=lambda: NOW)
 
 
-def record(engine: Engine, charter: Charter, notices: list[Notice], seq: int = 1) -> Event:
+def recorded_to(charter: Charter, notices: list[Notice], seq: int = 1) -> Recorded:
+    """The filing of PRL-1 under `charter`, due in a business day and a half, with these notices."""
     cal = charter.business_calendar()
     due = cal.add(NOW, 1.5 * cal.day_seconds)
     the_view = view(charter_version=charter.version_id, waiting_on=[COUNTERPARTY],
                     sla=Sla(due_at=due, remaining_s=1.5 * cal.day_seconds, paused=False, breached=False))
-    item = recorded(seq=seq, the_view=the_view, notices=notices)
+    return recorded(seq=seq, the_view=the_view, notices=notices)
+
+
+def record(engine: Engine, charter: Charter, notices: list[Notice], seq: int = 1) -> Event:
+    item = recorded_to(charter, notices, seq)
     ActivityEnvironment().run(StoreActivities(engine).record_event, item)
     return item.event
 
