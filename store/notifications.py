@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, and_, delete, func, or_, select, update
+from sqlalchemy import Row, and_, bindparam, delete, func, or_, select, update
 from sqlmodel import Session
 
 from domain.model import Role
@@ -75,15 +75,28 @@ def outbox_recipients(session: Session, user: User) -> list[str]:
 
 # --- delivery: the rows of an event ----------------------------------------------------------------
 
+# The statements every delivered event runs are built once, their values bound at execution (store.db).
+_OF_EVENT = (N.dispute_id == bindparam("of_dispute"), N.seq == bindparam("of_seq"))
+_PENDING = select(N.id, N.dispute_id, N.seq, N.recipient, N.kind, N.text, N.slack_channel, N.slack_posting_at,
+                  N.attempts).where(*_OF_EVENT, N.status == "pending").order_by(N.id)
+_UNDECIDED = (select(N.id, N.recipient).where(*_OF_EVENT, N.status == "pending", N.email_status.is_(None))
+              .order_by(N.id))
+_DECIDE = update(NOTIFICATIONS).where(
+    N.id == bindparam("of_id"), N.status == "pending", N.email_status.is_(None),
+).values(status=bindparam("to_status"), email_status=bindparam("to_email_status"))
+_MAIL_PENDING = select(N.id, N.recipient, N.kind, N.text).where(*_OF_EVENT, N.email_status == "pending").order_by(N.id)
+_MARK_MAIL = update(NOTIFICATIONS).where(N.id == bindparam("of_id")).values(
+    email_status=bindparam("to_email_status"), email_error=bindparam("b_error"), email_sent_at=bindparam("b_sent_at"))
+_PARK_MAIL_ONLY = update(NOTIFICATIONS).where(N.id == bindparam("of_id"), N.status == "email").values(
+    status="outbox", error=bindparam("why"))
+_REACH = select(_U.email, _U.name, _U.notify, _U.slack_user_id).where(
+    func.lower(_U.email).in_(bindparam("emails", expanding=True)))
+
+
 def pending(session: Session, dispute_id: str, seq: int) -> Sequence[Row[Any]]:
     """The event's rows still to deliver, in order: `id, dispute_id, seq, recipient, kind, text, slack_channel,
     slack_posting_at` (set: an earlier attempt began posting the row, see `posting`), `attempts` (failed so far)."""
-    return session.execute(
-        select(N.id, N.dispute_id, N.seq, N.recipient, N.kind, N.text, N.slack_channel, N.slack_posting_at,
-               N.attempts)
-        .where(N.dispute_id == dispute_id, N.seq == seq, N.status == "pending")
-        .order_by(N.id)
-    ).all()
+    return session.execute(_PENDING, {"of_dispute": dispute_id, "of_seq": seq}).all()
 
 
 def park(session: Session, ids: Collection[int]) -> None:
@@ -209,31 +222,27 @@ class Reach:
 
 def undecided(session: Session, dispute_id: str, seq: int) -> Sequence[Row[Any]]:
     """The event's rows whose media are not chosen yet: `id, recipient`."""
-    return session.execute(select(N.id, N.recipient).where(
-        N.dispute_id == dispute_id, N.seq == seq, N.status == "pending", N.email_status.is_(None)).order_by(N.id)).all()
+    return session.execute(_UNDECIDED, {"of_dispute": dispute_id, "of_seq": seq}).all()
 
 
 def decide(session: Session, row_id: int, *, status: str, email_status: str) -> None:
     """Choose a row's media once: `status` "pending" (Slack due), "email" (e-mail only) or "outbox" (neither);
     `email_status` "pending" or "none". A row another delivery decided meanwhile is left alone."""
-    session.execute(update(NOTIFICATIONS).where(N.id == row_id, N.status == "pending", N.email_status.is_(None))
-                    .values(status=status, email_status=email_status))
+    session.execute(_DECIDE, {"of_id": row_id, "to_status": status, "to_email_status": email_status})
 
 
 def mail_pending(session: Session, dispute_id: str, seq: int) -> Sequence[Row[Any]]:
     """The event's e-mails still to send, in order: `id, recipient, kind, text`."""
-    return session.execute(select(N.id, N.recipient, N.kind, N.text).where(
-        N.dispute_id == dispute_id, N.seq == seq, N.email_status == "pending").order_by(N.id)).all()
+    return session.execute(_MAIL_PENDING, {"of_dispute": dispute_id, "of_seq": seq}).all()
 
 
 def mark_mail(session: Session, row_id: int, *, sent: bool, error: str | None = None) -> None:
     """Record an e-mail's result: sent, or refused for good (parked with the reason). A row that went by
     e-mail only is parked in the outbox as a whole, so the outbox page shows why."""
-    session.execute(update(NOTIFICATIONS).where(N.id == row_id).values(
-        email_status="sent" if sent else "outbox", email_error=error, email_sent_at=utcnow() if sent else None))
+    session.execute(_MARK_MAIL, {"of_id": row_id, "to_email_status": "sent" if sent else "outbox", "b_error": error,
+                                 "b_sent_at": utcnow() if sent else None})
     if not sent:
-        session.execute(update(NOTIFICATIONS).where(N.id == row_id, N.status == "email")
-                        .values(status="outbox", error=f"e-mail: {error}"))
+        session.execute(_PARK_MAIL_ONLY, {"of_id": row_id, "why": f"e-mail: {error}"})
 
 
 def note_mail_failure(session: Session, row_id: int, error: str) -> None:
@@ -246,6 +255,5 @@ def reach(session: Session, emails: Collection[str]) -> dict[str, Reach]:
     wanted = {e.lower(): e for e in emails}
     if not wanted:
         return {}
-    rows = session.execute(select(_U.email, _U.name, _U.notify, _U.slack_user_id)
-                           .where(func.lower(_U.email).in_(sorted(wanted))))
+    rows = session.execute(_REACH, {"emails": sorted(wanted)})
     return {wanted[r.email.lower()]: Reach(r.name, r.notify, r.slack_user_id) for r in rows}

@@ -39,44 +39,54 @@ def leave_to_relay(session: Session, dispute_id: str, seq: int, deliveries: Sequ
         session.execute(_LEAVE_DELIVERIES, {"ids": list(deliveries), "now": now})
 
 
+_EVENTS_DUE = (select(N.dispute_id, N.seq).where(N.relay_until <= bindparam("now"), _UNDELIVERED)
+               .group_by(N.dispute_id, N.seq).order_by(func.min(N.id)).limit(bindparam("limit")))
+_CLAIM_EVENT = update(NOTIFICATIONS).where(
+    N.dispute_id == bindparam("of_dispute"), N.seq == bindparam("of_seq"), N.relay_until <= bindparam("now"),
+    _UNDELIVERED).values(relay_until=bindparam("until"))
+_RELEASE_EVENT = update(NOTIFICATIONS).where(
+    N.dispute_id == bindparam("of_dispute"), N.seq == bindparam("of_seq"), N.relay_until.is_not(None),
+).values(relay_until=None)
+_WEBHOOKS_DUE = (select(D.id, D.webhook_id, D.attempts, D.last_error, D.delivered_at, D.failed_at)
+                 .where(D.relay_until <= bindparam("now")).order_by(D.relay_until, D.id).limit(bindparam("limit")))
+_CLAIM_WEBHOOK = update(WEBHOOK_DELIVERIES).where(D.id == bindparam("of_id"), D.relay_until.is_not(None)).values(
+    relay_until=None)
+_RECORDED_EVENT = select(A.dispute_id, A.seq, A.at, A.actor, A.action, A.tier, A.payload, A.charter_version).where(
+    A.dispute_id == bindparam("of_dispute"), A.seq == bindparam("of_seq"))
+
+
 def events_due(session: Session, now: datetime, limit: int) -> list[tuple[str, int]]:
     """The events with notices that no relay holds, oldest first."""
-    rows = session.execute(
-        select(N.dispute_id, N.seq).where(N.relay_until <= now, _UNDELIVERED)
-        .group_by(N.dispute_id, N.seq).order_by(func.min(N.id)).limit(limit))
+    rows = session.execute(_EVENTS_DUE, {"now": now, "limit": limit})
     return [(row.dispute_id, row.seq) for row in rows]
 
 
 def claim_event(session: Session, dispute_id: str, seq: int, now: datetime, until: datetime) -> bool:
     """Hold the event's notices until `until`; False when another relay holds them or none is left."""
-    return rowcount(session.execute(update(NOTIFICATIONS).where(
-        N.dispute_id == dispute_id, N.seq == seq, N.relay_until <= now, _UNDELIVERED).values(relay_until=until))) > 0
+    where = {"of_dispute": dispute_id, "of_seq": seq, "now": now, "until": until}
+    return rowcount(session.execute(_CLAIM_EVENT, where)) > 0
 
 
 def release_event(session: Session, dispute_id: str, seq: int) -> None:
     """Delivered, or handed to a `deliver_notices` activity: no longer the relay's."""
-    session.execute(update(NOTIFICATIONS).where(N.dispute_id == dispute_id, N.seq == seq,
-                                                N.relay_until.is_not(None)).values(relay_until=None))
+    session.execute(_RELEASE_EVENT, {"of_dispute": dispute_id, "of_seq": seq})
 
 
 def webhooks_due(session: Session, now: datetime, limit: int) -> list[tuple[str, str, bool]]:
     """The webhook deliveries left to the relay, oldest first: (delivery id, subscription id, still untried)."""
-    rows = session.execute(select(D.id, D.webhook_id, D.attempts, D.last_error, D.delivered_at, D.failed_at)
-                           .where(D.relay_until <= now).order_by(D.relay_until, D.id).limit(limit)).all()
+    rows = session.execute(_WEBHOOKS_DUE, {"now": now, "limit": limit}).all()
     return [(row.id, row.webhook_id, row.attempts == 0 and row.last_error is None and row.delivered_at is None
              and row.failed_at is None) for row in rows]
 
 
 def claim_webhook(session: Session, delivery_id: str) -> bool:
     """Take a delivery left to the relay, once: False when another relay took it."""
-    return rowcount(session.execute(update(WEBHOOK_DELIVERIES).where(D.id == delivery_id, D.relay_until.is_not(None))
-                                    .values(relay_until=None))) > 0
+    return rowcount(session.execute(_CLAIM_WEBHOOK, {"of_id": delivery_id})) > 0
 
 
 def recorded_event(session: Session, dispute_id: str, seq: int) -> Event | None:
     """The event as the audit trail holds it."""
-    row = session.execute(select(A.dispute_id, A.seq, A.at, A.actor, A.action, A.tier, A.payload, A.charter_version)
-                          .where(A.dispute_id == dispute_id, A.seq == seq)).first()
+    row = session.execute(_RECORDED_EVENT, {"of_dispute": dispute_id, "of_seq": seq}).first()
     if row is None:
         return None
     return Event(dispute_id=row.dispute_id, seq=row.seq, at=row.at, actor=row.actor, action=row.action, tier=row.tier,

@@ -175,11 +175,21 @@ class Target:
     active: bool
 
 
+# an attempt's statements, built once (store.db)
+_TARGET = (select(_D.id, _D.body, _D.event_id, WEBHOOKS.c.url, WEBHOOKS.c.secret, WEBHOOKS.c.active)
+           .join(WEBHOOKS, WEBHOOKS.c.id == _D.webhook_id).where(_D.id == bindparam("of_id")))
+_BEGIN_ATTEMPT = update(WEBHOOK_DELIVERIES).where(_D.id == bindparam("of_id")).values(
+    attempts=_D.attempts + case((_D.last_error == UNDER_WAY, 1), else_=0),  # the one before, cut short
+    last_status=None, last_error=UNDER_WAY, next_try_at=None)
+_ATTEMPT_MADE = {"attempts": _D.attempts + 1, "last_status": bindparam("b_status"),
+                 "last_error": bindparam("b_error"), "next_try_at": bindparam("b_next_try")}
+_RECORD_ATTEMPT = update(WEBHOOK_DELIVERIES).where(_D.id == bindparam("of_id")).values(_ATTEMPT_MADE)
+_RECORD_DELIVERED = update(WEBHOOK_DELIVERIES).where(_D.id == bindparam("of_id")).values(
+    {**_ATTEMPT_MADE, "delivered_at": bindparam("b_delivered"), "failed_at": None})
+
+
 def target(session: Session, delivery_id: str) -> Target | None:
-    row = session.execute(
-        select(_D.id, _D.body, _D.event_id, WEBHOOKS.c.url, WEBHOOKS.c.secret, WEBHOOKS.c.active)
-        .join(WEBHOOKS, WEBHOOKS.c.id == _D.webhook_id).where(_D.id == delivery_id)
-    ).first()
+    row = session.execute(_TARGET, {"of_id": delivery_id}).first()
     if row is None:
         return None
     return Target(delivery_id=row.id, url=row.url, secret=row.secret, body=row.body, event_id=row.event_id,
@@ -191,20 +201,18 @@ def begin_attempt(session: Session, delivery_id: str) -> Target | None:
     before it still be marked so, its worker died mid-request and it is counted now, without an outcome."""
     found = target(session, delivery_id)
     if found is not None and found.active:
-        cut_short = case((_D.last_error == UNDER_WAY, 1), else_=0)
-        session.execute(update(WEBHOOK_DELIVERIES).where(_D.id == delivery_id).values(
-            attempts=_D.attempts + cut_short, last_status=None, last_error=UNDER_WAY, next_try_at=None))
+        session.execute(_BEGIN_ATTEMPT, {"of_id": delivery_id})
     return found
 
 
 def record_attempt(session: Session, delivery_id: str, *, status: int | None, error: str | None,
                    next_try_at: datetime | None, delivered_at: datetime | None = None) -> None:
     """One attempt made: counted, with the receiver's status, why it failed and when the next one is due."""
-    values: dict[str, Any] = {"attempts": _D.attempts + 1, "last_status": status, "last_error": error,
-                              "next_try_at": next_try_at}
-    if delivered_at is not None:
-        values.update(delivered_at=delivered_at, failed_at=None)
-    session.execute(update(WEBHOOK_DELIVERIES).where(_D.id == delivery_id).values(**values))
+    values = {"of_id": delivery_id, "b_status": status, "b_error": error, "b_next_try": next_try_at}
+    if delivered_at is None:
+        session.execute(_RECORD_ATTEMPT, values)
+    else:
+        session.execute(_RECORD_DELIVERED, {**values, "b_delivered": delivered_at})
 
 
 def mark_failed(session: Session, delivery_id: str, *, reason: str, at: datetime) -> None:
