@@ -112,7 +112,7 @@ class OutboxRelay:
                 relay.release_event(s, dispute_id, seq)
             taken = [(d, w) for d, w, untried in hooks if relay.claim_webhook(s, d) and untried]
             claimed = [(d, seq) for d, seq in due if relay.claim_event(s, d, seq, now, now + self.lease)]
-            for dispute_id, seq in claimed:  # one write the fewer per event than deliver_notices's own choice
+            for dispute_id, seq in claimed:  # chosen here, deliver_notices finds none to choose: one write fewer
                 self.notify.decide_media(s, dispute_id, seq)
         self.starter.start_claimed(taken)
         return len(hooks), claimed
