@@ -149,7 +149,8 @@ def insert_or_ignore(s: Session, table: Table, values: dict[str, Any], conflict:
     """
     dialect = s.get_bind().dialect
     if dialect.name in ("sqlite", "postgresql"):
-        return changed(s, _ignoring_insert(dialect, table, tuple(conflict)), values)
+        stmt = _ignoring(dialect.name, table, tuple(conflict))
+        return changed(s, returning_key(stmt, dialect, table.c[conflict[0]]), values)
     try:
         with s.begin_nested():
             s.execute(sa_insert(table).values(**values))
@@ -167,17 +168,13 @@ def insert_all_or_ignore(s: Session, table: Table, rows: list[dict[str, Any]], c
         for row in rows:
             insert_or_ignore(s, table, row, conflict)
         return
-    insert = sqlite_insert if dialect.name == "sqlite" else pg_insert
-    s.execute(_ignoring(insert, table, tuple(conflict)), rows)
-
-
-def _ignoring_insert(dialect: Dialect, table: Table, conflict: tuple[str, ...]) -> Any:
-    insert = sqlite_insert if dialect.name == "sqlite" else pg_insert
-    return returning_key(_ignoring(insert, table, conflict), dialect, table.c[conflict[0]])
+    s.execute(_ignoring(dialect.name, table, tuple(conflict)), rows)
 
 
 @lru_cache(maxsize=128)
-def _ignoring(insert: Any, table: Table, conflict: tuple[str, ...]) -> Any:
+def _ignoring(dialect: str, table: Table, conflict: tuple[str, ...]) -> Any:
+    """`INSERT .. ON CONFLICT (conflict) DO NOTHING` into `table`, on SQLite or PostgreSQL, without values."""
+    insert = sqlite_insert if dialect == "sqlite" else pg_insert
     return insert(table).on_conflict_do_nothing(index_elements=list(conflict))
 
 
