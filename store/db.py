@@ -1,12 +1,14 @@
 """Engines, sessions and migrations for SQLite (the default) and PostgreSQL (production).
 
-`make_engine` tunes each backend once: SQLite gets WAL, a busy timeout, foreign keys and transactions
-that Parley opens itself (so a writer can take the write lock up front with `session(write=True)`);
-PostgreSQL always goes through psycopg 3. `migrate` runs Alembic's `upgrade head` in-process.
+`make_engine` tunes each backend once: SQLite gets WAL, a busy timeout, foreign keys, transactions that
+Parley opens itself (so a writer can take the write lock up front with `session(write=True)`) and, for a
+file, writers that take turns (store.sqlite_turns); PostgreSQL always goes through psycopg 3. `migrate`
+runs Alembic's `upgrade head` in-process.
 """
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
@@ -23,12 +25,16 @@ from sqlalchemy.engine import URL, Dialect, make_url
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
+from store.sqlite_turns import WriterTurns
+
 HERE = Path(__file__).resolve().parent
 ALEMBIC_INI = HERE / "alembic.ini"
 MIGRATIONS = HERE / "migrations"
 
 # A Session execution option read by the SQLite "begin" hook: take the write lock at BEGIN.
 _IMMEDIATE = "parley_sqlite_immediate"
+_TURN = "parley_sqlite_turn"  # in a connection's info while it holds the write turn
+_WRITES = ("INSERT", "UPDATE", "DELETE", "REPLAC")
 
 
 def normalize_url(url: str | URL) -> URL:
@@ -50,10 +56,14 @@ def make_engine(url: str, *, sqlite_busy_s: float = 5.0, **kwargs: Any) -> Engin
 
 def _sqlite_engine(url: URL, busy_ms: int, **kwargs: Any) -> Engine:
     database = url.database or ""
-    if database and database != ":memory:" and not database.startswith("file:"):
-        Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
     connect_args = {"check_same_thread": False, **kwargs.pop("connect_args", {})}
     engine = create_engine(url, connect_args=connect_args, pool_pre_ping=True, **kwargs)
+    turns = None
+    if database and database != ":memory:" and not database.startswith("file:"):
+        path = Path(database).expanduser()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        turns = WriterTurns(path, busy_ms / 1000)
+        weakref.finalize(engine, turns.close)
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -73,9 +83,27 @@ def _sqlite_engine(url: URL, busy_ms: int, **kwargs: Any) -> Engine:
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
         immediate = conn.get_execution_options().get(_IMMEDIATE, False)
+        if immediate and turns is not None:
+            _take_turn(conn.info, turns)
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
+    if turns is not None:
+        @event.listens_for(engine, "before_cursor_execute")
+        def _before_write(conn: Connection, _cursor: Any, statement: str, *_: Any) -> None:
+            if _TURN not in conn.info and statement.lstrip()[:6].upper() in _WRITES:  # a deferred transaction's
+                _take_turn(conn.info, turns)
+
+        @event.listens_for(engine, "checkin")  # committed or rolled back by now: the next writer finds it free
+        def _give_turn(_dbapi_connection: Any, record: Any) -> None:
+            if record is not None and record.info.pop(_TURN, None) is not None:
+                turns.give()
+
     return engine
+
+
+def _take_turn(info: dict[Any, Any], turns: WriterTurns) -> None:
+    turns.take()
+    info[_TURN] = turns
 
 
 @contextmanager
