@@ -4,8 +4,9 @@
     .venv/bin/python bench/reach.py --also webhooks,email                      # and each medium alone
     .venv/bin/python bench/reach.py --delivery-workers 0                       # the worker delivers too
     .venv/bin/python bench/reach.py --db postgresql                            # on PostgreSQL (--pg URL)
+    .venv/bin/python bench/reach.py --rounds 1                                 # outbox then reach, once
 
-Two runs of the same work, one after the other in this process, each on a fresh `parley up
+Runs of the same work, one after the other in this process, each on a fresh `parley up
 --delivery-workers 1` (its own Temporal dev server, a worker that runs the workflows, a deliveries worker
 at niceness 19 that delivers what they record (activities.relay), the API and the SQLite store;
 charters/fast.toml with its seconds read as hours, so that no SLA timer fires during the run:
@@ -26,6 +27,10 @@ filings' own deliveries have landed, the executive decides all N at once (`--con
 flight), and the clock runs from the first decision sent until every delivery of the decisions has
 landed: outbox, every decision and its notices in the store; reach, besides, every e-mail taken by the
 SMTP server and every `dispute.resolved` POST answered at each of the three receivers.
+
+`--rounds R` (2) runs each R times, in the order outbox, reach, reach, outbox (then again from the start), so
+that a machine that speeds up or slows down during the bench weighs on both alike; the figures are over all of
+a mode's runs, and each adjacent pair's ratios are printed too.
 
 Goals: resolution time reach / outbox <= 2; filing rate reach / outbox >= 0.9. The machine is shared:
 read the ratios, and the CPU per dispute of each process (hardly moved by the machine's other work). The
@@ -263,20 +268,56 @@ async def one_run(mode: str, args: argparse.Namespace, children: Children, pg: P
     return run
 
 
-def report(args: argparse.Namespace, outbox: Run, reach: Run, runtime_s: float, others: list[Run]) -> None:
-    n = args.disputes
+def order(rounds: int) -> list[str]:
+    """outbox, reach, reach, outbox, outbox, reach …: ABBA, so that a steady drift in speed cancels out."""
+    pairs = [("outbox", "reach") if i % 2 == 0 else ("reach", "outbox") for i in range(rounds)]
+    return [mode for pair in pairs for mode in pair]
+
+
+def combined(runs: list[Run]) -> Run:
+    """A mode's runs as one: times, errors, counts and CPU added up (per dispute: over all their disputes)."""
+    total = Run(runs[0].mode)
+    for run in runs:
+        total.filing_s += run.filing_s
+        total.resolution_s += run.resolution_s
+        total.settle_s += run.settle_s
+        total.errors += run.errors
+        for key, value in run.counts.items():
+            total.counts[key] = total.counts.get(key, 0) + value
+        for phase, used in run.cpu.used.items():
+            into = total.cpu.used.setdefault(phase, {})
+            for name, seconds in used.items():
+                into[name] = into.get(name, 0.0) + seconds
+    return total
+
+
+def pair_ratios(runs: list[Run]) -> list[tuple[float, float]]:
+    """(resolution reach / outbox, filing rate reach / outbox) of each round's pair of runs."""
+    pairs = zip(runs[0::2], runs[1::2], strict=True)
+    by_mode = [(a, b) if a.mode == "reach" else (b, a) for a, b in pairs]
+    return [(reach.resolution_s / outbox.resolution_s, outbox.filing_s / reach.filing_s) for reach, outbox in by_mode]
+
+
+def report(args: argparse.Namespace, outbox: Run, reach: Run, runtime_s: float, others: list[Run],
+           pairs: list[tuple[float, float]]) -> None:
+    one, rounds = args.disputes, args.rounds
+    n = one * rounds  # each mode's disputes over all its runs
     resolution_ratio = reach.resolution_s / outbox.resolution_s
     filing_ratio = (n / reach.filing_s) / (n / outbox.filing_s)
-    print(f"\nReach bench: {n} disputes filed then decided at once ({args.concurrency} requests in flight); "
-          "reach = 3 webhook subscriptions + e-mail for every party, outbox = neither; "
-          f"{args.delivery_workers} delivery worker(s), {args.db}")
+    print(f"\nReach bench: {args.disputes} disputes filed then decided at once ({args.concurrency} requests in "
+          "flight); reach = 3 webhook subscriptions + e-mail for every party, outbox = neither; "
+          f"{args.delivery_workers} delivery worker(s), {args.db}; {args.rounds} run(s) of each, "
+          f"in the order {', '.join(order(args.rounds))}")
     print(f"  {'':<34}{'reach':>9}{'outbox':>9}{'ratio':>8}   goal")
-    print(f"  {'resolution: all landed, s':<34}{reach.resolution_s:>9.1f}{outbox.resolution_s:>9.1f}"
+    print(f"  {'resolution: all landed, s':<34}{reach.resolution_s / rounds:>9.1f}{outbox.resolution_s / rounds:>9.1f}"
           f"{resolution_ratio:>8.2f}   <= {RESOLUTION_GOAL}  {'ok' if resolution_ratio <= RESOLUTION_GOAL else 'MISS'}")
     print(f"  {'filing rate, /s':<34}{n / reach.filing_s:>9.1f}{n / outbox.filing_s:>9.1f}{filing_ratio:>8.2f}"
           f"   >= {FILING_GOAL}  {'ok' if filing_ratio >= FILING_GOAL else 'MISS'}")
+    if len(pairs) > 1:
+        print(f"  {'each round, resolution / filing':<34}"
+              + ", ".join(f"{resolution:.2f} / {filing:.2f}" for resolution, filing in pairs))
     settle = "filings' deliveries landed after, s"
-    print(f"  {settle:<34}{reach.settle_s:>9.1f}{outbox.settle_s:>9.1f}")
+    print(f"  {settle:<34}{reach.settle_s / rounds:>9.1f}{outbox.settle_s / rounds:>9.1f}")
     for phase in ("filing", "resolution"):
         print(f"  cpu ms per dispute, {phase} and its deliveries: reach {reach.cpu_ms(phase, n)}, "
               f"outbox {outbox.cpu_ms(phase, n)}")
@@ -288,28 +329,30 @@ def report(args: argparse.Namespace, outbox: Run, reach: Run, runtime_s: float, 
     print(f"  reach counts {reach.counts}; errors: reach {len(reach.errors)}, outbox {len(outbox.errors)}"
           + (f" (first: {(reach.errors + outbox.errors)[0]})" if reach.errors or outbox.errors else ""))
     alone: dict[str, float] = {}
-    for other in others:  # one medium alone, against the same outbox run
-        resolution, filing = other.resolution_s / outbox.resolution_s, outbox.filing_s / other.filing_s
-        cpu_filing = outbox.stack_cpu_ms("filing", n) / other.stack_cpu_ms("filing", n)
+    for other in others:  # one medium alone (one run), against the outbox runs
+        resolution = other.resolution_s / (outbox.resolution_s / rounds)
+        filing = outbox.filing_s / rounds / other.filing_s
+        cpu_filing = outbox.stack_cpu_ms("filing", n) / other.stack_cpu_ms("filing", one)
         alone.update({f"resolution_{other.mode}_s": round(other.resolution_s, 2),
                       f"resolution_ratio_{other.mode}": round(resolution, 3),
-                      f"filing_{other.mode}_per_s": round(n / other.filing_s, 2),
+                      f"filing_{other.mode}_per_s": round(one / other.filing_s, 2),
                       f"filing_ratio_{other.mode}": round(filing, 3),
                       f"cpu_ratio_filing_{other.mode}": round(cpu_filing, 3),
                       **{f"cpu_{other.mode}_{phase}_{name}_ms": ms for phase in ("filing", "resolution")
-                         for name, ms in other.cpu_ms(phase, n).items()}})
+                         for name, ms in other.cpu_ms(phase, one).items()}})
         print(f"  {other.mode} alone against the outbox: resolution {other.resolution_s:.1f} s ({resolution:.2f}x), "
-              f"filing {n / other.filing_s:.1f}/s ({filing:.2f}x; the stack's cpu {cpu_filing:.2f}); cpu ms per "
-              f"dispute, filing {other.cpu_ms('filing', n)}, resolution {other.cpu_ms('resolution', n)}; "
+              f"filing {one / other.filing_s:.1f}/s ({filing:.2f}x; the stack's cpu {cpu_filing:.2f}); cpu ms per "
+              f"dispute, filing {other.cpu_ms('filing', one)}, resolution {other.cpu_ms('resolution', one)}; "
               f"counts {other.counts}; errors {len(other.errors)}")
     print(json.dumps({
-        "bench": "reach", "at": datetime.now(UTC).isoformat(timespec="seconds"), "disputes": n,
+        "bench": "reach", "at": datetime.now(UTC).isoformat(timespec="seconds"), "disputes": one,
         "concurrency": args.concurrency, "delivery_workers": args.delivery_workers, "db": args.db,
-        "resolution_reach_s": round(reach.resolution_s, 2),
-        "resolution_outbox_s": round(outbox.resolution_s, 2), "resolution_ratio": round(resolution_ratio, 3),
+        "rounds": args.rounds, "round_ratios": [[round(r, 3), round(f, 3)] for r, f in pairs],
+        "resolution_reach_s": round(reach.resolution_s / rounds, 2),
+        "resolution_outbox_s": round(outbox.resolution_s / rounds, 2), "resolution_ratio": round(resolution_ratio, 3),
         "filing_reach_per_s": round(n / reach.filing_s, 2), "filing_outbox_per_s": round(n / outbox.filing_s, 2),
-        "filing_ratio": round(filing_ratio, 3), "settle_reach_s": round(reach.settle_s, 2),
-        "settle_outbox_s": round(outbox.settle_s, 2), "errors": len(reach.errors) + len(outbox.errors),
+        "filing_ratio": round(filing_ratio, 3), "settle_reach_s": round(reach.settle_s / rounds, 2),
+        "settle_outbox_s": round(outbox.settle_s / rounds, 2), "errors": len(reach.errors) + len(outbox.errors),
         **{f"reach_{k}": v for k, v in reach.counts.items()},
         **{f"cpu_{run.mode}_{phase}_{name}_ms": ms for run in (reach, outbox) for phase in ("filing", "resolution")
            for name, ms in run.cpu_ms(phase, n).items()}, "load_end": round(os.getloadavg()[0], 2),
@@ -332,11 +375,15 @@ def main() -> None:
     p.add_argument("--receivers-nice", type=int, default=19, metavar="N",
                    help="the receivers' niceness, their session's too (19: they stand for other machines, so they "
                         "take the stack's cores only when it leaves them idle; 0: as much as the stack)")
+    p.add_argument("--rounds", type=int, default=2, metavar="R",
+                   help="runs of each mode, in the order outbox, reach, reach, outbox … (2)")
     p.add_argument("--also", default="", help="more runs, each medium alone: webhooks, email (comma-separated)")
     args = p.parse_args()
     also = [mode for mode in args.also.split(",") if mode]
     if unknown := set(also) - {"webhooks", "email"}:
         p.error(f"--also takes webhooks and email, not {', '.join(sorted(unknown))}")
+    if args.rounds < 1:
+        p.error("--rounds must be 1 or more")
 
     def terminate(signum: int, _frame: object) -> None:
         raise KeyboardInterrupt  # so that the stacks are stopped on the way out
@@ -345,10 +392,11 @@ def main() -> None:
     began, children, status = time.monotonic(), Children(), 0
     pg = Postgres(args.pg) if args.db == "postgresql" else None
     try:
-        outbox = asyncio.run(one_run("outbox", args, children, pg))
-        reach = asyncio.run(one_run("reach", args, children, pg))
+        runs = [asyncio.run(one_run(mode, args, children, pg)) for mode in order(args.rounds)]
+        outbox = combined([run for run in runs if run.mode == "outbox"])
+        reach = combined([run for run in runs if run.mode == "reach"])
         others = [asyncio.run(one_run(mode, args, children, pg)) for mode in also]
-        report(args, outbox, reach, time.monotonic() - began, others)
+        report(args, outbox, reach, time.monotonic() - began, others, pair_ratios(runs))
     except KeyboardInterrupt:
         status = 130
     except BenchError as exc:
