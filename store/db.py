@@ -93,8 +93,10 @@ def _sqlite_engine(url: URL, busy_ms: int, **kwargs: Any) -> Engine:
             if _TURN not in conn.info and statement.lstrip()[:6].upper() in _WRITES:  # a deferred transaction's
                 _take_turn(conn.info, turns)
 
-        @event.listens_for(engine, "checkin")  # committed or rolled back by now: the next writer finds it free
-        def _give_turn(_dbapi_connection: Any, record: Any) -> None:
+        # committed or rolled back by now (or the connection is lost): the next writer finds the lock free
+        @event.listens_for(engine, "checkin")
+        @event.listens_for(engine, "invalidate")
+        def _give_turn(_dbapi_connection: Any, record: Any, *_: Any) -> None:
             if record is not None and record.info.pop(_TURN, None) is not None:
                 turns.give()
 

@@ -140,3 +140,13 @@ def test_a_deferred_writer_waits_for_its_turn_at_its_first_write_and_gives_it_ba
             raise ZeroDivisionError  # rolled back: the turn is given back all the same
     _add(engine)
     assert rows(engine) == [7, 1]
+
+
+def test_a_writer_whose_connection_is_lost_gives_the_turn_back(db: str) -> None:
+    engine = make_engine(db, sqlite_busy_s=0.3)
+    with pytest.raises(Exception):  # noqa: B017 - whatever the session makes of a connection gone mid-transaction
+        with session(engine, write=True) as s:
+            s.execute(text("INSERT INTO counter VALUES (9)"))
+            s.connection().invalidate()
+    _add(engine)
+    assert rows(engine) == [0]
