@@ -8,6 +8,11 @@ session of its own (`parley up` starts each of its processes so, as do service m
 much as the workflows' worker however nice it is. Such a worker lowers its session's priority too; one
 that shares its session (started from a shell) leaves the session's priority alone, since that would slow
 every process in it, and there its niceness works.
+
+At niceness 19, the lowest, the process also runs under SCHED_IDLE (Linux): besides a weight below even
+niceness 19's, a core that runs only such threads counts as idle to the scheduler, so a waking thread of the
+stack is put there and preempts at once. In bench/reach.py (SQLite, two rounds each, back to back) the filing
+rate with every delivery on went from 0.77 to 0.86 of the outbox's.
 """
 
 from __future__ import annotations
@@ -24,7 +29,8 @@ MAX_NICE = 19
 
 def lower(by: int) -> None:
     """Lower this process's priority `by` steps of niceness (and its session's, when it leads one of its own)."""
-    os.nice(by)
+    if os.nice(by) >= MAX_NICE and hasattr(os, "SCHED_IDLE"):
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
     if os.getsid(0) != os.getpid() or not AUTOGROUP.exists():
         return
     try:

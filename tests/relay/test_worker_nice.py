@@ -70,3 +70,19 @@ def test_a_session_of_its_own_is_lowered_and_a_shared_one_left_alone(own_session
                           start_new_session=own_session)
     assert int(done.stdout) == (3 if own_session else ours)
     assert session_niceness(os.getpid()) == ours
+
+
+POLICIES = ("import os, threading; from ops.priority import lower; lower({by}); "
+            "later = threading.Thread(target=lambda: print(os.sched_getscheduler(0))); later.start(); later.join(); "
+            "print(os.sched_getscheduler(0))")
+
+
+@pytest.mark.parametrize(("by", "policy"), [(19, "SCHED_IDLE"), (3, "SCHED_OTHER")])
+def test_the_lowest_priority_runs_only_on_cores_nothing_else_wants(by: int, policy: str) -> None:
+    """At niceness 19 (a deliveries worker in `./parley up`) the process runs under SCHED_IDLE, its later threads
+    too: a waking task of the stack takes a core it holds at once. Any other niceness keeps the normal policy."""
+    if by < 19 <= os.getpriority(os.PRIO_PROCESS, 0) + by:
+        pytest.skip("this process is niced so far already that lowering it by 3 reaches 19")
+    done = subprocess.run([sys.executable, "-c", POLICIES.format(by=by)], cwd=ROOT, capture_output=True, text=True,
+                          check=True)
+    assert done.stdout.split() == [str(getattr(os, policy))] * 2
