@@ -43,7 +43,7 @@ from tests.workflows.harness import RUNNER
 from workflows.webhook_retries import WebhookRetryWorkflow, WebhookSweepWorkflow
 from workflows.webhooks import WebhookDeliveryWorkflow
 
-HTTP_TIMEOUT_S = 0.5
+HTTP_TIMEOUT_S = 2.0  # a local receiver answers in milliseconds, but a loaded CI machine once took over 0.5 s
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
