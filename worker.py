@@ -193,7 +193,9 @@ async def run_worker(settings: Settings | None = None, stop: asyncio.Event | Non
     runs_workflows = settings.worker_role != "deliveries"
     # A deliveries worker at a low CPU priority loses the race for SQLite's write lock to the others again and
     # again; it waits longer, rather than fail after sending an e-mail it could not yet mark sent.
-    engine = make_engine(settings.db_url, sqlite_busy_s=DELIVERIES_SQLITE_BUSY_S if not runs_workflows else 5.0)
+    engine = make_engine(settings.db_url, sqlite_busy_s=DELIVERIES_SQLITE_BUSY_S if not runs_workflows else 5.0,
+                         name="parley-worker" if runs_workflows else "parley-deliveries",
+                         pool_size=settings.db_pool_size)
     configure_tracing("parley-worker")
     client = await connect(settings, runtime=worker_runtime(settings))
     await ensure_registered(client, settings.temporal_namespace)  # the dispute workflows' search attributes

@@ -155,13 +155,24 @@ class NotifyActivities:
         self._channel_ids: dict[str, str] = {}  # a channel as configured ("#conflicts") -> its ID
 
     def decide_media(self, s: Session, dispute_id: str, seq: int) -> None:
-        """Choose the media of the event's rows in the caller's write transaction (a relay's claim)."""
+        """Choose the media of the event's rows in the caller's write transaction (a relay's claim); without
+        Slack, rows another process left due there are parked, as `deliver_notices` would park them."""
         decide_media(s, dispute_id, seq, slack_on=self.slack is not None, email_on=self.mail is not None)
+        if self.slack is None:
+            notifications.park_event(s, dispute_id, seq)
 
     @activity.defn(name=DELIVER_NOTICES)
     def deliver_notices(self, event: Event) -> None:
         choose_media(self.engine, event.dispute_id, event.seq, slack_on=self.slack is not None,
                      email_on=self.mail is not None)
+        self.deliver_decided(event)
+
+    def deliver_decided(self, event: Event) -> None:
+        """`deliver_notices` once the rows' media are chosen by this process (`decide_media`, a relay's claim):
+        without Slack none of them is due there, so only the e-mails are looked for."""
+        if self.slack is None:
+            self._deliver_mail(event)
+            return
         try:
             self._deliver_slack(event)
         except Exception:

@@ -88,8 +88,8 @@ class OutboxRelay:
         except BaseException:
             self._done = done + self._done  # released by a later turn
             raise
-        for dispute_id, seq in events:
-            task = asyncio.create_task(self._deliver(dispute_id, seq))
+        for event in events:
+            task = asyncio.create_task(self._deliver(event))
             self._in_flight.add(task)
             task.add_done_callback(self._in_flight.discard)
         return bool(hooks or events)
@@ -99,7 +99,7 @@ class OutboxRelay:
         while self._in_flight:
             await asyncio.wait(set(self._in_flight))
 
-    def _exchange(self, done: list[tuple[str, int]], room: int) -> tuple[int, list[tuple[str, int]]]:
+    def _exchange(self, done: list[tuple[str, int]], room: int) -> tuple[int, list[Event]]:
         """One write transaction a turn, and none while idle: SQLite has one writer, the workflows' included."""
         now = utcnow()
         with session(self.engine) as s:
@@ -115,32 +115,33 @@ class OutboxRelay:
             for dispute_id, seq in claimed:  # chosen here, deliver_notices finds none to choose: one write fewer
                 self.notify.decide_media(s, dispute_id, seq)
         self.starter.start_claimed(taken)
-        return len(hooks), claimed
+        with session(self.engine) as s:  # the claimed events at once, not one query each
+            events = relay.recorded_events(s, claimed)
+        for dispute_id, seq in claimed:
+            if (dispute_id, seq) not in events:
+                log.error("the notices of %s event %d have no recorded event; they stay in the outbox", dispute_id,
+                          seq)
+        return len(hooks), [events[key] for key in claimed if key in events]
 
-    async def _deliver(self, dispute_id: str, seq: int) -> None:
+    async def _deliver(self, event: Event) -> None:
         loop = asyncio.get_running_loop()
         try:
-            event = await loop.run_in_executor(self.executor, self._attempt, dispute_id, seq)
-            if event is not None:  # something is left: Temporal retries it from here
+            left = await loop.run_in_executor(self.executor, self._attempt, event)
+            if left:  # something is left: Temporal retries it from here
                 await self._hand_over(event)
-            self._done.append((dispute_id, seq))  # released by the next turn
+            self._done.append((event.dispute_id, event.seq))  # released by the next turn
         except Exception:  # held until the lease runs out, then tried again
             log.exception("the notices of %s event %d were neither delivered nor handed over; a relay tries "
-                          "again once its lease has run out", dispute_id, seq)
+                          "again once its lease has run out", event.dispute_id, event.seq)
 
-    def _attempt(self, dispute_id: str, seq: int) -> Event | None:
-        """Deliver the event's notices; the event when something is left to retry."""
-        with session(self.engine) as s:
-            event = relay.recorded_event(s, dispute_id, seq)
-        if event is None:
-            log.error("the notices of %s event %d have no recorded event; they stay in the outbox", dispute_id, seq)
-            return None
+    def _attempt(self, event: Event) -> bool:
+        """Deliver the event's notices, whose media the claim chose; whether something is left to retry."""
         try:
-            self.notify.deliver_notices(event)
+            self.notify.deliver_decided(event)
         except Exception as exc:
-            log.info("the notices of %s event %d go to Temporal: %s", dispute_id, seq, exc)
-            return event
-        return None
+            log.info("the notices of %s event %d go to Temporal: %s", event.dispute_id, event.seq, exc)
+            return True
+        return False
 
     async def _hand_over(self, event: Event) -> None:
         try:

@@ -179,7 +179,7 @@ def create_app(settings: Settings | None = None, clock: Callable[[], datetime] =
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.settings = settings
         app.state.clock = clock
-        app.state.engine = make_engine(settings.db_url)
+        app.state.engine = make_engine(settings.db_url, name="parley-api", pool_size=settings.db_pool_size)
         charter, text = charters.load_charter_file(settings.charter)
         app.state.charter = charter
         app.state.charter_source = (text, f"loaded from {settings.charter}")

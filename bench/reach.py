@@ -87,6 +87,7 @@ DECISION = {"action": "decide", "outcome": {"owner": "co_sell", "credit_split": 
             "rationale": "The partner registered first and carries the stronger relationship."}
 RESOLUTION_GOAL, FILING_GOAL = 2.0, 0.9
 MODES = {"outbox": (False, False), "reach": (True, True), "webhooks": (True, False), "email": (False, True)}
+CONNECTIONS = "pg connections opened"  # in the CPU figures: counted in thousandths, so that they read per dispute
 WARMUP = 5  # disputes filed and decided before the clock runs (imports, sandbox, connections)
 
 
@@ -106,7 +107,7 @@ class Run:
 
     def stack_cpu_ms(self, phase: str, n: int) -> float:
         """CPU time per dispute of the stack (Temporal, worker, API), without the bench and its receivers."""
-        return sum(ms for name, ms in self.cpu_ms(phase, n).items() if name not in ("bench", "receivers"))
+        return sum(ms for name, ms in self.cpu_ms(phase, n).items() if name not in ("bench", "receivers", CONNECTIONS))
 
     @property
     def webhooks(self) -> bool:
@@ -115,6 +116,42 @@ class Run:
     @property
     def email(self) -> bool:
         return MODES[self.mode][1]
+
+
+class StackCpu(CpuMeter):
+    """The stack's processes and this one, and on PostgreSQL the server's ("postgres": the postmaster, its live
+    processes and those it has reaped, whose CPU the kernel adds to its children's time). Its pool's connections
+    come and go, each a server process of its own, so only the whole server's CPU says what the queries and the
+    connections cost; on a quiet machine the other databases add next to nothing. `connections` counts the
+    sessions the stack's database has seen (PostgreSQL's `pg_stat_database.sessions`), under `CONNECTIONS`."""
+
+    def __init__(self, pids: dict[str, int], store: Store | None) -> None:
+        postmaster = None
+        if store is not None:  # the parent of a server process of ours
+            backend = store.rows("SELECT pg_backend_pid()")[0][0]
+            postmaster = int(Path(f"/proc/{backend}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        super().__init__(pids)
+        self.store, self.postmaster = store, postmaster
+
+    def read(self) -> dict[str, float]:
+        out = super().read()
+        if self.store is None or self.postmaster is None:
+            return out
+        total = 0.0
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except (OSError, IndexError):
+                continue
+            pid, ppid = int(stat.parent.name), int(fields[1])
+            if pid == self.postmaster:
+                total += sum(int(f) for f in fields[11:15])  # its own time and its reaped children's
+            elif ppid == self.postmaster:
+                total += int(fields[11]) + int(fields[12])
+        out["postgres"] = total / self.TICK
+        out[CONNECTIONS] = float(self.store.rows(
+            "SELECT sessions FROM pg_stat_database WHERE datname = current_database()")[0][0]) / 1000
+        return out
 
 
 def start_stack(mode: str, receivers: RemoteReceivers | None, children: Children,
@@ -215,7 +252,7 @@ async def one_run(mode: str, args: argparse.Namespace, children: Children, pg: P
         pids = await eventually_pids(data_dir)
         children.grandchildren = list(pids.values())
         others = {"bench": os.getpid()} | ({"receivers": receivers.proc.pid} if receivers and receivers.proc else {})
-        run.cpu = CpuMeter({**pids, **others})
+        run.cpu = StackCpu({**pids, **others}, store if db_url else None)
         limits = httpx.Limits(max_connections=args.concurrency, max_keepalive_connections=args.concurrency)
         async with httpx.AsyncClient(base_url=url, timeout=90, limits=limits) as http:
             urls = receivers.urls if receivers is not None and run.webhooks else {}

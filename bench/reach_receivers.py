@@ -163,6 +163,12 @@ class Store:
         with self.engine.connect() as conn:
             return int(conn.execute(text(query), params).scalar_one())
 
+    def rows(self, query: str) -> list[tuple[Any, ...]]:
+        from sqlalchemy import text
+
+        with self.engine.connect() as conn:
+            return [tuple(row) for row in conn.execute(text(query))]
+
     def events(self, action: str) -> int:
         return self.count("SELECT COUNT(*) FROM audit_events WHERE action = :action", action=action)
 

@@ -33,4 +33,4 @@ def migrated_engine(settings: Settings) -> Engine:
     from store.db import make_engine, migrate
 
     migrate(settings.db_url)
-    return make_engine(settings.db_url)
+    return make_engine(settings.db_url, name="parley-cli", pool_size=settings.db_pool_size)

@@ -2,12 +2,17 @@
 
 `make_engine` tunes each backend once: SQLite gets WAL, a busy timeout, foreign keys, transactions that
 Parley opens itself (so a writer can take the write lock up front with `session(write=True)`) and, for a
-file, writers that take turns (store.sqlite_turns); PostgreSQL always goes through psycopg 3. `migrate`
-runs Alembic's `upgrade head` in-process.
+file, writers that take turns (store.sqlite_turns); PostgreSQL always goes through psycopg 3, each
+connection named for the process that holds it (`application_name`: pg_stat_activity says whose it is).
+A pooled connection is pinged before use only when it has sat idle for `PING_AFTER_IDLE_S`: one that was
+in use a moment ago is alive or the store has just gone down, and the statement itself then fails,
+with the same error and the same invalidation as a failed ping (see `_ping_when_idle`). `migrate` runs
+Alembic's `upgrade head` in-process.
 """
 
 from __future__ import annotations
 
+import time
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,7 +27,7 @@ from sqlalchemy import insert as sa_insert
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import URL, Dialect, make_url
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, InvalidatePoolError
 from sqlmodel import Session
 
 from store.sqlite_turns import WriterTurns
@@ -35,6 +40,9 @@ MIGRATIONS = HERE / "migrations"
 _IMMEDIATE = "parley_sqlite_immediate"
 _TURN = "parley_sqlite_turn"  # in a connection's info while it holds the write turn
 _WRITES = ("INSERT", "UPDATE", "DELETE", "REPLAC")
+_IDLE_SINCE = "parley_idle_since"  # in a pooled connection's info: when it was last given back
+PING_AFTER_IDLE_S = 1.0
+POOL_SIZE = 10  # PostgreSQL connections a process keeps open (PARLEY_DB_POOL_SIZE)
 
 
 def normalize_url(url: str | URL) -> URL:
@@ -45,19 +53,55 @@ def normalize_url(url: str | URL) -> URL:
     return parsed
 
 
-def make_engine(url: str, *, sqlite_busy_s: float = 5.0, **kwargs: Any) -> Engine:
+def make_engine(url: str, *, sqlite_busy_s: float = 5.0, name: str = "parley", pool_size: int = POOL_SIZE,
+                **kwargs: Any) -> Engine:
     """An engine for `url` (SQLite file, SQLite memory or PostgreSQL), ready for Parley's sessions; on SQLite a
-    writer waits up to `sqlite_busy_s` for the write lock."""
+    writer waits up to `sqlite_busy_s` for the write lock. On PostgreSQL, `name` says whose connections they are
+    (`application_name`: "parley-api", "parley-worker", …) and the pool keeps `pool_size` of them open, opening
+    as many again for a burst (closed as they come back): a connection opened costs the server a process."""
     parsed = normalize_url(url)
     if parsed.get_backend_name() == "sqlite":
-        return _sqlite_engine(parsed, busy_ms=round(sqlite_busy_s * 1000), **kwargs)
-    return create_engine(parsed, pool_pre_ping=True, **kwargs)
+        engine = _sqlite_engine(parsed, busy_ms=round(sqlite_busy_s * 1000), **kwargs)
+    else:
+        connect_args = {"application_name": name, **kwargs.pop("connect_args", {})}
+        if kwargs.get("poolclass") is None:
+            kwargs = {"pool_size": pool_size, "max_overflow": pool_size, **kwargs}
+        engine = create_engine(parsed, connect_args=connect_args, **kwargs)
+    _ping_when_idle(engine)
+    return engine
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    """SQLAlchemy's `pool_pre_ping`, for connections idle over `PING_AFTER_IDLE_S` only: on PostgreSQL a ping
+    is a round trip to the server, and a busy process checks a connection out for every unit of work. A dead
+    one found here is replaced, with every connection pooled before it (the pool tries again); a statement on
+    a dead one the ping skipped fails as a statement does when the store goes down, and SQLAlchemy then
+    replaces every connection of the pool."""
+    dialect = engine.dialect
+
+    @event.listens_for(engine, "checkin")
+    def _given_back(_dbapi_connection: Any, record: Any) -> None:
+        if record is not None:
+            record.info[_IDLE_SINCE] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _taken(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.get(_IDLE_SINCE)
+        if since is None or time.monotonic() - since < PING_AFTER_IDLE_S:  # new, or in use a moment ago
+            return
+        try:
+            dialect.do_ping(dbapi_connection)
+        except dialect.loaded_dbapi.Error as exc:
+            if dialect.is_disconnect(exc, dbapi_connection, None):
+                raise InvalidatePoolError(f"a pooled connection idle for {time.monotonic() - since:.1f} s is gone: "
+                                          "the pool connects anew") from exc
+            raise
 
 
 def _sqlite_engine(url: URL, busy_ms: int, **kwargs: Any) -> Engine:
     database = url.database or ""
     connect_args = {"check_same_thread": False, **kwargs.pop("connect_args", {})}
-    engine = create_engine(url, connect_args=connect_args, pool_pre_ping=True, **kwargs)
+    engine = create_engine(url, connect_args=connect_args, **kwargs)
     turns = None
     if database and database != ":memory:" and not database.startswith("file:"):
         path = Path(database).expanduser()

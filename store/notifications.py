@@ -99,6 +99,14 @@ def pending(session: Session, dispute_id: str, seq: int) -> Sequence[Row[Any]]:
     return session.execute(_PENDING, {"of_dispute": dispute_id, "of_seq": seq}).all()
 
 
+_PARK_EVENT = update(NOTIFICATIONS).where(*_OF_EVENT, N.status == "pending").values(status="outbox")
+
+
+def park_event(session: Session, dispute_id: str, seq: int) -> None:
+    """`park` every row of the event still due in Slack (no Slack here)."""
+    session.execute(_PARK_EVENT, {"of_dispute": dispute_id, "of_seq": seq})
+
+
 def park(session: Session, ids: Collection[int]) -> None:
     """Leave these rows in the outbox (no Slack), unless another delivery took them meanwhile."""
     session.execute(update(NOTIFICATIONS).where(N.id.in_(list(ids)), N.status == "pending")

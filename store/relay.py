@@ -11,7 +11,7 @@ import json
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import bindparam, func, or_, select, update
+from sqlalchemy import bindparam, func, or_, select, tuple_, update
 from sqlmodel import Session
 
 from domain.model import Event
@@ -51,8 +51,7 @@ _WEBHOOKS_DUE = (select(D.id, D.webhook_id, D.attempts, D.last_error, D.delivere
                  .where(D.relay_until <= bindparam("now")).order_by(D.relay_until, D.id).limit(bindparam("limit")))
 _CLAIM_WEBHOOK = update(WEBHOOK_DELIVERIES).where(D.id == bindparam("of_id"), D.relay_until.is_not(None)).values(
     relay_until=None)
-_RECORDED_EVENT = select(A.dispute_id, A.seq, A.at, A.actor, A.action, A.tier, A.payload, A.charter_version).where(
-    A.dispute_id == bindparam("of_dispute"), A.seq == bindparam("of_seq"))
+_RECORDED_EVENTS = select(A.dispute_id, A.seq, A.at, A.actor, A.action, A.tier, A.payload, A.charter_version)
 
 
 def events_due(session: Session, now: datetime, limit: int) -> list[tuple[str, int]]:
@@ -86,8 +85,14 @@ def claim_webhook(session: Session, delivery_id: str) -> bool:
 
 def recorded_event(session: Session, dispute_id: str, seq: int) -> Event | None:
     """The event as the audit trail holds it."""
-    row = session.execute(_RECORDED_EVENT, {"of_dispute": dispute_id, "of_seq": seq}).first()
-    if row is None:
-        return None
-    return Event(dispute_id=row.dispute_id, seq=row.seq, at=row.at, actor=row.actor, action=row.action, tier=row.tier,
-                 payload=json.loads(row.payload), charter_version=row.charter_version)
+    return recorded_events(session, [(dispute_id, seq)]).get((dispute_id, seq))
+
+
+def recorded_events(session: Session, keys: Sequence[tuple[str, int]]) -> dict[tuple[str, int], Event]:
+    """The events (dispute id, seq) as the audit trail holds them, in one query; those it lacks are left out."""
+    if not keys:
+        return {}
+    rows = session.execute(_RECORDED_EVENTS.where(tuple_(A.dispute_id, A.seq).in_(list(keys))))
+    return {(row.dispute_id, row.seq): Event(dispute_id=row.dispute_id, seq=row.seq, at=row.at, actor=row.actor,
+                                             action=row.action, tier=row.tier, payload=json.loads(row.payload),
+                                             charter_version=row.charter_version) for row in rows}
