@@ -15,7 +15,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from temporalio.client import Client
@@ -235,6 +235,20 @@ def create_app(settings: Settings | None = None, clock: Callable[[], datetime] =
             problem = {"field": "body", "message": "is not valid JSON (it must be UTF-8 text)"}
             return JSONResponse({"detail": [problem]}, status_code=422)
         return await http_exception_handler(request, exc)
+
+    @app.exception_handler(SQLAlchemyError)
+    async def store_error(request: Request, exc: SQLAlchemyError) -> Response:
+        """The store went away mid-request (a restart, a lost connection, SQLite's write lock held too long): 503,
+        as for Temporal, and the pool has replaced its connections for the retry. Other store errors are bugs."""
+        if not (isinstance(exc, OperationalError) or (isinstance(exc, DBAPIError) and exc.connection_invalidated)):
+            return await unexpected(request, exc)
+        log.warning("the store did not answer %s %s: %s", request.method, request.url.path, exc.orig or exc)
+        message = (f"the store did not answer ({type(exc.orig or exc).__name__}); the request may still have been "
+                   "applied: retry it (with the same Idempotency-Key)")
+        headers = {"Retry-After": "1"}
+        if request.url.path.startswith("/api/"):
+            return JSONResponse({"detail": message}, status_code=503, headers=headers)
+        return PlainTextResponse(f"Service Unavailable: {message}", status_code=503, headers=headers)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> Response:

@@ -58,14 +58,14 @@ def make_engine(url: str, *, sqlite_busy_s: float = 5.0, name: str = "parley", p
     """An engine for `url` (SQLite file, SQLite memory or PostgreSQL), ready for Parley's sessions; on SQLite a
     writer waits up to `sqlite_busy_s` for the write lock. On PostgreSQL, `name` says whose connections they are
     (`application_name`: "parley-api", "parley-worker", …) and the pool keeps `pool_size` of them open, opening
-    as many again for a burst (closed as they come back): a connection opened costs the server a process."""
+    half as many again for a burst (closed as they come back): a connection opened costs the server a process."""
     parsed = normalize_url(url)
     if parsed.get_backend_name() == "sqlite":
         engine = _sqlite_engine(parsed, busy_ms=round(sqlite_busy_s * 1000), **kwargs)
     else:
         connect_args = {"application_name": name, **kwargs.pop("connect_args", {})}
         if kwargs.get("poolclass") is None:
-            kwargs = {"pool_size": pool_size, "max_overflow": pool_size, **kwargs}
+            kwargs = {"pool_size": pool_size, "max_overflow": pool_size // 2, **kwargs}
         engine = create_engine(parsed, connect_args=connect_args, **kwargs)
     _ping_when_idle(engine)
     return engine
