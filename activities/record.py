@@ -6,8 +6,9 @@ forward to the view after the event, each notice becomes a pending row of the ou
 a delivery row per subscription. A retried attempt finds everything in place and changes nothing.
 Once the transaction has committed, each delivery still due gets its first try (`DeliveryStarter`); should
 handing them over fail, the activity fails and its retry hands over what is missing. When deliveries run on
-workers of their own (`relayed`, PARLEY_WORKER_ROLE=workflows), the rows are left to their relay in the same
-transaction instead (activities.relay), and the activity answers that the workflow has nothing to deliver.
+workers of their own (`relayed`, PARLEY_WORKER_ROLE=workflows), the rows are written left to their relay
+instead (store.relay: `relay_until` set as they are inserted, so a retried attempt, which inserts nothing,
+never hands back rows a relay holds), and the activity answers that the workflow has nothing to deliver.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from activities.names import RECORD_EVENT
 from activities.webhooks import DeliveryStarter
 from domain.model import Recorded
 from domain.webhook_events import dispute_event
-from store import audit, dispute_links, projection, relay, webhooks
+from store import audit, dispute_links, projection, webhooks
 from store.db import insert_all_or_ignore, session
 from store.tables import NOTIFICATIONS, utcnow
 
@@ -50,6 +51,8 @@ class StoreActivities:
                 projection.upsert_dispute(s, item.view)
                 dispute_links.link_filed(s, event)  # a filing's registrations, with its dispute row
                 now = utcnow()
+                # Left to the relay as they are written: a retried attempt never hands it rows it is delivering.
+                relay_from = now if self.relayed else None
                 insert_all_or_ignore(s, NOTIFICATIONS, [{
                     "dispute_id": event.dispute_id,
                     "seq": event.seq,
@@ -60,11 +63,10 @@ class StoreActivities:
                     "status": self.first_status,
                     "attempts": 0,
                     "slack_channel": item.channel if notice.recipient == "channel" else None,
+                    "relay_until": relay_from if self.first_status == "pending" else None,
                 } for notice in item.notices], ["dispute_id", "seq", "recipient"])
                 hook = dispute_event(event, item.view)
-                due = webhooks.enqueue_event(s, hook) if hook is not None else []
-                if self.relayed:
-                    relay.leave_to_relay(s, event.dispute_id, event.seq, due, now)
+                due = webhooks.enqueue_event(s, hook, relay_from=relay_from) if hook is not None else []
         except audit.ChainError as exc:
             raise ApplicationError(str(exc), type="AuditChainError", non_retryable=True) from exc
         except (IntegrityError, DataError) as exc:  # the store refuses these values: retrying won't help

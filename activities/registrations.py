@@ -20,7 +20,7 @@ from activities.names import RECORD_REGISTRATION_EVENT
 from activities.webhooks import DeliveryStarter
 from domain.errors import NotFound
 from domain.registration_lifecycle import RegistrationRecorded
-from store import audit, registration_trail, relay
+from store import audit, registration_trail
 from store.db import session
 from store.tables import utcnow
 
@@ -40,9 +40,8 @@ class RegistrationActivities:
         event = item.event
         try:
             with session(self.engine, write=True) as s:
-                written = registration_trail.record(s, item, self.first_status)
-                if self.relayed:
-                    relay.leave_to_relay(s, event.dispute_id, event.seq, written.deliveries, utcnow())
+                written = registration_trail.record(s, item, self.first_status,
+                                                    relay_from=utcnow() if self.relayed else None)
         except (audit.ChainError, NotFound, ValueError) as exc:
             raise ApplicationError(str(exc), type="StoreRejected", non_retryable=True) from exc
         except (IntegrityError, DataError) as exc:  # the store refuses these values: retrying won't help

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from sqlmodel import Session
@@ -39,9 +39,10 @@ class Written:
     deliveries: list[str] = field(default_factory=list)  # webhook deliveries still due: start their workflows
 
 
-def record(session: Session, item: RegistrationRecorded, first_status: str) -> Written:
+def record(session: Session, item: RegistrationRecorded, first_status: str, *,
+           relay_from: datetime | None = None) -> Written:
     """Append the event, move the row forward to the registration after it, queue its notices and its
-    webhook deliveries."""
+    webhook deliveries; with `relay_from`, both are written left to a deliveries worker's relay (store.relay)."""
     event, reg = item.event, item.registration
     if event.dispute_id != reg.id:
         raise ValueError(f"event of {event.dispute_id} carries the registration {reg.id}")
@@ -51,34 +52,38 @@ def record(session: Session, item: RegistrationRecorded, first_status: str) -> W
         changes: dict[str, Any] = {name: getattr(reg, name) for name in LIFECYCLE}
         changes.update(row_values(item.changes))
         registrations.update(session, reg.id, **changes, last_seq=event.seq, updated_at=event.at)
-    queue_notices(session, event, item.notices, first_status)
+    queue_notices(session, event, item.notices, first_status, relay_from)
     return Written(notices_due=first_status == "pending" and bool(item.notices),
-                    deliveries=queue_webhooks(session, event))
+                    deliveries=queue_webhooks(session, event, relay_from))
 
 
-def queue_webhooks(session: Session, event: Event) -> list[str]:
-    """The event's webhook deliveries, if it is of a type some subscription wants; those still due."""
+def queue_webhooks(session: Session, event: Event, relay_from: datetime | None = None) -> list[str]:
+    """The event's webhook deliveries, if it is of a type some subscription wants; those still due (none when
+    they are left to a relay from `relay_from`)."""
     kind = registration_type(event)
     targets = webhooks.subscribers(session, kind) if kind is not None else []
     if not targets:
         return []
     if kind != "overlap.detected":
-        return webhooks.enqueue_event(session, registration_event(event, shown(session, event.dispute_id)), targets)
+        return webhooks.enqueue_event(session, registration_event(event, shown(session, event.dispute_id)), targets,
+                                      relay_from=relay_from)
     other_id = str(event.payload["registration_id"])
     overlap = overlap_of(session, event.dispute_id, other_id)  # (always there: overlaps are noted once recorded)
     score = overlap.score if overlap else int(event.payload["score"])
     hook = overlap_event(event, shown(session, event.dispute_id), shown(session, other_id), score=score,
                          reason=overlap.reason if overlap else None,
                          found_at=overlap.found_at if overlap else event.at)
-    return webhooks.enqueue_event(session, hook, targets)
+    return webhooks.enqueue_event(session, hook, targets, relay_from=relay_from)
 
 
-def queue_notices(session: Session, event: Event, notices: list[Notice], first_status: str) -> None:
+def queue_notices(session: Session, event: Event, notices: list[Notice], first_status: str,
+                  relay_from: datetime | None = None) -> None:
     now = utcnow()
     for notice in notices:
         insert_or_ignore(session, NOTIFICATIONS, {
             "dispute_id": event.dispute_id, "seq": event.seq, "recipient": notice.recipient, "kind": notice.kind,
             "text": notice.text, "created_at": now, "status": first_status, "attempts": 0, "slack_channel": None,
+            "relay_until": relay_from if first_status == "pending" else None,
         }, ["dispute_id", "seq", "recipient"])
 
 

@@ -1,5 +1,6 @@
 """What a workflows worker leaves to the relay of a deliveries worker (activities.relay), and how a relay
-takes it: the outbox rows of an event, by event, for a lease; webhook deliveries, once each.
+takes it: the outbox rows of an event, by event, for a lease; webhook deliveries, once each. The recording
+writes them left to the relay (`relay_until` set as they are inserted: `record_event`, store.registration_trail).
 
 A row is the relay's while `relay_until` is set: free from that time on, held by a relay until then.
 Delivered, or handed to a `deliver_notices` activity, it is NULL again, so that the relay's query only
@@ -23,22 +24,7 @@ N, D, A = NOTIFICATIONS.c, WEBHOOK_DELIVERIES.c, AUDIT_EVENTS.c
 _UNDELIVERED = or_(N.status == "pending", N.email_status == "pending")
 
 
-# built once (every recorded event runs them), their values bound at execution
-_LEAVE_NOTICES = update(NOTIFICATIONS).where(
-    N.dispute_id == bindparam("of_dispute"), N.seq == bindparam("of_seq"), N.status == "pending",
-).values(relay_until=bindparam("now"))
-_LEAVE_DELIVERIES = update(WEBHOOK_DELIVERIES).where(
-    D.id.in_(bindparam("ids", expanding=True)), D.attempts == 0, D.delivered_at.is_(None),
-).values(relay_until=bindparam("now"))
-
-
-def leave_to_relay(session: Session, dispute_id: str, seq: int, deliveries: Sequence[str], now: datetime) -> None:
-    """In the transaction that recorded the event: its notices due and its webhook deliveries are the relay's."""
-    session.execute(_LEAVE_NOTICES, {"of_dispute": dispute_id, "of_seq": seq, "now": now})
-    if deliveries:
-        session.execute(_LEAVE_DELIVERIES, {"ids": list(deliveries), "now": now})
-
-
+# built once (a relay runs them on every turn), their values bound at execution
 _EVENTS_DUE = (select(N.dispute_id, N.seq).where(N.relay_until <= bindparam("now"), _UNDELIVERED)
                .group_by(N.dispute_id, N.seq).order_by(func.min(N.id)).limit(bindparam("limit")))
 _CLAIM_EVENT = update(NOTIFICATIONS).where(

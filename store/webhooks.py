@@ -91,16 +91,21 @@ def subscribers(session: Session, event_type: str) -> list[str]:
     return [row.id for row in session.execute(_SUBSCRIPTIONS) if wants(json.loads(row.events), event_type)]
 
 
-def enqueue_event(session: Session, event: WebhookEvent, targets: Sequence[str] | None = None) -> list[str]:
-    """`enqueue` for a built event; `targets` when the caller has asked `subscribers` already."""
+def enqueue_event(session: Session, event: WebhookEvent, targets: Sequence[str] | None = None, *,
+                  relay_from: datetime | None = None) -> list[str]:
+    """`enqueue` for a built event; `targets` when the caller has asked `subscribers` already. With `relay_from`,
+    the deliveries are written left to a deliveries worker's relay from then (store.relay), which starts them:
+    none is returned."""
     targets = subscribers(session, event.type) if targets is None else targets
     if not targets:
         return []
     body, now = event.body(), utcnow()
     rows = [{"id": delivery_id(webhook_id, event.id), "webhook_id": webhook_id, "event_id": event.id,
-             "type": event.type, "body": body, "created_at": now, "attempts": 0, "next_try_at": now}
-            for webhook_id in targets]
+             "type": event.type, "body": body, "created_at": now, "attempts": 0, "next_try_at": now,
+             "relay_until": relay_from} for webhook_id in targets]
     insert_all_or_ignore(session, WEBHOOK_DELIVERIES, rows, ["webhook_id", "event_id"])
+    if relay_from is not None:
+        return []
     due = session.execute(_STILL_DUE, {"ids": [row["id"] for row in rows]})
     return sorted(due.scalars())
 

@@ -1,8 +1,8 @@
 """With the deliveries on workers of their own (`relayed`, PARLEY_WORKER_ROLE=workflows), `record_event` and
 `record_registration_event` leave an event's notices and webhook deliveries to the relay in the transaction that
 records it: the rows are marked, nothing is started, and the activity answers False, so that the workflow
-schedules no `deliver_notices`. A retried attempt answers the same and marks nothing more. On SQLite and
-PostgreSQL."""
+schedules no `deliver_notices`. A retried attempt answers the same and marks nothing more (a dispute event's
+rows are written marked, so a retry cannot free what a relay holds). On SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -14,8 +14,9 @@ from temporalio.testing import ActivityEnvironment
 from activities.record import StoreActivities
 from activities.registrations import RegistrationActivities
 from domain.model import Notice
-from store import webhooks
-from store.tables import NOTIFICATIONS
+from store import relay, webhooks
+from store.db import session
+from store.tables import NOTIFICATIONS, utcnow
 from store.webhook_tables import WEBHOOK_DELIVERIES
 from tests.store.samples import recorded
 from tests.webhooks.test_registration_events import T0, insert, item
@@ -46,6 +47,26 @@ def test_a_relayed_dispute_event_is_left_to_the_relay(engine: Engine) -> None:
     assert marks(engine, "PRL-1") == {"channel": ("pending", True), "rep.partner@acme.example": ("pending", True)}
     assert delivery_marked(engine, webhooks.delivery_id(hook, "evt_PRL-1_1"))
     assert starter.asked == []  # the relay makes the first tries
+
+
+def test_a_retried_attempt_never_hands_back_what_a_relay_holds(engine: Engine) -> None:
+    """The activity's retry after its transaction committed (its answer lost with the worker) must not make the
+    rows a relay has claimed free again, or a second relay would deliver them beside the first."""
+    hook = subscribe(engine, "http://a.example/", ["dispute.filed"])
+    relayed = StoreActivities(engine, starter=Starter(), relayed=True)  # type: ignore[arg-type]
+    item_ = recorded()
+    ActivityEnvironment().run(relayed.record_event, item_)
+    delivery = webhooks.delivery_id(hook, "evt_PRL-1_1")
+    now, lease = utcnow(), utcnow() + timedelta(minutes=5)
+    with session(engine, write=True) as s:  # a relay takes both
+        assert relay.claim_event(s, "PRL-1", 1, now, lease)
+        assert relay.claim_webhook(s, delivery)
+
+    assert ActivityEnvironment().run(relayed.record_event, item_) is False  # the retry
+
+    with session(engine) as s:
+        assert relay.events_due(s, utcnow(), 10) == []  # still the first relay's, until its lease runs out
+        assert relay.webhooks_due(s, utcnow(), 10) == []  # taken once
 
 
 def test_unrelayed_it_starts_the_deliveries_itself(engine: Engine) -> None:

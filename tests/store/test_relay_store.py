@@ -1,8 +1,7 @@
-"""What a workflows worker leaves to a deliveries worker's relay, and how relays take it (store.relay), on
-SQLite and PostgreSQL: `leave_to_relay` marks only the event's pending rows and its untried deliveries;
-`events_due` lists the events no relay holds, oldest first; `claim_event` holds an event for one relay until
-its lease passes; `release_event` hands it back; `webhooks_due` lists the deliveries left to relays, oldest
-first, saying which an attempt has begun on meanwhile, and `claim_webhook` takes each once (clearing its mark);
+"""How relays take what a workflows worker leaves them (store.relay), on SQLite and PostgreSQL: `events_due`
+lists the events no relay holds, oldest first; `claim_event` holds an event for one relay until its lease
+passes; `release_event` hands it back; `webhooks_due` lists the deliveries left to relays, oldest first, saying
+which an attempt has begun on meanwhile, and `claim_webhook` takes each once (clearing its mark);
 `recorded_event` is the event as appended."""
 
 from __future__ import annotations
@@ -33,8 +32,13 @@ def record(engine: Engine, dispute_id: str, seq: int = 1) -> None:
 
 def leave(engine: Engine, dispute_id: str, seq: int = 1, deliveries: list[str] | None = None,
           now: datetime = T0) -> None:
+    """The event's pending rows and these untried deliveries the relay's from `now`, as a relayed recording
+    writes them (tests/activities/test_record_relayed.py)."""
     with session(engine, write=True) as s:
-        relay.leave_to_relay(s, dispute_id, seq, deliveries or [], now)
+        s.execute(update(NOTIFICATIONS).where(N.dispute_id == dispute_id, N.seq == seq, N.status == "pending")
+                  .values(relay_until=now))
+        s.execute(update(WEBHOOK_DELIVERIES).where(D.id.in_(deliveries or []), D.attempts == 0)
+                  .values(relay_until=now))
 
 
 def marks(engine: Engine) -> dict[tuple[str, int, str], datetime | None]:
@@ -81,25 +85,6 @@ def webhooks_due(engine: Engine, now: datetime, limit: int = 10) -> list[tuple[s
 def claim_webhook(engine: Engine, delivery_id: str) -> bool:
     with session(engine, write=True) as s:
         return relay.claim_webhook(s, delivery_id)
-
-
-def test_leaving_marks_only_the_events_pending_rows_and_its_untried_deliveries(engine: Engine) -> None:
-    record(engine, "PRL-1")
-    record(engine, "PRL-1", 2)
-    record(engine, "PRL-2")
-    set_row(engine, "PRL-1", COUNTERPARTY, status="sent")  # delivered already (a row of seq 2 too: left alone)
-    untried, tried, delivered = deliveries(engine, 3)
-    with session(engine, write=True) as s:
-        webhooks.begin_attempt(s, tried)
-        webhooks.record_attempt(s, tried, status=500, error="HTTP 500", next_try_at=T0 + LEASE)
-        webhooks.record_attempt(s, delivered, status=200, error=None, next_try_at=None, delivered_at=T0)
-    leave(engine, "PRL-1", 1, [untried, tried, delivered])
-    assert {key for key, until in marks(engine).items() if until is not None} == {("PRL-1", 1, "channel")}
-    assert marks(engine)[("PRL-1", 1, "channel")] == T0
-    assert delivery_marks(engine) == {untried: T0, tried: None, delivered: None}
-    leave(engine, "PRL-2", 1, [])  # no deliveries: its rows alone
-    assert {key for key, until in marks(engine).items() if until is not None} == {
-        ("PRL-1", 1, "channel"), ("PRL-2", 1, "channel"), ("PRL-2", 1, COUNTERPARTY)}
 
 
 def test_events_due_are_oldest_first_and_skip_the_held_and_the_delivered(engine: Engine) -> None:
