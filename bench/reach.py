@@ -33,7 +33,9 @@ that a machine that speeds up or slows down during the bench weighs on both alik
 a mode's runs, and each adjacent pair's ratios are printed too.
 
 Goals: resolution time reach / outbox <= 2; filing rate reach / outbox >= 0.9. The machine is shared:
-read the ratios, and the CPU per dispute of each process (hardly moved by the machine's other work). The
+read the ratios, and the CPU per dispute of each process (hardly moved by the machine's other work); on
+PostgreSQL the server's CPU is counted too (`postgres`, part of the stack's), and the connections the stack
+opened (`StackCpu`). The
 counts say how many webhook deliveries needed more than their first try (each of those, and only those,
 is a Temporal workflow). Prints a table, then one JSON line with every figure; `--keep` keeps the stacks'
 data dirs (logs, stores).
