@@ -12,6 +12,10 @@ reports the same values: aggregate them with max(), not sum().
   outbox (no Slack), failed (Slack refused it: parked in the outbox with the error);
 - `parley_webhook_deliveries{result}`: delivered, pending, retrying, failed (given up after 24 hours);
 - `parley_store_up`: 0 when the store could not be read (the series above are then left out).
+
+`PoolCollector` is this process's own, summed across processes: `parley_db_connections{state}` (in_use, idle)
+and `parley_db_connections_opened_total` (a steady climb means the pool is too small for the process's
+concurrency: each opened connection is a PostgreSQL server process started; see PARLEY_DB_POOL_SIZE).
 """
 
 from __future__ import annotations
@@ -25,12 +29,28 @@ from sqlalchemy import Engine, case, func, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from domain.model import CLOSED
+from store.db import pool_state
 from store.tables import AUDIT_EVENTS, DISPUTES, NOTIFICATIONS
 from store.webhook_tables import WEBHOOK_DELIVERIES
 
 log = logging.getLogger(__name__)
 TIERS = ("1", "2", "3")
 D, E, N, W = DISPUTES.c, AUDIT_EVENTS.c, NOTIFICATIONS.c, WEBHOOK_DELIVERIES.c
+
+
+class PoolCollector(Collector):
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def collect(self) -> Iterator[Metric]:
+        opened, in_use, idle = pool_state(self.engine)
+        connections = GaugeMetricFamily("parley_db_connections", "This process's store connections, by state",
+                                        labels=["state"])
+        connections.add_metric(["in_use"], in_use)
+        connections.add_metric(["idle"], idle)
+        yield connections
+        yield CounterMetricFamily("parley_db_connections_opened", "Store connections this process has opened",
+                                  value=opened)
 
 
 class StoreCollector(Collector):

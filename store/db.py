@@ -68,7 +68,27 @@ def make_engine(url: str, *, sqlite_busy_s: float = 5.0, name: str = "parley", p
             kwargs = {"pool_size": pool_size, "max_overflow": pool_size // 2, **kwargs}
         engine = create_engine(parsed, connect_args=connect_args, **kwargs)
     _ping_when_idle(engine)
+    _count_connections(engine)
     return engine
+
+
+_OPENED: weakref.WeakKeyDictionary[Engine, int] = weakref.WeakKeyDictionary()
+
+
+def _count_connections(engine: Engine) -> None:
+    _OPENED[engine] = 0
+
+    @event.listens_for(engine, "connect")
+    def _opened(_dbapi_connection: Any, _record: Any) -> None:
+        _OPENED[engine] = _OPENED.get(engine, 0) + 1
+
+
+def pool_state(engine: Engine) -> tuple[int, int, int]:
+    """(connections opened since the engine was made, in use now, idle in the pool now)."""
+    pool = engine.pool
+    in_use = pool.checkedout() if hasattr(pool, "checkedout") else 0
+    idle = pool.checkedin() if hasattr(pool, "checkedin") else 0
+    return _OPENED.get(engine, 0), in_use, idle
 
 
 def _ping_when_idle(engine: Engine) -> None:

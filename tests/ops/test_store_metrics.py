@@ -62,3 +62,22 @@ def test_a_scrape_while_the_store_is_down_says_so() -> None:
     assert value(page, "parley_store_up") == 0
     assert not samples(page, "parley_disputes_filed_total")
     assert "python_info" in page  # the process's own series are still there
+
+
+def test_this_processs_connections_in_use_idle_and_opened(db_url: str) -> None:
+    engine = make_engine(db_url)
+    try:
+        page = exposition(engine).decode()  # the domain's queries opened the first connection
+        assert {dict(k)["state"]: v for k, v in samples(page, "parley_db_connections").items()} == {
+            "in_use": 0, "idle": 1}
+        assert value(page, "parley_db_connections_opened_total") == 1
+        with engine.connect(), engine.connect():  # two held: the scrape needs a third
+            page = exposition(engine).decode()
+            assert {dict(k)["state"]: v for k, v in samples(page, "parley_db_connections").items()} == {
+                "in_use": 2, "idle": 1}
+            assert value(page, "parley_db_connections_opened_total") == 3
+        page = exposition(engine).decode()  # all three pooled now: none opened
+        assert value(page, "parley_db_connections_opened_total") == 3
+        assert dict((dict(k)["state"], v) for k, v in samples(page, "parley_db_connections").items())["idle"] == 3
+    finally:
+        engine.dispose()
