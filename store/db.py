@@ -56,16 +56,18 @@ def normalize_url(url: str | URL) -> URL:
 def make_engine(url: str, *, sqlite_busy_s: float = 5.0, name: str = "parley", pool_size: int = POOL_SIZE,
                 **kwargs: Any) -> Engine:
     """An engine for `url` (SQLite file, SQLite memory or PostgreSQL), ready for Parley's sessions; on SQLite a
-    writer waits up to `sqlite_busy_s` for the write lock. On PostgreSQL, `name` says whose connections they are
-    (`application_name`: "parley-api", "parley-worker", …) and the pool keeps `pool_size` of them open, opening
-    half as many again for a burst (closed as they come back): a connection opened costs the server a process."""
+    writer waits up to `sqlite_busy_s` for the write lock. The pool keeps `pool_size` connections open, opening
+    half as many again for a burst (closed as they come back): a connection opened costs PostgreSQL a server
+    process, SQLite its file opened and set up. On PostgreSQL, `name` says whose connections they are
+    (`application_name`: "parley-api", "parley-worker", …)."""
     parsed = normalize_url(url)
-    if parsed.get_backend_name() == "sqlite":
+    sqlite = parsed.get_backend_name() == "sqlite"
+    if kwargs.get("poolclass") is None and not (sqlite and _in_memory(parsed.database or "")):
+        kwargs = {"pool_size": pool_size, "max_overflow": pool_size // 2, **kwargs}
+    if sqlite:
         engine = _sqlite_engine(parsed, busy_ms=round(sqlite_busy_s * 1000), **kwargs)
     else:
         connect_args = {"application_name": name, **kwargs.pop("connect_args", {})}
-        if kwargs.get("poolclass") is None:
-            kwargs = {"pool_size": pool_size, "max_overflow": pool_size // 2, **kwargs}
         engine = create_engine(parsed, connect_args=connect_args, **kwargs)
     _ping_when_idle(engine)
     _count_connections(engine)
@@ -123,7 +125,7 @@ def _sqlite_engine(url: URL, busy_ms: int, **kwargs: Any) -> Engine:
     connect_args = {"check_same_thread": False, **kwargs.pop("connect_args", {})}
     engine = create_engine(url, connect_args=connect_args, **kwargs)
     turns = None
-    if database and database != ":memory:" and not database.startswith("file:"):
+    if not _in_memory(database) and not database.startswith("file:"):
         path = Path(database).expanduser()
         path.parent.mkdir(parents=True, exist_ok=True)
         turns = WriterTurns(path, busy_ms / 1000)
@@ -165,6 +167,10 @@ def _sqlite_engine(url: URL, busy_ms: int, **kwargs: Any) -> Engine:
                 turns.give()
 
     return engine
+
+
+def _in_memory(database: str) -> bool:
+    return database in ("", ":memory:") or "mode=memory" in database
 
 
 def _take_turn(info: dict[Any, Any], turns: WriterTurns) -> None:

@@ -12,7 +12,7 @@ import json
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import bindparam, func, or_, select, tuple_, update
+from sqlalchemy import bindparam, func, or_, select, update
 from sqlmodel import Session
 
 from domain.model import Event
@@ -37,7 +37,8 @@ _WEBHOOKS_DUE = (select(D.id, D.webhook_id, D.attempts, D.last_error, D.delivere
                  .where(D.relay_until <= bindparam("now")).order_by(D.relay_until, D.id).limit(bindparam("limit")))
 _CLAIM_WEBHOOK = update(WEBHOOK_DELIVERIES).where(D.id == bindparam("of_id"), D.relay_until.is_not(None)).values(
     relay_until=None)
-_RECORDED_EVENTS = select(A.dispute_id, A.seq, A.at, A.actor, A.action, A.tier, A.payload, A.charter_version)
+_RECORDED_EVENTS = select(A.dispute_id, A.seq, A.at, A.actor, A.action, A.tier, A.payload, A.charter_version).where(
+    A.dispute_id.in_(bindparam("ids", expanding=True)), A.seq.in_(bindparam("seqs", expanding=True)))
 
 
 def events_due(session: Session, now: datetime, limit: int) -> list[tuple[str, int]]:
@@ -78,7 +79,10 @@ def recorded_events(session: Session, keys: Sequence[tuple[str, int]]) -> dict[t
     """The events (dispute id, seq) as the audit trail holds them, in one query; those it lacks are left out."""
     if not keys:
         return {}
-    rows = session.execute(_RECORDED_EVENTS.where(tuple_(A.dispute_id, A.seq).in_(list(keys))))
+    wanted = set(keys)  # of the disputes' events with these numbers (a few more at most), the ones asked for
+    rows = session.execute(_RECORDED_EVENTS, {"ids": sorted({d for d, _ in wanted}),
+                                              "seqs": sorted({seq for _, seq in wanted})})
     return {(row.dispute_id, row.seq): Event(dispute_id=row.dispute_id, seq=row.seq, at=row.at, actor=row.actor,
                                              action=row.action, tier=row.tier, payload=json.loads(row.payload),
-                                             charter_version=row.charter_version) for row in rows}
+                                             charter_version=row.charter_version) for row in rows
+            if (row.dispute_id, row.seq) in wanted}
