@@ -35,6 +35,7 @@ class Received:
     mail_from: str
     rcpt_tos: list[str]
     message: EmailMessage
+    raw: bytes = b""  # as it came over the wire
 
 
 @dataclass
@@ -79,7 +80,7 @@ class Mailbox:
         content = envelope.original_content or b""
         message = email.message_from_bytes(content, policy=email.policy.default)
         assert isinstance(message, EmailMessage)
-        self.received.append(Received(str(envelope.mail_from), list(envelope.rcpt_tos), message))
+        self.received.append(Received(str(envelope.mail_from), list(envelope.rcpt_tos), message, content))
         return "250 2.0.0 accepted"
 
     def to(self, address: str) -> list[EmailMessage]:

@@ -23,6 +23,7 @@ from domain.calendar import BusinessCalendar
 from domain.charter import Charter
 from domain.durations import format_business_time, format_due
 from domain.model import Event, Notice, Recorded, Sla
+from render.email import RenderedMail
 from store import charters
 from store.db import session
 from store.tables import NOTIFICATIONS, USERS, User
@@ -300,3 +301,32 @@ def rows_of(engine: Engine, recipient: str) -> list[Any]:
         return list(conn.execute(select(NOTIFICATIONS).where(NOTIFICATIONS.c.recipient == recipient)
                                  .order_by(NOTIFICATIONS.c.seq)))
 
+
+
+def test_names_subjects_and_bodies_beyond_ascii_arrive_as_written(smtp: SmtpServer) -> None:
+    """The message is built with compat32's classes (cheaper than EmailMessage): headers outside ASCII are
+    encoded (RFC 2047), bodies go as quoted-printable, and a reader with the default policy gets them back."""
+    mailer = Mailer(smtp.target, "Équipe Parley <parley@corp.example>", timeout_s=5)
+    long_subject = "[Parley] Décision rendue : PRL-1 Überlappung bei Müller & Søn — " + "très long " * 8
+    html = '<p>Bonjour Zoë, <a href="https://parley.example/disputes/PRL-1">PRL-1</a> — 60 000 €</p>' * 20
+    rendered = RenderedMail(subject=long_subject, text="Bonjour Zoë,\n\nPRL-1 — 60 000 € " + "x" * 200, html=html)
+    with mailer.connection() as conn:
+        mailer.send(conn, mailer.message(rendered, "zoe@partner.example", "Zoë Ørsted-Müller", "PRL-1/1/zoe"))
+    [message] = smtp.mailbox.to("zoe@partner.example")
+    assert message["Subject"] == long_subject
+    assert message["From"] == "Équipe Parley <parley@corp.example>"
+    assert message["To"] == "Zoë Ørsted-Müller <zoe@partner.example>"
+    assert message.get_content_type() == "multipart/alternative"
+    text, body = (message.get_body(preferencelist=(kind,)) for kind in ("plain", "html"))
+    assert text is not None and body is not None
+    assert text["Content-Transfer-Encoding"] == body["Content-Transfer-Encoding"] == "quoted-printable"
+    assert text.get_content().replace("\r\n", "\n") == rendered.text  # the wire's line ends are CRLF
+    assert body.get_content().replace("\r\n", "\n") == html
+    raw = smtp.mailbox.received[-1].raw
+    assert max(len(line) for line in raw.splitlines()) <= 78  # no line a server could refuse
+
+
+def test_an_address_no_server_could_take_is_refused_before_sending(smtp: SmtpServer) -> None:
+    mailer = Mailer(smtp.target, MAIL_FROM, timeout_s=5)
+    with pytest.raises(email_module.MailRefused, match="is not an e-mail address"):
+        mailer.message(RenderedMail(subject="s", text="t", html="h"), "not an address", None, "k")
