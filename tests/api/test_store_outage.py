@@ -11,8 +11,8 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from store import db
-from store.db import make_engine, migrate
-from tests.api.conftest import make_settings, seed_people, serve, target_of
+from tests.api.conftest import make_settings, serve, target_of
+from tests.harness.people import seed_store
 from tests.pg import fresh_database
 
 
@@ -27,12 +27,7 @@ async def test_a_request_that_meets_a_restarted_store_gets_503_and_the_next_one_
         pg_server: str, tmp_path: Path, temporal_env: WorkflowEnvironment, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(db, "PING_AFTER_IDLE_S", 3600.0)  # as for connections in use a moment before the restart
     with fresh_database(pg_server, "parley_outage") as url:
-        migrate(url)
-        engine = make_engine(url)
-        try:
-            tokens, _ = seed_people(engine)
-        finally:
-            engine.dispose()
+        tokens = seed_store(url)
         auth = {"Authorization": f"Bearer {tokens['dana']}"}
         async with serve(make_settings(url, tmp_path, target_of(temporal_env))) as http:
             assert (await http.get("/api/disputes", headers=auth)).status_code == 200

@@ -74,3 +74,15 @@ def seed_people(engine: Engine, people: dict[str, Person] | None = None) -> tupl
             tokens[key], ids[key] = token.secret, user.id
         session.commit()
     return tokens, ids
+
+
+def seed_store(url: str) -> dict[str, str]:
+    """The store at `url` migrated, with `PEOPLE` as users (for a process of its own to serve); their tokens."""
+    from store.db import make_engine, migrate
+
+    migrate(url)
+    engine = make_engine(url)
+    try:
+        return seed_people(engine)[0]
+    finally:
+        engine.dispose()

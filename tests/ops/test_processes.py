@@ -20,10 +20,10 @@ from typing import Any, ClassVar
 import httpx
 from temporalio.testing import WorkflowEnvironment
 
-from store.db import make_engine, migrate
+from store.db import migrate
 from tests.api.conftest import filing
 from tests.harness.paths import FAST_CHARTER, ROOT
-from tests.harness.people import seed_people
+from tests.harness.people import seed_store
 from tests.harness.ports import closed_port, free_port
 from tests.harness.temporal import target_of, terminate
 from tests.harness.waiting import eventually
@@ -129,12 +129,7 @@ async def test_the_api_logs_json_and_exports_traces(tmp_path: Path) -> None:
     """JSON lines carrying the request id; spans sent by OTLP/HTTP to OTEL_EXPORTER_OTLP_ENDPOINT (at the
     latest when the process stops)."""
     url = f"sqlite:///{tmp_path / 'parley.db'}"
-    migrate(url)
-    engine = make_engine(url)
-    try:
-        tokens, _ = seed_people(engine)
-    finally:
-        engine.dispose()
+    tokens = seed_store(url)
     port = free_port()
     with otlp_collector() as (endpoint, received), parley(
             "api", tmp_path, PARLEY_TEMPORAL_ADDRESS=f"127.0.0.1:{closed_port()}", PARLEY_HTTP_PORT=str(port),
