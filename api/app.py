@@ -16,6 +16,7 @@ from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from temporalio.client import Client
@@ -36,6 +37,7 @@ from domain.errors import ParleyError
 from domain.model import unstorable
 from ops import tracing
 from ops.http import ObservedRequests, request_id_of
+from ops.threads import log_holders
 from service.disputes import Service
 from settings import Settings, get_settings
 from store import charters
@@ -238,13 +240,18 @@ def create_app(settings: Settings | None = None, clock: Callable[[], datetime] =
 
     @app.exception_handler(SQLAlchemyError)
     async def store_error(request: Request, exc: SQLAlchemyError) -> Response:
-        """The store went away mid-request (a restart, a lost connection, SQLite's write lock held too long): 503,
-        as for Temporal, and the pool has replaced its connections for the retry. Other store errors are bugs."""
-        if not (isinstance(exc, OperationalError) or (isinstance(exc, DBAPIError) and exc.connection_invalidated)):
+        """The store went away mid-request (a restart, a lost connection, SQLite's write lock held too long), or
+        every connection of this process's pool stayed in use past the pool's time-out: 503, as for Temporal.
+        Other store errors are bugs."""
+        if isinstance(exc, PoolTimeout):
+            log_holders(f"{request.method} {request.url.path} found every store connection in use")
+            why = "every connection of this process to the store is in use"
+        elif isinstance(exc, OperationalError) or (isinstance(exc, DBAPIError) and exc.connection_invalidated):
+            log.warning("the store did not answer %s %s: %s", request.method, request.url.path, exc.orig or exc)
+            why = f"the store did not answer ({type(exc.orig or exc).__name__})"
+        else:
             return await unexpected(request, exc)
-        log.warning("the store did not answer %s %s: %s", request.method, request.url.path, exc.orig or exc)
-        message = (f"the store did not answer ({type(exc.orig or exc).__name__}); the request may still have been "
-                   "applied: retry it (with the same Idempotency-Key)")
+        message = f"{why}; the request may still have been applied: retry it (with the same Idempotency-Key)"
         headers = {"Retry-After": "1"}
         if request.url.path.startswith("/api/"):
             return JSONResponse({"detail": message}, status_code=503, headers=headers)

@@ -4,13 +4,17 @@ the server ends the API's backends as a restart would."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import psycopg
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
+from api.app import create_app
+from ops import threads
 from store import db
+from store.db import make_engine
 from tests.api.conftest import make_settings, serve, target_of
 from tests.harness.people import seed_store
 from tests.pg import fresh_database
@@ -41,3 +45,25 @@ async def test_a_request_that_meets_a_restarted_store_gets_503_and_the_next_one_
             again = await http.get("/api/disputes", headers=auth)
             assert again.status_code == 200, again.text
             assert (await http.get("/healthz")).json()["db"] == "ok"
+
+
+async def test_a_request_that_finds_every_connection_in_use_gets_503_and_the_threads_are_logged(
+        db_url: str, tmp_path: Path, temporal_env: WorkflowEnvironment, caplog: pytest.LogCaptureFixture,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A wedged pool (every connection held, as once seen in the many-process test) answers 503, not 500, and
+    logs what each thread is doing, so that the holders can be found."""
+    tokens = seed_store(db_url)
+    auth = {"Authorization": f"Bearer {tokens['dana']}"}
+    app = create_app(make_settings(db_url, tmp_path, target_of(temporal_env)))
+    async with serve(app) as http:
+        assert (await http.get("/api/disputes", headers=auth)).status_code == 200
+        app.state.engine.dispose()
+        app.state.engine = make_engine(db_url, pool_size=1, pool_timeout=0.2)  # one connection, short patience
+        monkeypatch.setattr(threads, "_last", float("-inf"))  # whatever an earlier test logged
+        with app.state.engine.connect():  # held: none left for the request
+            with caplog.at_level(logging.WARNING, logger="ops.threads"):
+                wedged = await http.get("/api/disputes", headers=auth)
+        assert wedged.status_code == 503, wedged.text
+        assert wedged.json()["detail"].startswith("every connection of this process to the store is in use")
+        assert "every thread's stack follows" in caplog.text and "--- thread MainThread" in caplog.text
+        assert (await http.get("/api/disputes", headers=auth)).status_code == 200  # given back: served again
