@@ -24,7 +24,7 @@ class Settings(BaseSettings):
 
     data_dir: Path = ROOT / "var"
     database_url: str = ""  # default: sqlite in data_dir
-    db_pool_size: int = Field(default=10, ge=1, le=200)  # PostgreSQL connections each process keeps open
+    db_pool_size: int = Field(default=10, ge=1, le=200)  # store connections each process keeps open
     temporal_address: str | None = None  # unset: the embedded dev server
     temporal_namespace: str = "default"
     temporal_api_key: str | None = None

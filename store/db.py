@@ -12,6 +12,7 @@ Alembic's `upgrade head` in-process.
 
 from __future__ import annotations
 
+import threading
 import time
 import weakref
 from collections.abc import Iterator
@@ -42,7 +43,7 @@ _TURN = "parley_sqlite_turn"  # in a connection's info while it holds the write 
 _WRITES = ("INSERT", "UPDATE", "DELETE", "REPLAC")
 _IDLE_SINCE = "parley_idle_since"  # in a pooled connection's info: when it was last given back
 PING_AFTER_IDLE_S = 1.0
-POOL_SIZE = 10  # PostgreSQL connections a process keeps open (PARLEY_DB_POOL_SIZE)
+POOL_SIZE = 10  # store connections a process keeps open (PARLEY_DB_POOL_SIZE)
 
 
 def normalize_url(url: str | URL) -> URL:
@@ -75,6 +76,7 @@ def make_engine(url: str, *, sqlite_busy_s: float = 5.0, name: str = "parley", p
 
 
 _OPENED: weakref.WeakKeyDictionary[Engine, int] = weakref.WeakKeyDictionary()
+_OPENED_LOCK = threading.Lock()  # connections are opened from many threads at once
 
 
 def _count_connections(engine: Engine) -> None:
@@ -82,7 +84,8 @@ def _count_connections(engine: Engine) -> None:
 
     @event.listens_for(engine, "connect")
     def _opened(_dbapi_connection: Any, _record: Any) -> None:
-        _OPENED[engine] = _OPENED.get(engine, 0) + 1
+        with _OPENED_LOCK:
+            _OPENED[engine] = _OPENED.get(engine, 0) + 1
 
 
 def pool_state(engine: Engine) -> tuple[int, int, int]:

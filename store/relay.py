@@ -70,11 +70,6 @@ def claim_webhook(session: Session, delivery_id: str) -> bool:
     return rowcount(session.execute(_CLAIM_WEBHOOK, {"of_id": delivery_id})) > 0
 
 
-def recorded_event(session: Session, dispute_id: str, seq: int) -> Event | None:
-    """The event as the audit trail holds it."""
-    return recorded_events(session, [(dispute_id, seq)]).get((dispute_id, seq))
-
-
 def recorded_events(session: Session, keys: Sequence[tuple[str, int]]) -> dict[tuple[str, int], Event]:
     """The events (dispute id, seq) as the audit trail holds them, in one query; those it lacks are left out."""
     if not keys:

@@ -2,7 +2,7 @@
 lists the events no relay holds, oldest first; `claim_event` holds an event for one relay until its lease
 passes; `release_event` hands it back; `webhooks_due` lists the deliveries left to relays, oldest first, saying
 which an attempt has begun on meanwhile, and `claim_webhook` takes each once (clearing its mark);
-`recorded_event` is the event as appended."""
+`recorded_events` are the events as appended."""
 
 from __future__ import annotations
 
@@ -180,7 +180,8 @@ def test_the_recorded_event_is_the_event_appended(engine: Engine) -> None:
     with session(engine, write=True) as s:
         assert audit.append(s, first) and audit.append(s, second)
     with session(engine) as s:
-        assert relay.recorded_event(s, "PRL-1", 1) == first
-        assert relay.recorded_event(s, "PRL-1", 2) == second
-        assert relay.recorded_event(s, "PRL-1", 3) is None
-        assert relay.recorded_event(s, "PRL-2", 1) is None
+        found = relay.recorded_events(s, [("PRL-1", 1), ("PRL-1", 2), ("PRL-1", 3), ("PRL-2", 1)])
+        assert found.get(("PRL-1", 1)) == first
+        assert found.get(("PRL-1", 2)) == second
+        assert found.get(("PRL-1", 3)) is None
+        assert found.get(("PRL-2", 1)) is None
