@@ -44,6 +44,7 @@ from render.email import MailNotice, RenderedMail, render_notice
 from store import notifications, projection
 from store.charters import charter_by_version
 from store.db import session
+from store.group_commit import group_commit
 from store.tables import utcnow
 
 TIMEOUT_S = 10.0  # per connection and per SMTP command
@@ -262,11 +263,10 @@ class MailDelivery:
             self.mailer.send(conn, self.mailer.message(render_notice(notice), row.recipient, notice.name, key))
         except MailRefused as exc:
             activity.logger.warning("e-mail %s to %s parked: %s", row.id, row.recipient, exc)
-            with session(self.engine, write=True) as s:
-                notifications.mark_mail(s, row.id, sent=False, error=f"smtp: {exc}")
+            error = f"smtp: {exc}"
+            group_commit(self.engine).run(lambda s: notifications.mark_mail(s, row.id, sent=False, error=error))
             return
-        with session(self.engine, write=True) as s:
-            notifications.mark_mail(s, row.id, sent=True)
+        group_commit(self.engine).run(lambda s: notifications.mark_mail(s, row.id, sent=True))  # with others' marks
 
     def _note_failure(self, row_ids: list[int], error: str) -> None:
         try:

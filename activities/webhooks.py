@@ -50,6 +50,7 @@ from domain.webhook_retries import backoff as first_backoff
 from domain.webhook_targets import address_reason, private_reason
 from store import webhooks
 from store.db import session
+from store.group_commit import group_commit
 from store.tables import utcnow
 from workflows.webhook_retries import WebhookRetryWorkflow, WebhookSweepWorkflow, after
 from workflows.webhooks import WEBHOOK_RETRY, WebhookDeliveryWorkflow
@@ -165,8 +166,7 @@ class WebhookActivities:
 
     def _begin(self, delivery_id: str) -> webhooks.Target:
         """What this attempt sends, and where, once it is counted in the log; raises when it may not be made."""
-        with session(self.engine, write=True) as s:
-            target = webhooks.begin_attempt(s, delivery_id)
+        target = group_commit(self.engine).run(lambda s: webhooks.begin_attempt(s, delivery_id))  # with others'
         if target is None:
             raise ApplicationError(f"no delivery {delivery_id}", type="WebhookGone", non_retryable=True)
         if not target.active:
@@ -179,9 +179,8 @@ class WebhookActivities:
 
     def _record(self, delivery_id: str, *, status: int | None, error: str | None, next_try_at: datetime | None,
                 delivered_at: datetime | None = None) -> None:
-        with session(self.engine) as s:
-            webhooks.record_attempt(s, delivery_id, status=status, error=error, next_try_at=next_try_at,
-                                    delivered_at=delivered_at)
+        group_commit(self.engine).run(lambda s: webhooks.record_attempt(
+            s, delivery_id, status=status, error=error, next_try_at=next_try_at, delivered_at=delivered_at))
 
     @activity.defn(name=GIVE_UP_WEBHOOK)
     def give_up_webhook(self, given_up: DeliveryGivenUp) -> None:

@@ -12,11 +12,12 @@ from pydantic import BaseModel
 from sqlmodel import Session
 
 from api.deps import AdminUser, AuditorUser, EngineDep, SessionDep, SettingsDep
+from api.routing import StoreRoute
 from api.schemas import EXPORT_CONTENT, DigestQuery, FirstBadPublic, SignedThroughPublic, VerifyPublic, errors
 from domain.errors import InvalidInput, WrongState
 from store import audit
 
-router = APIRouter(prefix="/api/audit", tags=["audit"])
+router = APIRouter(prefix="/api/audit", tags=["audit"], route_class=StoreRoute)
 
 
 @router.get("/verify", summary="Verify the audit trail", response_model=VerifyPublic,

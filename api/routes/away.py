@@ -8,12 +8,13 @@ from fastapi import APIRouter
 from pydantic import ConfigDict, Field
 
 from api.deps import CurrentUser, ServiceDep
+from api.routing import StoreRoute
 from api.schemas import AbsencePublic, AwayPublic, errors
 from domain.model import Email, Strict
 from service import away
 from service.away import AwayPeriod, AwayStatus
 
-router = APIRouter(prefix="/api", tags=["users"])
+router = APIRouter(prefix="/api", tags=["users"], route_class=StoreRoute)
 
 
 class AwayUpdate(Strict):

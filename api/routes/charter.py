@@ -14,12 +14,13 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import AdminUser, CharterDep, CurrentUser, SessionDep
+from api.routing import StoreRoute
 from api.schemas import CharterChangePublic, CharterPublic, errors
 from domain.model import NOT_BLANK
 from service import charters
 from service.charters import MAX_REASON, Adoption, CharterRefused
 
-router = APIRouter(prefix="/api/charter", tags=["charter"])
+router = APIRouter(prefix="/api/charter", tags=["charter"], route_class=StoreRoute)
 MAX_TOML = 200_000
 
 

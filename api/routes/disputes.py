@@ -8,6 +8,7 @@ from fastapi import APIRouter, Body, Query
 
 from api.deps import CurrentUser, NowDep, ReaderDep, ServiceDep, SessionDep
 from api.idempotency import OnceDep
+from api.routing import StoreRoute
 from api.schemas import (
     REPLAYED,
     AlreadyDisputed,
@@ -23,7 +24,7 @@ from domain.precedents import MAX_LIMIT as MAX_PRECEDENTS
 from service import precedents
 from service.disputes import list_rows, to_json, trail
 
-router = APIRouter(prefix="/api/disputes", tags=["disputes"])
+router = APIRouter(prefix="/api/disputes", tags=["disputes"], route_class=StoreRoute)
 MAX_OFFSET = 1_000_000_000  # every integer query parameter is bounded: the stores' OFFSET is a 64-bit integer
 
 

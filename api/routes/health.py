@@ -9,9 +9,10 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
+from api.routing import StoreRoute
 from api.schemas import Health
 
-router = APIRouter(tags=["health"])
+router = APIRouter(tags=["health"], route_class=StoreRoute)
 
 
 @router.get("/healthz", summary="Liveness of the API, the store and Temporal", response_model=Health,

@@ -6,9 +6,10 @@ from fastapi import APIRouter
 from fastapi.responses import Response
 
 from api.deps import EngineDep
+from api.routing import StoreRoute
 from ops.metrics import CONTENT_TYPE, exposition
 
-router = APIRouter()
+router = APIRouter(route_class=StoreRoute)
 
 
 @router.get("/metrics", include_in_schema=False)

@@ -10,10 +10,11 @@ from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, Field
 
 from api.deps import CharterDep, CurrentUser, NowDep, SessionDep
+from api.routing import StoreRoute
 from api.schemas import errors
 from service import partner_review
 
-router = APIRouter(prefix="/api/partners", tags=["partners"])
+router = APIRouter(prefix="/api/partners", tags=["partners"], route_class=StoreRoute)
 
 
 class DisputeCounts(BaseModel):

@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from starlette.convertors import Convertor, register_url_convertor
 
 from api.deps import AdminUser, CurrentUser, SessionDep
+from api.routing import StoreRoute
 from api.schemas import (
     IMPORT_BODY,
     ImportPublic,
@@ -44,7 +45,7 @@ class RegistrationId(Convertor[str]):
 
 register_url_convertor("registration_id", RegistrationId())
 ONE = "/registrations/{registration_id:registration_id}"
-router = APIRouter(prefix="/api", tags=["registrations"])
+router = APIRouter(prefix="/api", tags=["registrations"], route_class=StoreRoute)
 IMPORT_PATH = "/api/registrations/import"
 IMPORT_MAX_BYTES = 256 * 1024 * 1024  # an import streams (the app's body limit does not apply to it)
 MAX_OFFSET = 1_000_000_000

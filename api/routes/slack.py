@@ -21,6 +21,7 @@ from contextlib import asynccontextmanager
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 
+from api.routing import StoreRoute
 from api.slack.app import SlackApp
 from api.slack.payloads import Aside, command_aside, event_aside, interaction_aside
 from domain.errors import NotAuthenticated
@@ -33,7 +34,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     await app.state.slack.close()
 
 
-router = APIRouter(prefix="/slack", tags=["slack"], lifespan=lifespan)
+router = APIRouter(prefix="/slack", tags=["slack"], lifespan=lifespan, route_class=StoreRoute)
 
 
 async def handle(request: Request, aside_of: Callable[[bytes], Aside | None]) -> Response:

@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 
 from api.deps import AdminUser, CurrentUser, NowDep, SessionDep, SettingsDep
 from api.routes.away import absence_public
+from api.routing import StoreRoute
 from api.schemas import NotifyChoice, UserPublic, errors
 from domain.errors import NotFound
 from domain.model import NOT_BLANK, Email, Role, Strict
@@ -18,7 +19,7 @@ from settings import Settings
 from store.tables import User
 from store.users import create_user, issue_token, revoke_token, user_by_email
 
-router = APIRouter(prefix="/api", tags=["users"])
+router = APIRouter(prefix="/api", tags=["users"], route_class=StoreRoute)
 
 
 class UserCreate(Strict):  # unknown fields refused, text trimmed and storable (no NUL)

@@ -9,12 +9,13 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from api.deps import AdminUser, SessionDep
+from api.routing import StoreRoute
 from api.schemas import errors
 from domain.webhook_events import Subscribable
 from service.disputes import Service
 from service.webhooks import WebhookCreate, Webhooks, delivery_json, webhook_json
 
-router = APIRouter(prefix="/api", tags=["webhooks"])
+router = APIRouter(prefix="/api", tags=["webhooks"], route_class=StoreRoute)
 MAX_OFFSET = 1_000_000_000
 
 

@@ -12,9 +12,9 @@ from typing import Any
 from babel.numbers import format_currency, format_decimal
 from fastapi import Request
 from fastapi.responses import HTMLResponse, Response
-from fastapi.routing import APIRoute
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
+from api.routing import StoreRoute
 from api.web.session import check_csrf, csrf_token, pop_flashes, via_sso
 from domain.calendar import BusinessCalendar
 from domain.durations import format_business_time, format_due, plural
@@ -219,9 +219,10 @@ def error_page(request: Request, status_code: int, message: str) -> HTMLResponse
                   title=titles.get(status_code, "Something went wrong"), message=message)
 
 
-class PageRoute(APIRoute):
-    """A page: every POST must carry the session's CSRF token, and Parley's errors become HTML pages
-    (the JSON API's handler would answer them as JSON)."""
+class PageRoute(StoreRoute):
+    """A page (its store sessions closed as it returns, as for every route: api.routing): every POST must carry
+    the session's CSRF token, and Parley's errors become HTML pages (the JSON API's handler would answer them
+    as JSON)."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         original = super().get_route_handler()

@@ -4,9 +4,11 @@ the server ends the API's backends as a restart would."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from pathlib import Path
 
+import anyio
 import psycopg
 import pytest
 from temporalio.testing import WorkflowEnvironment
@@ -67,3 +69,25 @@ async def test_a_request_that_finds_every_connection_in_use_gets_503_and_the_thr
         assert wedged.json()["detail"].startswith("every connection of this process to the store is in use")
         assert "every thread's stack follows" in caplog.text and "--- thread MainThread" in caplog.text
         assert (await http.get("/api/disputes", headers=auth)).status_code == 200  # given back: served again
+
+
+async def test_requests_beyond_the_pool_and_the_thread_pool_are_all_served(
+        db_url: str, tmp_path: Path, temporal_env: WorkflowEnvironment) -> None:
+    """More requests at once than the process has threads and store connections: each waits its turn and is
+    served. A session FastAPI closes only after validating the response (in the thread pool, behind the
+    requests waiting there for a connection) once held every connection until those requests gave up: 503s
+    for minutes in the many-process test. The connection goes back as the route returns."""
+    tokens = seed_store(db_url)
+    auth = {"Authorization": f"Bearer {tokens['dana']}"}
+    app = create_app(make_settings(db_url, tmp_path, target_of(temporal_env)))
+    async with serve(app) as http:
+        assert (await http.get("/api/users/me", headers=auth)).status_code == 200
+        app.state.engine.dispose()
+        app.state.engine = make_engine(db_url, pool_size=1, pool_timeout=5)  # one connection
+        threads_now = anyio.to_thread.current_default_thread_limiter()
+        before, threads_now.total_tokens = threads_now.total_tokens, 3  # three threads
+        try:
+            answers = await asyncio.gather(*(http.get("/api/users/me", headers=auth) for _ in range(24)))
+        finally:
+            threads_now.total_tokens = before
+    assert [a.status_code for a in answers] == [200] * 24, [a.text for a in answers if a.status_code != 200][:1]
