@@ -5,12 +5,16 @@ the server ends the API's backends as a restart would."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import anyio
+import httpx
 import psycopg
 import pytest
+from fastapi import FastAPI
 from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
@@ -49,18 +53,29 @@ async def test_a_request_that_meets_a_restarted_store_gets_503_and_the_next_one_
             assert (await http.get("/healthz")).json()["db"] == "ok"
 
 
-async def test_a_request_that_finds_every_connection_in_use_gets_503_and_the_threads_are_logged(
-        db_url: str, tmp_path: Path, temporal_env: WorkflowEnvironment, caplog: pytest.LogCaptureFixture,
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    """A wedged pool (every connection held, as once seen in the many-process test) answers 503, not 500, and
-    logs what each thread is doing, so that the holders can be found."""
+Served = tuple[httpx.AsyncClient, FastAPI, dict[str, str]]  # the client, the app, a rep's Authorization header
+
+
+@contextlib.asynccontextmanager
+async def served_with_one_connection(db_url: str, tmp_path: Path, temporal_env: WorkflowEnvironment, *,
+                                     patience_s: float) -> AsyncIterator[Served]:
+    """The API served, its store pool then cut to one connection that a request waits `patience_s` for."""
     tokens = seed_store(db_url)
     auth = {"Authorization": f"Bearer {tokens['dana']}"}
     app = create_app(make_settings(db_url, tmp_path, target_of(temporal_env)))
     async with serve(app) as http:
         assert (await http.get("/api/disputes", headers=auth)).status_code == 200
         app.state.engine.dispose()
-        app.state.engine = make_engine(db_url, pool_size=1, pool_timeout=0.2)  # one connection, short patience
+        app.state.engine = make_engine(db_url, pool_size=1, pool_timeout=patience_s)
+        yield http, app, auth
+
+
+async def test_a_request_that_finds_every_connection_in_use_gets_503_and_the_threads_are_logged(
+        db_url: str, tmp_path: Path, temporal_env: WorkflowEnvironment, caplog: pytest.LogCaptureFixture,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A wedged pool (every connection held, as once seen in the many-process test) answers 503, not 500, and
+    logs what each thread is doing, so that the holders can be found."""
+    async with served_with_one_connection(db_url, tmp_path, temporal_env, patience_s=0.2) as (http, app, auth):
         monkeypatch.setattr(threads, "_last", float("-inf"))  # whatever an earlier test logged
         with app.state.engine.connect():  # held: none left for the request
             with caplog.at_level(logging.WARNING, logger="ops.threads"):
@@ -77,13 +92,7 @@ async def test_requests_beyond_the_pool_and_the_thread_pool_are_all_served(
     served. A session FastAPI closes only after validating the response (in the thread pool, behind the
     requests waiting there for a connection) once held every connection until those requests gave up: 503s
     for minutes in the many-process test. The connection goes back as the route returns."""
-    tokens = seed_store(db_url)
-    auth = {"Authorization": f"Bearer {tokens['dana']}"}
-    app = create_app(make_settings(db_url, tmp_path, target_of(temporal_env)))
-    async with serve(app) as http:
-        assert (await http.get("/api/users/me", headers=auth)).status_code == 200
-        app.state.engine.dispose()
-        app.state.engine = make_engine(db_url, pool_size=1, pool_timeout=5)  # one connection
+    async with served_with_one_connection(db_url, tmp_path, temporal_env, patience_s=5) as (http, _, auth):
         threads_now = anyio.to_thread.current_default_thread_limiter()
         before, threads_now.total_tokens = threads_now.total_tokens, 3  # three threads
         try:
