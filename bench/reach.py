@@ -102,7 +102,6 @@ class Run:
     errors: list[str] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
     cpu: CpuMeter = field(default_factory=lambda: CpuMeter({}))  # the stack's processes and this one
-    pace_ms: list[float] = field(default_factory=list)  # `machine_pace_ms` before and after the measured phases
 
     def cpu_ms(self, phase: str, n: int) -> dict[str, float]:
         """CPU time per dispute of each process in a phase: hardly moved by the machine's other work."""
@@ -242,38 +241,6 @@ async def landed(store: Store, receivers: RemoteReceivers | None, action: str, e
         await asyncio.sleep(0.05)
 
 
-def machine_pace_ms() -> float:
-    """How long a fixed piece of pure-Python work takes this machine now, in ms: the least of seven tries, so
-    that a preemption does not count. Taken while the stack is idle, before and after a run's measured phases, it
-    says how fast the machine was during the run: on a shared machine the same work has cost the stack a third
-    more CPU in one run than in the run beside it, which moves the ratios more than Parley's changes do."""
-    best = float("inf")
-    for _ in range(7):
-        began = time.perf_counter()
-        table: dict[int, str] = {}
-        for i in range(40_000):
-            table[i & 511] = str(i)
-        best = min(best, time.perf_counter() - began)
-    return best * 1000
-
-
-def pace(run: Run) -> float:
-    return sum(run.pace_ms) / len(run.pace_ms)
-
-
-def paced_ratios(runs: list[Run]) -> tuple[float, float]:
-    """(resolution reach / outbox, filing rate reach / outbox) with each run's times scaled to the pace of the
-    machine over all runs: what the ratios would be had the machine run every run at the same speed (the work
-    being CPU-bound, its time goes as the machine's pace)."""
-    mean = sum(pace(run) for run in runs) / len(runs)
-
-    def total(mode: str, attr: str) -> float:
-        return sum(float(getattr(run, attr)) * mean / pace(run) for run in runs if run.mode == mode)
-
-    return (total("reach", "resolution_s") / total("outbox", "resolution_s"),
-            total("outbox", "filing_s") / total("reach", "filing_s"))
-
-
 async def one_run(mode: str, args: argparse.Namespace, children: Children, pg: Postgres | None) -> Run:
     run = Run(mode)
     db_url = pg.create(f"parley_reach_{mode}") if pg is not None else None
@@ -322,10 +289,8 @@ async def one_run(mode: str, args: argparse.Namespace, children: Children, pg: P
 
             await phase(WARMUP)
             run.cpu.used.clear()
-            run.pace_ms.append(machine_pace_ms())
             print(f"  {mode}: warmed up; {args.disputes} disputes…", flush=True)
             run.filing_s, run.settle_s, run.resolution_s = await phase(args.disputes)
-            run.pace_ms.append(machine_pace_ms())
             run.counts = {"decided": store.events("decided"), "mails_sent": store.mails("sent")}
             if receivers is not None:
                 landed_now = await receivers.ask()
@@ -373,7 +338,7 @@ def pair_ratios(runs: list[Run]) -> list[tuple[float, float]]:
 
 
 def report(args: argparse.Namespace, outbox: Run, reach: Run, runtime_s: float, others: list[Run],
-           pairs: list[tuple[float, float]], runs: list[Run]) -> None:
+           pairs: list[tuple[float, float]]) -> None:
     one, rounds = args.disputes, args.rounds
     n = one * rounds  # each mode's disputes over all its runs
     resolution_ratio = reach.resolution_s / outbox.resolution_s
@@ -390,10 +355,6 @@ def report(args: argparse.Namespace, outbox: Run, reach: Run, runtime_s: float, 
     if len(pairs) > 1:
         print(f"  {'each round, resolution / filing':<34}"
               + ", ".join(f"{resolution:.2f} / {filing:.2f}" for resolution, filing in pairs))
-    paced = paced_ratios(runs)
-    paces = {mode: [round(pace(run), 1) for run in runs if run.mode == mode] for mode in ("outbox", "reach")}
-    print(f"  {'at the same machine pace':<34}{'':>18}{paced[1]:>8.2f}   filing; resolution {paced[0]:.2f} (the "
-          f"machine's pace, a fixed loop's ms: outbox {paces['outbox']}, reach {paces['reach']})")
     settle = "filings' deliveries landed after, s"
     print(f"  {settle:<34}{reach.settle_s / rounds:>9.1f}{outbox.settle_s / rounds:>9.1f}")
     for phase in ("filing", "resolution"):
@@ -429,8 +390,7 @@ def report(args: argparse.Namespace, outbox: Run, reach: Run, runtime_s: float, 
         "resolution_reach_s": round(reach.resolution_s / rounds, 2),
         "resolution_outbox_s": round(outbox.resolution_s / rounds, 2), "resolution_ratio": round(resolution_ratio, 3),
         "filing_reach_per_s": round(n / reach.filing_s, 2), "filing_outbox_per_s": round(n / outbox.filing_s, 2),
-        "filing_ratio": round(filing_ratio, 3), "paced_resolution_ratio": round(paced[0], 3),
-        "paced_filing_ratio": round(paced[1], 3), "pace_ms": paces, "settle_reach_s": round(reach.settle_s / rounds, 2),
+        "filing_ratio": round(filing_ratio, 3), "settle_reach_s": round(reach.settle_s / rounds, 2),
         "settle_outbox_s": round(outbox.settle_s / rounds, 2), "errors": len(reach.errors) + len(outbox.errors),
         **{f"reach_{k}": v for k, v in reach.counts.items()},
         **{f"cpu_{run.mode}_{phase}_{name}_ms": ms for run in (reach, outbox) for phase in ("filing", "resolution")
@@ -476,13 +436,12 @@ def main() -> None:
             runs.append(run := asyncio.run(one_run(mode, args, children, pg)))
             print(f"  {mode}: filed at {args.disputes / run.filing_s:.1f}/s (the stack's CPU "
                   f"{run.stack_cpu_ms('filing', args.disputes):.1f} ms each: {run.cpu_ms('filing', args.disputes)}), "
-                  f"resolution {run.resolution_s:.1f} s ({run.stack_cpu_ms('resolution', args.disputes):.1f} ms each); "
-                  f"the machine's pace {run.pace_ms[0]:.1f} then {run.pace_ms[-1]:.1f} ms",
+                  f"resolution {run.resolution_s:.1f} s ({run.stack_cpu_ms('resolution', args.disputes):.1f} ms each)",
                   flush=True)
         outbox = combined([run for run in runs if run.mode == "outbox"])
         reach = combined([run for run in runs if run.mode == "reach"])
         others = [asyncio.run(one_run(mode, args, children, pg)) for mode in also]
-        report(args, outbox, reach, time.monotonic() - began, others, pair_ratios(runs), runs)
+        report(args, outbox, reach, time.monotonic() - began, others, pair_ratios(runs))
     except KeyboardInterrupt:
         status = 130
     except BenchError as exc:
