@@ -385,6 +385,20 @@ class SlackDriver:
                      user_id: str | None = None) -> httpx.Response:
         return await self.post("/slack/interactions", self.submission(who, view, values, user_id=user_id))
 
+    async def shown_after(self, view: dict[str, Any], answer: httpx.Response, shows: str) -> str:
+        """The submitted modal, as JSON, once it shows `shows`: in the submission's answer or, when the work took
+        longer than the answer may wait ("Working on it", on a busy machine), in the modal's update after."""
+        text = json.dumps(answer.json()["view"])
+        if shows in text:
+            return text
+        assert "Working on it" in text, text
+
+        def updated() -> str | None:
+            now = json.dumps(self.current(view["id"]))
+            return now if shows in now else None
+
+        return await eventually(updated, timeout=30, what=f"the modal to show {shows!r}")
+
     def submission(self, who: str, view: dict[str, Any], values: dict[str, str], *,
                    user_id: str | None = None) -> bytes:
         """The body of a view_submission (each call a new one: Slack gives every request a trigger id)."""

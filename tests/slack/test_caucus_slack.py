@@ -50,8 +50,8 @@ async def test_a_caucus_note_reaches_the_executive_and_never_the_channel_or_the_
 
     modal = await comment_form(slack, "mediator", dispute_id)
     assert visibility_of(modal) == ["all", "mediators"]
-    answer = (await slack.submit("mediator", modal, {"text": NOTE, "visibility": "mediators"})).json()
-    assert "added a caucus note (mediators only)" in json.dumps(answer["view"])
+    answer = await slack.submit("mediator", modal, {"text": NOTE, "visibility": "mediators"})
+    await slack.shown_after(modal, answer, "added a caucus note (mediators only)")
     assert events(slack.stack.engine, dispute_id)[-1] == (PEOPLE["mediator"].email, "commented")
 
     told = await eventually(lambda: [m for m in slack.dms("exec") if "caucus note" in m["text"]],
@@ -61,8 +61,8 @@ async def test_a_caucus_note_reaches_the_executive_and_never_the_channel_or_the_
     # a party's ordinary comment from Slack goes to the channel's thread as before
     party_modal = await comment_form(slack, "dana", dispute_id)
     assert visibility_of(party_modal) is None  # no "Visible to" for a party
-    done = (await slack.submit("dana", party_modal, {"text": "We have the signed order form."})).json()
-    assert "commented" in json.dumps(done["view"])
+    done = await slack.submit("dana", party_modal, {"text": "We have the signed order form."})
+    await slack.shown_after(party_modal, done, "commented")
     thread = await eventually(lambda: [m for m in slack.fake.messages(CHANNEL) if m["thread_ts"]
                                        and f"{PEOPLE['dana'].name} commented on {dispute_id}" in m["text"]],
                               what="dana's comment in the channel's thread")
