@@ -229,6 +229,7 @@ class MailDelivery:
     def __init__(self, engine: Engine, mailer: Mailer, *, public_url: str,
                  clock: Callable[[], datetime] = utcnow) -> None:
         self.engine = engine
+        self.marks = group_commit(engine)  # each e-mail's mark, committed with those sent beside it
         self.mailer = mailer
         self.public_url = public_url.rstrip("/")
         self.clock = clock
@@ -267,9 +268,9 @@ class MailDelivery:
         except MailRefused as exc:
             activity.logger.warning("e-mail %s to %s parked: %s", row.id, row.recipient, exc)
             error = f"smtp: {exc}"
-            group_commit(self.engine).run(lambda s: notifications.mark_mail(s, row.id, sent=False, error=error))
+            self.marks.run(lambda s: notifications.mark_mail(s, row.id, sent=False, error=error))
             return
-        group_commit(self.engine).run(lambda s: notifications.mark_mail(s, row.id, sent=True))  # with others' marks
+        self.marks.run(lambda s: notifications.mark_mail(s, row.id, sent=True))
 
     def _note_failure(self, row_ids: list[int], error: str) -> None:
         try:

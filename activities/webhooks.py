@@ -71,6 +71,7 @@ class WebhookActivities:
     def __init__(self, engine: Engine, *, timeout_s: float = HTTP_TIMEOUT_S, allow_private: bool = False,
                  clock: Callable[[], Awaitable[datetime]] | None = None) -> None:
         self.engine = engine
+        self.marks = group_commit(engine)  # each attempt's mark in the log, committed with those made beside it
         self.timeout_s = timeout_s
         self.allow_private = allow_private
         self.clock = clock or _wall_clock  # Temporal's, for first tries: the time-skipping tests pass the server's
@@ -165,7 +166,7 @@ class WebhookActivities:
 
     def _begin(self, delivery_id: str) -> webhooks.Target:
         """What this attempt sends, and where, once it is counted in the log; raises when it may not be made."""
-        target = group_commit(self.engine).run(lambda s: webhooks.begin_attempt(s, delivery_id))  # with others'
+        target = self.marks.run(lambda s: webhooks.begin_attempt(s, delivery_id))
         if target is None:
             raise ApplicationError(f"no delivery {delivery_id}", type="WebhookGone", non_retryable=True)
         if not target.active:
@@ -178,7 +179,7 @@ class WebhookActivities:
 
     def _record(self, delivery_id: str, *, status: int | None, error: str | None, next_try_at: datetime | None,
                 delivered_at: datetime | None = None) -> None:
-        group_commit(self.engine).run(lambda s: webhooks.record_attempt(
+        self.marks.run(lambda s: webhooks.record_attempt(
             s, delivery_id, status=status, error=error, next_try_at=next_try_at, delivered_at=delivered_at))
 
     @activity.defn(name=GIVE_UP_WEBHOOK)

@@ -1,8 +1,8 @@
 """The route class of every API route and page: a synchronous endpoint's store sessions give their connections
 back as it returns, in the thread it ran in.
 
-FastAPI closes a `SessionDep` session only once the response is sent on its way, and it validates a synchronous
-endpoint's response in the thread pool first. Under load the pool's threads can all be taken by requests waiting
+FastAPI closes a `SessionDep` session only after validating the response, and it validates a synchronous
+endpoint's response in the thread pool. Under load the pool's threads can all be taken by requests waiting
 for a store connection while the sessions holding every connection wait for a thread to validate their
 responses: nothing moves until the waiters give up (503s, for minutes, in the many-process test). Closed as the
 endpoint returns, a session holds its connection only while the endpoint runs."""
