@@ -17,7 +17,6 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from psycopg import sql
 from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 
@@ -80,29 +79,25 @@ def migrated_postgresql(pg_server: str) -> Iterator[str]:
         yield name
 
 
-@pytest.fixture
-def db_url(request: pytest.FixtureRequest, blank_db_url: str) -> str:
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A database with every migration applied, on SQLite and on PostgreSQL.
 
     Running the migrations for each test cost about 0.5 s on SQLite and 2 s on PostgreSQL, over a
     thousand times a run; the database is instead a copy of one migrated once per session (the same
     schema, the same rows: `alembic_version` and whatever the migrations insert). tests/store/
     test_migrations.py runs the migrations themselves, on `blank_db_url`."""
-    url = make_url(blank_db_url)
-    if url.get_backend_name() == "sqlite":
-        assert url.database is not None
-        target = Path(url.database)
+    if request.param == "sqlite":
+        target = tmp_path / "var" / "parley.db"
         target.parent.mkdir(parents=True, exist_ok=True)
         with closing(sqlite3.connect(request.getfixturevalue("migrated_sqlite"))) as source, \
                 closing(sqlite3.connect(target)) as copy:
             source.backup(copy)  # consistent whatever sits in the source's write-ahead log
-        return blank_db_url
-    template, name = request.getfixturevalue("migrated_postgresql"), url.database
-    assert name is not None
-    with psycopg.connect(request.getfixturevalue("pg_server"), autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE {}").format(sql.Identifier(name)))  # the empty one, never used
-        conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.Identifier(name), sql.Identifier(template)))
-    return blank_db_url
+        yield f"sqlite:///{target}"
+        return
+    template = request.getfixturevalue("migrated_postgresql")
+    with fresh_database(request.getfixturevalue("pg_server"), "parley_test", template=template) as url:
+        yield url
 
 
 @pytest.fixture

@@ -13,11 +13,16 @@ from sqlalchemy.engine import make_url
 
 
 @contextmanager
-def fresh_database(server: str, prefix: str) -> Iterator[str]:
-    """Create an empty database on `server` (a libpq URL), yield its URL, and drop it afterwards."""
+def fresh_database(server: str, prefix: str, template: str | None = None) -> Iterator[str]:
+    """Create a database on `server` (a libpq URL): empty, or a copy of `template`; yield its URL, and drop it
+    afterwards. A copy is made file by file (STRATEGY FILE_COPY): about 50 ms, against 300-400 ms for
+    PostgreSQL 15's default, which writes every block of the template to the write-ahead log."""
     name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    create = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
+    if template is not None:
+        create += sql.SQL(" TEMPLATE {} STRATEGY FILE_COPY").format(sql.Identifier(template))
     with psycopg.connect(server, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        conn.execute(create)
     try:
         yield make_url(server).set(database=name).render_as_string(hide_password=False)
     finally:
@@ -29,7 +34,8 @@ def fresh_database(server: str, prefix: str) -> Iterator[str]:
 def migrated_database(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
                       prefix: str) -> Iterator[str]:
     """A migrated database for `request.param` ("sqlite" or "postgresql"), dropped afterwards: what the
-    module-scoped `stack_db_url` fixtures of the whole-stack folders yield."""
+    module-scoped `stack_db_url` fixtures of the whole-stack folders yield (on PostgreSQL a copy of the
+    session's migrated template, tests/conftest.py `migrated_postgresql`)."""
     from store.db import migrate
 
     if request.param == "sqlite":
@@ -37,6 +43,6 @@ def migrated_database(request: pytest.FixtureRequest, tmp_path_factory: pytest.T
         migrate(url)
         yield url
         return
-    with fresh_database(request.getfixturevalue("pg_server"), f"parley_{prefix}") as url:
-        migrate(url)
+    template = request.getfixturevalue("migrated_postgresql")
+    with fresh_database(request.getfixturevalue("pg_server"), f"parley_{prefix}", template=template) as url:
         yield url
