@@ -9,11 +9,11 @@ from fastapi import APIRouter, Query, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
-from sqlmodel import Session
 
 from api.deps import AdminUser, AuditorUser, EngineDep, SessionDep, SettingsDep
 from api.routing import StoreRoute
 from api.schemas import EXPORT_CONTENT, DigestQuery, FirstBadPublic, SignedThroughPublic, VerifyPublic, errors
+from api.streaming import download
 from domain.errors import InvalidInput, WrongState
 from store import audit
 
@@ -61,10 +61,6 @@ async def checkpoint(user: AdminUser, engine: EngineDep, settings: SettingsDep, 
             responses={200: EXPORT_CONTENT, **errors(401, 403, 422)})
 def export(user: AuditorUser, engine: EngineDep,
            format: Annotated[Literal["jsonl", "csv"], Query()] = "jsonl") -> StreamingResponse:
-    def lines() -> Any:
-        with Session(engine) as session:
-            yield from audit.export(session, format)
-
     media = "application/x-ndjson" if format == "jsonl" else "text/csv"
     headers = {"Content-Disposition": f'attachment; filename="parley-audit.{format}"'}
-    return StreamingResponse(lines(), media_type=media, headers=headers)
+    return download(engine, lambda session: audit.export(session, format), media, headers)

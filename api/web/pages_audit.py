@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from fastapi import APIRouter, Request
-from fastapi.responses import Response, StreamingResponse
+from fastapi.responses import Response
 from sqlmodel import Session
 
 from api.deps import EngineDep, SessionDep, get_now
+from api.streaming import download
 from api.web import charts
 from api.web.render import LEADERS, OWNER_LABELS, TIER_NAMES, PageRoute, duration, render
 from api.web.session import PageUser
@@ -83,15 +83,11 @@ def audit_export(fmt: str, user: PageUser, engine: EngineDep) -> Response:
         raise NotFound(f"There is no {fmt!r} export; use CSV or JSONL.")
     kind: Literal["csv", "jsonl"] = "csv" if fmt == "csv" else "jsonl"
 
-    def lines() -> Iterator[str]:
-        with Session(engine) as session:
-            yield from audit.export(session, kind)
-
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     media = "application/x-ndjson" if fmt == "jsonl" else "text/csv"
     headers = {"Content-Disposition": f'attachment; filename="parley-audit-{stamp}.{fmt}"',
                "Cache-Control": "no-store"}
-    return StreamingResponse(lines(), media_type=media, headers=headers)
+    return download(engine, lambda session: audit.export(session, kind), media, headers)
 
 
 @router.get("/dashboard")

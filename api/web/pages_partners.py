@@ -4,15 +4,15 @@ period and the figures are `service.partner_review`'s, as for `GET /api/partners
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Annotated
 from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import Response, StreamingResponse
+from fastapi.responses import Response
 from sqlmodel import Session
 
 from api.deps import EngineDep, SessionDep, charter_in_force, get_now
+from api.streaming import download
 from api.web.render import PageRoute, render
 from api.web.session import PageUser
 from domain.errors import InvalidInput, NotFound
@@ -28,13 +28,10 @@ def _csv(request: Request, user: User, engine: EngineDep, org: str, date_from: s
     with Session(engine) as session:
         name, period = partner_review.checked(session, user, org, charter, get_now(request), date_from, date_to)
 
-    def lines() -> Iterator[str]:
-        with Session(engine) as session:
-            yield from partner_review.csv_lines(session, user, name, period)
-
     headers = {"Content-Disposition": f'attachment; filename="{partner_review.csv_filename(name, period)}"',
                "Cache-Control": "no-store"}
-    return StreamingResponse(lines(), media_type="text/csv; charset=utf-8", headers=headers)
+    return download(engine, lambda session: partner_review.csv_lines(session, user, name, period),
+                    "text/csv; charset=utf-8", headers)
 
 
 @router.get("/partners/{org}.csv")

@@ -11,6 +11,8 @@ from typing import Any
 import pytest
 from sqlalchemy import text, update
 
+from api import streaming
+from store import audit
 from store.audit import GENESIS, RECORD_FIELDS, canonical, chain_hash
 from store.db import session
 from store.tables import AUDIT_EVENTS
@@ -141,6 +143,19 @@ async def test_export_jsonl_and_csv(api: Api) -> None:
     assert [int(r["seq"]) for r in ours] == [1, 2, 3, 4]
     assert json.loads(ours[1]["payload"]) == mine[1]["payload"]
     assert [r["hash"] for r in ours] == [r["hash"] for r in mine]
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "csv"])
+async def test_an_export_sent_in_many_pieces_is_the_trail_byte_for_byte(api: Api, fmt: str,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    await resolved_dispute(api)
+    monkeypatch.setattr(streaming, "PIECE_CHARS", 300)  # a few events a piece
+    with session(api.engine) as s:
+        lines = list(audit.export(s, fmt))  # type: ignore[arg-type]
+    assert sum(map(len, lines)) > 5 * 300
+    response = await api.get("/api/audit/export", "auditor", params={"format": fmt})
+    assert response.status_code == 200
+    assert response.text == "".join(lines)
 
 
 async def test_an_unknown_export_format_is_422(api: Api) -> None:
