@@ -92,7 +92,6 @@ async def test_a_partys_forged_caucus_note_is_refused(slack: SlackDriver) -> Non
                "team": {"id": "T0FAKE", "domain": "fake"},
                "user": {"id": PEOPLE["dana"].slack_id, "username": "dana", "team_id": "T0FAKE"},
                "trigger_id": f"trig-{uuid.uuid4().hex}", "view": {**modal, "state": state}}
-    answer = (await slack.interact(payload)).json()
-    text = json.dumps(answer["view"])
-    assert "Not recorded" in text and "never by a party" in text
+    text = await slack.shown_after(modal, await slack.interact(payload), "Not recorded")
+    assert "never by a party" in text
     assert events(slack.stack.engine, dispute_id) == before
