@@ -106,7 +106,10 @@ def _forward_upsert(dialect: str, columns: tuple[str, ...]) -> Any:
     )
 
 
+_STORED_VIEW = select(_T.view_json).where(_T.id == bindparam("of_id"))  # built once, as the record path's are
+
+
 def stored_view(session: Session, dispute_id: str) -> DisputeView | None:
     """The view the dispute's row was last written from, if there is a row."""
-    view_json = session.execute(select(_T.view_json).where(_T.id == dispute_id)).scalar()
+    view_json = session.execute(_STORED_VIEW, {"of_id": dispute_id}).scalar()
     return DisputeView.model_validate_json(view_json) if view_json else None
