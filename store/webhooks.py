@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, case, or_, select, update
+from sqlalchemy import and_, bindparam, case, or_, select, true, update
 from sqlmodel import Session, col
 from sqlmodel import select as select_rows
 
@@ -183,9 +183,23 @@ class Target:
 # an attempt's statements, built once (store.db)
 _TARGET = (select(_D.id, _D.body, _D.event_id, WEBHOOKS.c.url, WEBHOOKS.c.secret, WEBHOOKS.c.active)
            .join(WEBHOOKS, WEBHOOKS.c.id == _D.webhook_id).where(_D.id == bindparam("of_id")))
-_BEGIN_ATTEMPT = update(WEBHOOK_DELIVERIES).where(_D.id == bindparam("of_id")).values(
-    attempts=_D.attempts + case((_D.last_error == UNDER_WAY, 1), else_=0),  # the one before, cut short
-    last_status=None, last_error=UNDER_WAY, next_try_at=None)
+
+
+def _of_subscription(column: Any) -> Any:
+    """`column` of the delivery's subscription, as a subquery of a statement on the delivery."""
+    return (select(column).where(WEBHOOKS.c.id == _D.webhook_id).correlate(WEBHOOK_DELIVERIES)
+            .scalar_subquery())
+
+
+# Marks an attempt at an active subscription under way and answers what it sends, in one statement.
+_BEGIN_ATTEMPT = (
+    update(WEBHOOK_DELIVERIES)
+    .where(_D.id == bindparam("of_id"), _of_subscription(WEBHOOKS.c.active) == true())
+    .values(attempts=_D.attempts + case((_D.last_error == UNDER_WAY, 1), else_=0),  # the one before, cut short
+            last_status=None, last_error=UNDER_WAY, next_try_at=None)
+    .returning(_D.id, _D.body, _D.event_id, _of_subscription(WEBHOOKS.c.url).label("url"),
+               _of_subscription(WEBHOOKS.c.secret).label("secret"), true().label("active"))
+)
 _ATTEMPT_MADE = {"attempts": _D.attempts + 1, "last_status": bindparam("b_status"),
                  "last_error": bindparam("b_error"), "next_try_at": bindparam("b_next_try")}
 _RECORD_ATTEMPT = update(WEBHOOK_DELIVERIES).where(_D.id == bindparam("of_id")).values(_ATTEMPT_MADE)
@@ -194,7 +208,10 @@ _RECORD_DELIVERED = update(WEBHOOK_DELIVERIES).where(_D.id == bindparam("of_id")
 
 
 def target(session: Session, delivery_id: str) -> Target | None:
-    row = session.execute(_TARGET, {"of_id": delivery_id}).first()
+    return _target(session.execute(_TARGET, {"of_id": delivery_id}).first())
+
+
+def _target(row: Any) -> Target | None:
     if row is None:
         return None
     return Target(delivery_id=row.id, url=row.url, secret=row.secret, body=row.body, event_id=row.event_id,
@@ -204,10 +221,8 @@ def target(session: Session, delivery_id: str) -> Target | None:
 def begin_attempt(session: Session, delivery_id: str) -> Target | None:
     """What an attempt sends, and where. One at an active subscription is marked under way; should the one
     before it still be marked so, its worker died mid-request and it is counted now, without an outcome."""
-    found = target(session, delivery_id)
-    if found is not None and found.active:
-        session.execute(_BEGIN_ATTEMPT, {"of_id": delivery_id})
-    return found
+    begun = _target(session.execute(_BEGIN_ATTEMPT, {"of_id": delivery_id}).first())
+    return begun or target(session, delivery_id)  # none begun: no such delivery, or a removed subscription
 
 
 def record_attempt(session: Session, delivery_id: str, *, status: int | None, error: str | None,

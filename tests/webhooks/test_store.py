@@ -146,3 +146,38 @@ def test_overdue_are_the_recent_deliveries_no_attempt_is_coming_for(engine: Engi
     assert fresh not in {o.delivery_id for o in found} and too_old not in {o.delivery_id for o in found}
     with session(engine) as s:
         assert len(webhooks.overdue(s, now=now, grace=grace, window=window, limit=2)) == 2
+
+
+def test_an_attempt_begins_only_at_an_active_subscription_and_counts_the_one_cut_short(engine: Engine) -> None:
+    with session(engine) as s:
+        made = [webhooks.create(s, url=f"http://{host}.example/hook", events=["*"], description=None,
+                                created_by="root@corp.example") for host in ("a", "b")]
+        (kept, removed), secrets = [w.id for w in made], {w.id: w.secret for w in made}
+    with session(engine) as s:
+        ids = webhooks.enqueue(s, "dispute.filed", {"n": 1}, "evt_PRL-8_1", created_at=T0)
+        assert webhooks.deactivate(s, removed)
+    to_kept, to_removed = (webhooks.delivery_id(w, "evt_PRL-8_1") for w in (kept, removed))
+    assert sorted(ids) == sorted([to_kept, to_removed])
+    body = WebhookEvent("evt_PRL-8_1", "dispute.filed", T0, {"n": 1}).body()
+
+    def state(delivery_id: str) -> tuple[int, str | None]:
+        with session(engine) as s:
+            row = webhooks.delivery(s, delivery_id)
+            assert row is not None
+            return row.attempts, row.last_error
+
+    with session(engine, write=True) as s:
+        begun = webhooks.begin_attempt(s, to_kept)
+    assert begun == webhooks.Target(delivery_id=to_kept, url="http://a.example/hook", secret=secrets[kept],
+                                    body=body, event_id="evt_PRL-8_1", active=True)
+    assert state(to_kept) == (0, webhooks.UNDER_WAY)
+    with session(engine, write=True) as s:  # its worker died mid-request: the next attempt counts that one
+        assert webhooks.begin_attempt(s, to_kept) == begun
+    assert state(to_kept) == (1, webhooks.UNDER_WAY)
+
+    with session(engine, write=True) as s:
+        refused = webhooks.begin_attempt(s, to_removed)
+    assert refused is not None and not refused.active and refused.url == "http://b.example/hook"
+    assert state(to_removed) == (0, None)  # nothing marked
+    with session(engine, write=True) as s:
+        assert webhooks.begin_attempt(s, "WHD-none") is None
