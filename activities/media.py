@@ -30,6 +30,7 @@ def decide_media(s: Session, dispute_id: str, seq: int, *, slack_on: bool, email
     """`choose_media` in a write transaction of the caller's (a relay's claim of the event)."""
     rows = notifications.undecided(s, dispute_id, seq)
     people = notifications.reach(s, {r.recipient for r in rows if r.recipient != "channel"})
+    choices = []
     for row in rows:
         media: frozenset[Medium]
         if row.recipient == "channel":
@@ -40,4 +41,5 @@ def decide_media(s: Session, dispute_id: str, seq: int, *, slack_on: bool, email
                               has_slack_id=bool(person and person.slack_user_id),
                               slack_on=slack_on, email_on=email_on)
         status = "pending" if "slack" in media else ("email" if media else "outbox")
-        notifications.decide(s, row.id, status=status, email_status="pending" if "email" in media else "none")
+        choices.append((row.id, status, "pending" if "email" in media else "none"))
+    notifications.decide(s, choices)

@@ -233,10 +233,13 @@ def undecided(session: Session, dispute_id: str, seq: int) -> Sequence[Row[Any]]
     return session.execute(_UNDECIDED, {"of_dispute": dispute_id, "of_seq": seq}).all()
 
 
-def decide(session: Session, row_id: int, *, status: str, email_status: str) -> None:
-    """Choose a row's media once: `status` "pending" (Slack due), "email" (e-mail only) or "outbox" (neither);
-    `email_status` "pending" or "none". A row another delivery decided meanwhile is left alone."""
-    session.execute(_DECIDE, {"of_id": row_id, "to_status": status, "to_email_status": email_status})
+def decide(session: Session, choices: Sequence[tuple[int, str, str]]) -> None:
+    """Choose rows' media once, each `(row id, status, email_status)`: `status` "pending" (Slack due), "email"
+    (e-mail only) or "outbox" (neither); `email_status` "pending" or "none". A row another delivery decided
+    meanwhile is left alone. One statement for them all (an executemany)."""
+    if choices:
+        session.execute(_DECIDE, [{"of_id": row_id, "to_status": status, "to_email_status": email_status}
+                                  for row_id, status, email_status in choices])
 
 
 def mail_pending(session: Session, dispute_id: str, seq: int) -> Sequence[Row[Any]]:
