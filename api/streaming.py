@@ -2,9 +2,9 @@
 64 KiB.
 
 Starlette takes each item of a synchronous iterator in a worker thread and sends it on its own: line by
-line, every line of an export was a thread trip and a write to the socket, and the export of 200,000 audit
-events took about four times as long as reading them (bench/audit_export.py). In pieces it takes little more,
-and the session's store connection is held that much less long.
+line, every line of an export was a thread trip and a write to the socket, and an export of 100,000 audit
+events took five and a half times as long as reading them (bench/audit_export.py). In pieces it takes a tenth
+more, and the session's store connection is held that much less long.
 """
 
 from __future__ import annotations
@@ -40,6 +40,6 @@ def download(engine: Engine, read: Callable[[Session], Iterable[str]], media_typ
     it."""
     def body() -> Iterator[str]:
         with Session(engine) as session:
-            yield from pieces(read(session), PIECE_CHARS)
+            yield from pieces(read(session), PIECE_CHARS)  # read at each download: the tests make it small
 
     return StreamingResponse(body(), media_type=media_type, headers=headers)
