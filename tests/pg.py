@@ -19,9 +19,11 @@ def fresh_database(server: str, prefix: str, template: str | None = None) -> Ite
     PostgreSQL 15's default, which writes every block of the template to the write-ahead log."""
     name = f"{prefix}_{uuid.uuid4().hex[:8]}"
     create = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
-    if template is not None:
-        create += sql.SQL(" TEMPLATE {} STRATEGY FILE_COPY").format(sql.Identifier(template))
     with psycopg.connect(server, autocommit=True) as conn:
+        if template is not None:
+            create += sql.SQL(" TEMPLATE {}").format(sql.Identifier(template))
+            if conn.info.server_version >= 150000:  # before 15 a copy is always file by file
+                create += sql.SQL(" STRATEGY FILE_COPY")
         conn.execute(create)
     try:
         yield make_url(server).set(database=name).render_as_string(hide_password=False)
