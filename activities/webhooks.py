@@ -236,10 +236,17 @@ def retry_after(value: str | None, now: datetime) -> timedelta | None:
 
 
 def backoff(attempt: int, policy: RetryPolicy | None = None) -> timedelta:
-    """The wait after failed attempt `attempt` (1, 2, …) under the retry policy: 10 s, 20 s, 40 s … at most 1 h."""
+    """The wait after failed attempt `attempt` (1, 2, …) under the retry policy: 10 s, 20 s, 40 s … at most 1 h.
+    Grown step by step up to the cap: the power itself would overflow a timedelta from the 44th attempt on, which
+    a receiver answering 429 with a short Retry-After all day reaches."""
     retry = policy or WEBHOOK_RETRY
     most = retry.maximum_interval or retry.initial_interval * 100  # Temporal's default cap
-    return min(retry.initial_interval * retry.backoff_coefficient ** (attempt - 1), most)
+    wait = retry.initial_interval
+    for _ in range(attempt - 1):
+        if wait >= most:
+            break
+        wait *= retry.backoff_coefficient
+    return min(wait, most)
 
 
 def _next_try(info: activity.Info, wait: timedelta | None, spent_s: float, policy: RetryPolicy) -> datetime | None:
