@@ -19,7 +19,6 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Literal
 
@@ -36,12 +35,6 @@ from tests.harness.stack import make_settings, serve  # noqa: E402
 
 PG_SERVER = os.environ.get("PARLEY_TEST_PG_URL") or "postgresql://postgres@127.0.0.1:5432/postgres"
 Format = Literal["jsonl", "csv"]
-
-
-async def timed(run: Callable[[], Awaitable[int]]) -> tuple[float, int]:
-    started = time.perf_counter()
-    size = await run()
-    return time.perf_counter() - started, size
 
 
 async def measure(args: argparse.Namespace, url: str, workdir: Path) -> None:
@@ -71,9 +64,9 @@ async def measure(args: argparse.Namespace, url: str, workdir: Path) -> None:
         for round_ in range(args.rounds):
             plan: list[tuple[str, Format]] = [(way, fmt) for fmt in ("jsonl", "csv") for way in ("http", "here")]
             for way, fmt in plan if round_ % 2 == 0 else reversed(plan):
-                run = ((lambda fmt=fmt: over_http(fmt)) if way == "http"
-                       else (lambda fmt=fmt: asyncio.to_thread(read_here, fmt)))
-                seconds, size = await timed(run)
+                started = time.perf_counter()
+                size = await (over_http(fmt) if way == "http" else asyncio.to_thread(read_here, fmt))
+                seconds = time.perf_counter() - started
                 times.setdefault((way, fmt), []).append(seconds)
                 print(f"  round {round_ + 1}: {fmt} {way:4s} {seconds:6.2f} s, {size / 1e6:.1f} MB", flush=True)
     engine.dispose()
