@@ -24,7 +24,7 @@ from temporalio.client import Client
 from api import docs, web
 from api.allow import AllowHeader
 from api.deps import charter_in_force, charter_in_session, ensure_charter_registered, reach_temporal
-from api.errors import problems_of_domain, problems_of_validation
+from api.errors import UNREADABLE_JSON, is_json, not_labelled_json, problems_of_domain, problems_of_validation
 from api.routes import audit, disputes, health, registrations, users
 from api.routes import away as away_routes
 from api.routes import charter as charter_routes
@@ -168,6 +168,10 @@ class UnstorableUrl:
         await self.app(scope, receive, send)
 
 
+# What a client is told beside the error: how to authenticate (RFC 9110 §11.6.1), when to try again.
+ERROR_HEADERS = {401: {"WWW-Authenticate": "Bearer"}, 503: {"Retry-After": "1"}}
+
+
 def real_now() -> datetime:
     return datetime.now(UTC)
 
@@ -224,17 +228,23 @@ def create_app(settings: Settings | None = None, clock: Callable[[], datetime] =
     async def parley_error(request: Request, exc: ParleyError) -> JSONResponse:
         if exc.status == 422:  # every 422 has one shape: a list of {field, message}
             return JSONResponse({"detail": problems_of_domain(exc)}, status_code=422)
-        return JSONResponse({**exc.extra, "detail": exc.message}, status_code=exc.status)
+        return JSONResponse({**exc.extra, "detail": exc.message}, status_code=exc.status,
+                            headers=ERROR_HEADERS.get(exc.status))
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        return JSONResponse({"detail": problems_of_validation(exc.errors(), exc.body)}, status_code=422)
+        problems = problems_of_validation(exc.errors(), exc.body)
+        said = request.headers.get("content-type")
+        if not is_json(said):  # FastAPI reads a body as JSON only when it is labelled so
+            problems = [{"field": "body", "message": not_labelled_json(said)}
+                        if p == {"field": "body", "message": "must be an object"} else p for p in problems]
+        return JSONResponse({"detail": problems}, status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         # FastAPI answers 400 for a JSON body it cannot even decode (not UTF-8): invalid input like any other
         if exc.status_code == 400 and exc.detail == "There was an error parsing the body":
-            problem = {"field": "body", "message": "is not valid JSON (it must be UTF-8 text)"}
+            problem = {"field": "body", "message": UNREADABLE_JSON}
             return JSONResponse({"detail": [problem]}, status_code=422)
         return await http_exception_handler(request, exc)
 

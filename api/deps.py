@@ -20,6 +20,7 @@ from temporalio.client import Client
 from domain.charter import Charter
 from domain.errors import Forbidden, NotAuthenticated, Unavailable
 from domain.model import Role
+from domain.plain_words import a_role
 from service.disputes import ADMIN_EMAIL, Service
 from settings import Settings
 from store import charters
@@ -187,7 +188,7 @@ def require_role(*roles: Role) -> object:
     async def check(user: CurrentUser) -> User:
         if Role(user.role) not in roles:
             allowed = " or ".join(r.value for r in roles)
-            raise Forbidden(f"this needs the {allowed} role; {user.email} is a {user.role}")
+            raise Forbidden(f"this needs the {allowed} role; {user.email} is {a_role(user.role)}")
         return user
 
     return Depends(check)

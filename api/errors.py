@@ -42,6 +42,22 @@ def field_of(loc: Sequence[int | str], body: object = None) -> str:
     return ".".join(parts) or "body"
 
 
+# What FastAPI could not even parse (its 400): not UTF-8, or past what Python's JSON reader takes.
+UNREADABLE_JSON = ("could not be read as JSON: it must be UTF-8 text, with no number longer than 4,300 digits "
+                   "and no nesting deeper than about 1,000 levels")
+
+
+def is_json(content_type: str | None) -> bool:
+    """Whether a Content-Type says JSON (application/json, or a +json type), as FastAPI reads it."""
+    kind = (content_type or "").split(";", 1)[0].strip().lower()
+    return kind == "application/json" or (kind.startswith("application/") and kind.endswith("+json"))
+
+
+def not_labelled_json(content_type: str | None) -> str:
+    said = f"this request said {content_type!r}" if content_type else "this request had no Content-Type"
+    return f"must be a JSON object sent with Content-Type: application/json ({said})"
+
+
 def problems_of_validation(errors: Sequence[ErrorDetails], body: object = None) -> list[Problem]:
     """FastAPI's (or pydantic's) errors as `{field, message}`, one per error."""
     out: list[Problem] = []

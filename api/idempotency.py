@@ -4,8 +4,9 @@ A client that got no answer (a 503, a dropped connection) sends the same request
 key and gets the first answer; the work is never applied twice:
 
 - The key is claimed in the store (`store.once`, table `once_keys`) as "idem:<user id>:<route>:<key>",
-  with a fingerprint of the request (method, path, body). The same key with another request is
-  refused: 422 naming `Idempotency-Key`.
+  with a fingerprint of the request (method, path, body). The same key with another request to the same
+  route (another body, another dispute) is refused: 422 naming `Idempotency-Key`. The filing route and the
+  actions route keep keys apart: a key is the sender's and the route's.
 - Once the workflow has answered, that answer (the status and body, or the refusal) is kept with the
   key, and every retry gets it again (a replayed success carries `Idempotent-Replayed: true`).
 - Until then a retry goes to Temporal again under names derived from the claim, so that Temporal
@@ -54,8 +55,10 @@ T = TypeVar("T")
 
 KeyHeader = Annotated[str | None, Header(
     alias=HEADER, description="Any 1–200 printable ASCII characters, new for each request (a UUID will do). "
-    "A retry with the same key returns the first answer and never applies the request twice; the same key "
-    "with another request is refused (422). Keys expire after 24 hours.",
+    "A retry with the same key returns the first answer and never applies the request twice. A key is the "
+    "sender's and this route's: the same key with another request to this route (another body, or another "
+    "dispute) is refused (422), while the other keyed route keeps keys of its own. A request refused as "
+    "invalid before it was taken (422 for its body) leaves the key unused. Keys expire after 24 hours.",
     # stated for clients and checkers; `idempotency` checks it, so that the 422 names `Idempotency-Key`
     json_schema_extra={"minLength": 1, "maxLength": 200, "pattern": KEY_PATTERN},
 )]

@@ -25,6 +25,11 @@ def _number(value: object) -> str:
     return f"{value:,.10g}" if abs(value) >= 1000 else f"{value:g}"
 
 
+def a_role(role: str) -> str:
+    """"a rep", "a mediator", "an auditor", "an admin", "an executive": a role as a sentence names it."""
+    return f"{'an' if role[:1] in 'aeiou' else 'a'} {role}"
+
+
 def _plural(n: object, word: str) -> str:
     return f"{_number(n)} {word}" + ("" if n == 1 else "s")
 

@@ -15,7 +15,7 @@ import idna
 from pydantic import AfterValidator, Field
 from pydantic_core import PydanticCustomError
 
-from domain.model import MAX_MONEY, NONSPACE, NOT_BLANK, ANumber, Currency, Email, Strict
+from domain.model import MAX_MONEY, NONSPACE, NOT_BLANK, ANumber, CurrencyInUse, Email, Strict
 
 Channel = Literal["direct", "partner"]
 RegistrationStatus = Literal["pending", "approved", "rejected", "expired", "withdrawn", "closed"]
@@ -78,7 +78,7 @@ class RegistrationIn(Strict):
     account_domain: Domain | None = None
     title: str = Field(min_length=3, max_length=200, json_schema_extra={"pattern": rf"{NONSPACE}[\s\S]+{NONSPACE}"})
     deal_value: Annotated[float, ANumber] = Field(gt=0, le=MAX_MONEY, allow_inf_nan=False)
-    currency: Currency = "USD"
+    currency: CurrencyInUse = "USD"
     region: str = Field(min_length=1, max_length=50, json_schema_extra=NOT_BLANK)
     segment: str | None = Field(default=None, max_length=50)
     expected_close: date | None = None

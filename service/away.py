@@ -30,6 +30,7 @@ from domain.charter import Charter
 from domain.errors import Forbidden, InvalidInput, NotFound
 from domain.model import CLOSED, DisputeStart, DisputeView, Role
 from domain.model.away import Absence
+from domain.plain_words import a_role
 from service import routing
 from store import absences
 from store.tables import DisputeRow, User
@@ -131,7 +132,7 @@ def set_away(session: Session, actor: User, email: str, starts_on: date, ends_on
     role = away.adjudicating_role(person.role)
     if role is None:
         raise InvalidInput(f"email: only mediators and executives hand their work to a delegate; {person.email} "
-                           f"is a {person.role}", field="email")
+                           f"is {a_role(person.role)}", field="email")
     if (problem := away.range_problem(starts_on, ends_on)) is not None:
         raise InvalidInput(f"until: {problem}", field="until")
     if ends_on < today(charter, now):
@@ -144,8 +145,8 @@ def set_away(session: Session, actor: User, email: str, starts_on: date, ends_on
     if stand_in.email == person.email:
         raise InvalidInput("delegate: someone away cannot stand in for themself", field="delegate")
     if stand_in.role != role:
-        raise InvalidInput(f"delegate: {stand_in.email} is a {stand_in.role}; a {role}'s work goes to another "
-                           f"{role}", field="delegate")
+        raise InvalidInput(f"delegate: {stand_in.email} is {a_role(stand_in.role)}; {a_role(role)}'s work goes to "
+                           f"another {role}", field="delegate")
     tz = charter.calendar.timezone
     starts_at, ends_at = away.instants(starts_on, ends_on, tz)
     if (theirs := absences.overlapping(session, stand_in.email, starts_at, ends_at)) is not None:
@@ -211,7 +212,7 @@ async def tell_disputes(engine: Engine, client: Client, absence: Absence, now: d
 
 def _target(session: Session, actor: User, email: str) -> User:
     if actor.role != Role.admin and actor.email != email.strip().lower():
-        raise Forbidden(f"only an admin sets another person's absence; {actor.email} is a {actor.role}")
+        raise Forbidden(f"only an admin sets another person's absence; {actor.email} is {a_role(actor.role)}")
     person = user_by_email(session, email)
     if person is None:
         raise NotFound(f"no user {email}")

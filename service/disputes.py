@@ -36,8 +36,10 @@ from domain.model import (
     Role,
     Rule,
     Status,
+    check_in_use,
 )
 from domain.offers import Offer, open_actions
+from domain.plain_words import a_role
 from service import away, dispute_claims, precedents, temporal
 from service.ids import new_dispute_id
 from service.routing import NOBODY_AWAY, check_reassign, route
@@ -239,14 +241,17 @@ def _prepare_filing(session: Session, user: User, filing: Filing, charter: Chart
                     away: Mapping[str, str] = NOBODY_AWAY) -> tuple[DisputeStart, User]:
     """`prepare_filing`, and the counterparty it found."""
     if not Service.may_file(user):
-        raise Forbidden(f"only reps file disputes; {user.email} is a {user.role}")
+        raise Forbidden(f"only reps file disputes; {user.email} is {a_role(user.role)}")
+    if (problem := check_in_use(filing.currency)) is not None:
+        raise InvalidInput(f"currency: {problem}", "currency")
     other = user_by_email(session, filing.counterparty_email)
     if other is None:
         raise InvalidInput(f"counterparty_email: no Parley user {filing.counterparty_email}", "counterparty_email")
     if other.email == user.email:
         raise InvalidInput("counterparty_email: you cannot file a dispute against yourself", "counterparty_email")
     if Role(other.role) != Role.rep:
-        raise InvalidInput(f"counterparty_email: {other.email} is a {other.role}, not a rep", "counterparty_email")
+        raise InvalidInput(f"counterparty_email: {other.email} is {a_role(other.role)}, not a rep",
+                           "counterparty_email")
     if {user.channel, other.channel} != {"direct", "partner"}:
         raise InvalidInput("counterparty_email: a channel conflict is between a direct rep and a partner rep; "
                            f"both are {user.channel}", "counterparty_email")

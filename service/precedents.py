@@ -18,6 +18,7 @@ from sqlmodel import Session, select
 from domain import precedents as rules
 from domain.errors import Forbidden, InvalidInput, NotFound
 from domain.model import Criteria, DisputeView, PrecedentRef, Role
+from domain.plain_words import a_role
 from store import precedents as store
 from store.tables import DisputeRow, User
 from store.visibility import visible_to
@@ -89,7 +90,7 @@ def for_dispute(session: Session, user: User, dispute_id: str, limit: int = rule
     under appeal)."""
     if not may_consult(user):
         raise Forbidden(f"precedents are for mediators, executives, auditors and admins: they show how other "
-                        f"disputes were decided, which a party may not see; {user.email} is a {user.role}")
+                        f"disputes were decided, which a party may not see; {user.email} is {a_role(user.role)}")
     check_limit(limit)
     row = session.exec(select(DisputeRow).where(DisputeRow.id == dispute_id, visible_to(user))).first()
     if row is None:

@@ -13,6 +13,7 @@ from domain.charter import Charter
 from domain.errors import Forbidden, InvalidInput
 from domain.matching import normalise_name
 from domain.model import Event, Role
+from domain.plain_words import a_role
 from domain.registrations import RegistrationIn, new_registration_id
 from store.tables import RegistrationRow, User
 from store.users import user_by_email
@@ -28,10 +29,11 @@ def owner_of(s: Session, user: User, body: RegistrationIn) -> User:
         if owner is None:
             raise InvalidInput(f"owner_email: no Parley user {body.owner_email}", "owner_email")
         if Role(owner.role) != Role.rep or owner.channel not in ("direct", "partner"):
-            raise InvalidInput(f"owner_email: {owner.email} is a {owner.role}, not a rep", "owner_email")
+            raise InvalidInput(f"owner_email: {owner.email} is {a_role(owner.role)}, not a rep", "owner_email")
         return owner
     if role != Role.rep:
-        raise Forbidden(f"only reps register deals (an admin may on a rep's behalf); {user.email} is a {user.role}")
+        raise Forbidden(f"only reps register deals (an admin may on a rep's behalf); {user.email} is "
+                        f"{a_role(user.role)}")
     if body.owner_email and body.owner_email.lower() != user.email:
         raise Forbidden("only an admin registers a deal on someone else's behalf")
     if user.channel not in ("direct", "partner"):

@@ -23,6 +23,7 @@ from temporalio.service import RPCError
 
 from domain.errors import Forbidden, InvalidInput, NotFound, Unavailable
 from domain.model import Role, Strict
+from domain.plain_words import a_role
 from domain.webhook_events import DeliveryJob, Subscribable
 from domain.webhook_targets import MAX_URL, Resolver, check_target
 from service.disputes import Service
@@ -52,7 +53,7 @@ def resolve(host: str) -> list[str]:
 
 def admin_only(user: User) -> None:
     if Role(user.role) != Role.admin:
-        raise Forbidden(f"webhooks are managed by admins; {user.email} is a {user.role}")
+        raise Forbidden(f"webhooks are managed by admins; {user.email} is {a_role(user.role)}")
 
 
 @dataclass

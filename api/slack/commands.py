@@ -37,6 +37,7 @@ from api.slack.work import (
 from domain.durations import plural
 from domain.errors import ParleyError
 from domain.model import Role
+from domain.plain_words import a_role
 from render import slack_blocks as kit
 from render import slack_registrations
 from render.slack_modals import filing_modal
@@ -121,7 +122,7 @@ async def open_filing(ctx: Ctx, where: Where, trigger_id: str) -> None:
         await reply(ctx, where, who.reason)
         return
     if isinstance(who, User) and Role(who.role) != Role.rep:
-        await reply(ctx, where, f":no_entry: Only reps file conflicts; {who.email} is a {who.role}. "
+        await reply(ctx, where, f":no_entry: Only reps file conflicts; {who.email} is {a_role(who.role)}. "
                                 "Nothing was recorded.")
         return
     charter = await run_in_threadpool(charter_in_force, ctx.state)  # the version adopted last, on any process

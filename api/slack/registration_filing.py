@@ -20,6 +20,7 @@ from api.slack.commands import CHECK_WITHIN_S
 from api.slack.identity import Unknown
 from api.slack.work import Ctx, Where, guarded, identify, reply, within
 from domain.errors import NotFound
+from domain.plain_words import a_role
 from render.slack_modals import filing_modal
 from service import registration_views as views
 from service.disputes import Service
@@ -46,7 +47,7 @@ async def open_overlap_filing(ctx: Ctx, where: Where, mine: str, theirs: str, tr
         await reply(ctx, where, who.reason)
         return
     if isinstance(who, User) and not Service.may_file(who):
-        await reply(ctx, where, f":no_entry: Only reps file conflicts; {who.email} is a {who.role}. "
+        await reply(ctx, where, f":no_entry: Only reps file conflicts; {who.email} is {a_role(who.role)}. "
                                 "Nothing was recorded.")
         return
     initial = await within(CHECK_WITHIN_S, run_in_threadpool(overlap_filing, ctx, who, mine, theirs)) \

@@ -47,6 +47,7 @@ from domain.charter import Charter
 from domain.claims import FilingPair
 from domain.errors import InvalidInput, ParleyError, WrongState
 from domain.model import Action, Comment, Filing
+from domain.plain_words import a_role
 from domain.precedents import warning as precedent_warning
 from render import slack_blocks as kit
 from render.slack_claims import BLOCK_ID as REGISTRATIONS
@@ -196,7 +197,7 @@ async def _file_from_modal(ctx: Ctx, user_id: str, values: dict[str, str], reply
         if isinstance(who, Unknown):
             return said("Not filed", who.reason)
         if not Service.may_file(who):
-            return said("Not filed", f":no_entry: Only reps file conflicts; {who.email} is a {who.role}. "
+            return said("Not filed", f":no_entry: Only reps file conflicts; {who.email} is {a_role(who.role)}. "
                                      "Nothing was recorded.")
         pairs = await run_in_threadpool(dispute_claims.pairs_for, ctx.engine, who)  # (for a form drawn again)
         other = await identify(ctx, values["counterparty"])

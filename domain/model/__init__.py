@@ -11,6 +11,7 @@ every model), `inputs` (people, filings, actions, outcomes and criteria: what is
 from domain.model.fields import (
     CURRENCIES,
     EMAIL_PATTERN,
+    IN_USE,
     MAX_MONEY,
     NONSPACE,
     NOT_BLANK,
@@ -18,12 +19,14 @@ from domain.model.fields import (
     TEXT_INPUT,
     ANumber,
     Currency,
+    CurrencyInUse,
     Email,
     Money,
     Percent,
     Rationale,
     ShortText,
     Strict,
+    check_in_use,
     unstorable,
 )
 from domain.model.inputs import (
@@ -63,11 +66,11 @@ from domain.model.inputs import (
 from domain.model.views import CLOSED, Decision, DisputeView, Event, Notice, Proposal, Recorded, Sla, Status
 
 __all__ = [
-    "ACTION_NAMES", "CLOSED", "CURRENCIES", "EMAIL_PATTERN", "MAX_MONEY", "NONSPACE", "NOT_BLANK",
+    "ACTION_NAMES", "CLOSED", "CURRENCIES", "EMAIL_PATTERN", "IN_USE", "MAX_MONEY", "NONSPACE", "NOT_BLANK",
     "RATIONALE_PATTERN", "TEXT_INPUT", "ANumber", "Accept", "Action", "Actor", "Answer", "Appeal", "Approve",
-    "Command", "Comment", "ConflictType", "CreditSplit", "Criteria", "Currency", "Decide", "Decision",
+    "Command", "Comment", "ConflictType", "CreditSplit", "Criteria", "Currency", "CurrencyInUse", "Decide", "Decision",
     "DisputeStart", "DisputeView", "Email", "Escalate", "Event", "Filing", "Money", "Notice", "Outcome", "Party",
     "PerChannelFit", "PerChannelMoney", "PerChannelProbability", "Percent", "PrecedentRef", "Proposal", "Propose",
     "Rationale", "Reassign", "Recommendation", "Recorded", "Reject", "RequestInfo", "Resume", "Role", "Rule",
-    "ShortText", "Sla", "Status", "Strict", "Visibility", "Withdraw", "unstorable",
+    "ShortText", "Sla", "Status", "Strict", "Visibility", "Withdraw", "check_in_use", "unstorable",
 ]

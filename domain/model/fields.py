@@ -9,15 +9,19 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any
 
-from babel.numbers import list_currencies
+import pycountry
+from babel.numbers import get_currency_name, list_currencies
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
 
 MAX_MONEY = 1e11  # a hundred billion: anything larger is a typo
 EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
-# ISO 4217 codes as CLDR knows them (read once, at import: validation also runs inside the workflow
-# sandbox), less XXX ("no currency") and XTS (reserved for testing)
-CURRENCIES = frozenset(list_currencies()) - {"XXX", "XTS"}
+# Read once, at import (validation also runs inside the workflow sandbox); never XXX ("no currency") or XTS
+# (reserved for testing). What a new filing or registration may be in: ISO 4217's list of the currencies in use.
+IN_USE = frozenset(currency.alpha_3 for currency in pycountry.currencies) - {"XXX", "XTS"}
+# What a value already filed may be in: also the codes ISO has withdrawn that CLDR still knows (BGN, DEM …), so
+# that a dispute filed in one before it was withdrawn stays readable, in the store and in its workflow's history.
+CURRENCIES = IN_USE | (frozenset(list_currencies()) - {"XXX", "XTS"})
 
 
 def _email(value: str) -> str:
@@ -35,10 +39,27 @@ def _currency(value: str) -> str:
     return value
 
 
+def check_in_use(code: str) -> str | None:
+    """Why a new filing or registration may not be in `code` (a code that CURRENCIES holds), if it may not."""
+    if code in IN_USE:
+        return None
+    return f"{code} ({get_currency_name(code, locale='en')}) is not an ISO 4217 currency in use"
+
+
+def _currency_in_use(value: str) -> str:
+    value = _currency(value)
+    if (problem := check_in_use(value)) is not None:
+        raise PydanticCustomError("currency", problem)
+    return value
+
+
 Email = Annotated[str, Field(min_length=3, max_length=254, json_schema_extra={"format": "email"}),
                   AfterValidator(_email)]
-# the OpenAPI document lists the codes, so that a client (and Schemathesis) knows which are accepted
-Currency = Annotated[str, Field(json_schema_extra={"enum": sorted(CURRENCIES)}), AfterValidator(_currency)]
+# The OpenAPI document lists the codes in use, so that a client (and Schemathesis) knows which are accepted.
+# `Currency` reads what was filed (a filing travels in its workflow's history too): the service refuses a new
+# filing in a code no longer in use (`check_in_use`). `CurrencyInUse` is for what is only ever a new input.
+Currency = Annotated[str, Field(json_schema_extra={"enum": sorted(IN_USE)}), AfterValidator(_currency)]
+CurrencyInUse = Annotated[str, Field(json_schema_extra={"enum": sorted(IN_USE)}), AfterValidator(_currency_in_use)]
 # Text is trimmed before its length counts; the OpenAPI document says so with a pattern: at least one
 # character that is not white space (for a title, two of them at least three apart). White space as
 # pydantic trims it (Unicode White_Space) is spelled out, since the \s of regular-expression engines

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import concurrent.futures
 import uuid
 from pathlib import Path
@@ -13,6 +14,7 @@ from sqlalchemy.engine import make_url
 from sqlmodel import Session
 from temporalio.testing import WorkflowEnvironment
 
+from api.routes.health import WITHIN_S
 from store import charters
 from store.db import make_engine, migrate
 from tests.api.conftest import Api, closed_port, filing, make_settings, seed_people, serve, target_of
@@ -35,6 +37,19 @@ async def test_healthz_names_temporal_when_nothing_listens(db_url: str, tmp_path
         assert body["temporal"].startswith("error:")
         # the rest of the API still answers; what needs Temporal fails without hanging
         assert (await http.get("/openapi.json")).status_code == 200
+
+
+async def test_healthz_says_how_long_a_silent_temporal_was_waited_for(db_url: str, tmp_path: Path) -> None:
+    """A Temporal that takes the connection and never answers: a time-out has no message of its own."""
+    silent = await asyncio.start_server(lambda _reader, _writer: None, "127.0.0.1", 0)
+    port = silent.sockets[0].getsockname()[1]
+    try:
+        async with serve(make_settings(db_url, tmp_path, f"127.0.0.1:{port}")) as http:
+            response = await http.get("/healthz")
+    finally:
+        silent.close()
+    assert response.status_code == 503
+    assert response.json() == {"status": "error", "db": "ok", "temporal": f"error: no answer within {WITHIN_S} s"}
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])

@@ -90,6 +90,27 @@ async def test_a_body_that_is_not_utf8_is_a_422_too(api: Api) -> None:
     assert (await api.get("/api/no-such-thing", "dana")).json() == {"detail": "Not Found"}  # other errors as before
 
 
+@pytest.mark.parametrize("content_type", ["text/plain", None])
+async def test_json_not_labelled_as_json_is_told_so(api: Api, content_type: str | None) -> None:
+    before = api.counts()
+    headers = api.auth("dana") | ({"Content-Type": content_type} if content_type else {})
+    response = await api.http.post("/api/disputes", content=json.dumps(filing()).encode(), headers=headers)
+    said = f"this request said {content_type!r}" if content_type else "this request had no Content-Type"
+    assert problems(response) == [{"field": "body", "message": "must be a JSON object sent with Content-Type: "
+                                                              f"application/json ({said})"}], response.text
+    assert api.counts() == before
+
+
+@pytest.mark.parametrize("text", ['{"deal_value": 1' + "0" * 5000 + "}", "[" * 100_000 + "]" * 100_000],
+                         ids=["5000-digit number", "nested 100,000 deep"])
+async def test_json_past_what_the_reader_takes_is_422_saying_why(api: Api, text: str) -> None:
+    headers = api.auth("dana") | {"Content-Type": "application/json"}
+    response = await api.http.post("/api/disputes", content=text.encode(), headers=headers)
+    assert problems(response) == [{"field": "body", "message": "could not be read as JSON: it must be UTF-8 text, "
+                                   "with no number longer than 4,300 digits and no nesting deeper than about 1,000 "
+                                   "levels"}], response.text
+
+
 async def test_other_errors_keep_a_sentence(api: Api) -> None:
     for response, status in [
         (await api.get("/api/disputes", None), 401),
@@ -276,6 +297,25 @@ async def test_a_currency_that_does_not_exist_is_422(api: Api, code: str) -> Non
 async def test_an_existing_currency_is_kept(api: Api) -> None:
     dispute = await api.file(currency="JPY")
     assert dispute["currency"] == "JPY"
+
+
+@pytest.mark.parametrize(("code", "name"), [("DEM", "German Mark"), ("BGN", "Bulgarian Lev"),
+                                            ("CNH", "Chinese Yuan (offshore)")])
+async def test_a_currency_no_longer_in_use_is_422_for_a_filing_and_a_registration(api: Api, code: str,
+                                                                                   name: str) -> None:
+    """Withdrawn from ISO 4217 (DEM in 2002, BGN when Bulgaria took the euro in 2026), or never in it (CNH)."""
+    before = api.counts()
+    response = await api.post("/api/disputes", "dana", filing(currency=code))
+    assert message_for(response, "currency") == f"{code} ({name}) is not an ISO 4217 currency in use"
+    assert api.counts() == before
+    registration = {"account": f"Acme {uuid.uuid4().hex[:6]}", "title": "Renewal", "deal_value": 9000,
+                    "currency": code, "region": "EMEA"}
+    response = await api.post("/api/registrations", "pat", registration)
+    assert message_for(response, "currency") == f"{code} ({name}) is not an ISO 4217 currency in use"
+    schema = (await api.http.get("/openapi.json")).json()["components"]["schemas"]
+    for model in ("Filing", "RegistrationIn"):
+        codes = schema[model]["properties"]["currency"]["enum"]
+        assert code not in codes and {"EUR", "USD", "JPY", "XCG"} <= set(codes), model
 
 
 # --- 413, answered ----------------------------------------------------------------------------------

@@ -106,6 +106,7 @@ def assert_may_retry(response: httpx.Response, took: float) -> None:
     """The contract's 503: JSON, saying the request may still be applied and how to retry safely."""
     assert response.status_code == 503, response.text
     assert response.headers["content-type"].startswith("application/json"), response.text
+    assert response.headers["retry-after"] == "1"
     detail = response.json()["detail"]
     assert "may still be applied" in detail and "retry with the same Idempotency-Key" in detail, detail
     assert took < LIMIT_S + 5, f"answered after {took:.1f}s"

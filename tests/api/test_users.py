@@ -46,6 +46,7 @@ async def test_requests_without_valid_credentials_get_401(api: Api, headers: dic
                                           json={} if method == "POST" else None)
         assert response.status_code == 401, (method, path, response.text)
         assert isinstance(response.json()["detail"], str)
+        assert response.headers["www-authenticate"] == "Bearer"  # how to authenticate (RFC 9110)
     assert api.counts() == before
 
 
@@ -72,6 +73,8 @@ async def test_only_admins_create_users(api: Api, who: str) -> None:
     body = new_rep()
     response = await api.post("/api/users", who, body)
     assert response.status_code == 403, response.text
+    role = {"dana": "a rep", "pat": "a rep", "mediator": "a mediator", "exec": "an executive", "auditor": "an auditor"}
+    assert response.json()["detail"] == f"this needs the admin role; {api.email(who)} is {role[who]}"
     # the user was not created: the admin can still create it
     assert (await api.post("/api/users", "admin", body)).status_code == 201
 

@@ -38,6 +38,7 @@ def test_a_full_registration_is_trimmed_and_normalised() -> None:
 
 @pytest.mark.parametrize(("changes", "field", "words"), [
     ({"currency": "ZZZ"}, "currency", "ZZZ is not an ISO 4217 currency code"),
+    ({"currency": "DEM"}, "currency", "DEM (German Mark) is not an ISO 4217 currency in use"),
     ({"currency": "usd"}, "currency", "three-letter ISO 4217"),
     ({"deal_value": 0}, "deal_value", "greater than 0"),
     ({"deal_value": -5}, "deal_value", "greater than 0"),
