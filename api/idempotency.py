@@ -39,7 +39,6 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from api.deps import CurrentUser, EngineDep
 from domain.errors import Forbidden, InvalidInput, NotAuthenticated, NotFound, ParleyError, Unavailable, WrongState
-from domain.model import DisputeView
 from store import once
 
 HEADER = "Idempotency-Key"
@@ -106,18 +105,19 @@ class Once:
         self.response.headers["Idempotent-Replayed"] = "true"
         return kept
 
-    async def finish(self, status: int, work: Awaitable[DisputeView]) -> DisputeView:
-        """Awaits the workflow's answer and keeps it with the key, the refusals as well as the successes."""
+    async def finish(self, status: int, work: Awaitable[dict[str, Any]]) -> dict[str, Any]:
+        """Awaits the answer (the dispute as JSON) and keeps it with the key, the refusals as well as the
+        successes."""
         try:
-            view = await work
+            answer = await work
         except Unavailable as exc:
             raise Unavailable(f"{exc.message}; {self._advice()}") from exc
         except ParleyError as exc:
             await self._keep(exc.status, {"error": type(exc).__name__, "message": exc.message, "field": exc.field,
                                           "extra": exc.extra})
             raise
-        await self._keep(status, view.model_dump(mode="json"))
-        return view
+        await self._keep(status, answer)
+        return answer
 
     async def _keep(self, status: int, answer: Any) -> None:
         if self.token is not None and self.key is not None:

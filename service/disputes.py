@@ -94,6 +94,20 @@ class Service:
                 await dispute_claims.release(self.engine, ids, start.id)
             raise
 
+    async def file_json(self, user: User, filing: Filing, *, dispute_id: str | None = None,
+                        update_id: str | None = None) -> dict[str, Any]:
+        """`file`, answered as `GET /api/disputes/{id}` shows the dispute: with the registrations it is about."""
+        view = await self.file(user, filing, dispute_id=dispute_id, update_id=update_id)
+
+        def claims() -> list[dict[str, Any]]:
+            if not filing.registration_ids:
+                return []
+            with Session(self.engine) as session:
+                return [c.model_dump(mode="json")
+                        for c in dispute_claims.for_viewer(session, user, view, self.clock())]
+
+        return {**view.model_dump(mode="json"), "registrations": await asyncio.to_thread(claims)}
+
     async def act(self, user: User, dispute_id: str, action: Action, *, update_id: str | None = None) -> DisputeView:
         """Take an action (the workflow's validator judges it) and return the dispute after it."""
         def prepare() -> Command:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query
@@ -18,7 +19,7 @@ from api.schemas import (
     PrecedentsPublic,
     errors,
 )
-from domain.model import Action, Filing, Status
+from domain.model import Action, DisputeView, Filing, Status
 from domain.precedents import CONSULTED
 from domain.precedents import MAX_LIMIT as MAX_PRECEDENTS
 from service import precedents
@@ -32,17 +33,18 @@ ALREADY_DISPUTED = {"model": AlreadyDisputed, "description": "Not allowed in the
                     "naming `registration_ids` that already have an open dispute, `existing` is that dispute."}
 
 
-@router.post("", status_code=201, summary="File a dispute", response_model=DisputePublic,
+@router.post("", status_code=201, summary="File a dispute", response_model=DisputeDetailPublic,
              response_model_exclude_unset=True,
              responses={201: REPLAYED, **errors(401, 403, 409, 413, 422, 503), 409: ALREADY_DISPUTED})
 async def file_dispute(filing: Filing, user: CurrentUser, service: ServiceDep, once: OnceDep) -> dict[str, Any]:
     """`registration_ids` (optional) names the two registrations the dispute is about: one of yours and the
     counterparty's (e.g. one overlapping yours). While a dispute about the same two is open, a filing answers
-    409 with `existing`."""
+    409 with `existing`. The answer is the dispute as `GET /api/disputes/{id}` shows it, with the two claims
+    side by side."""
     if (first := await once.begin(filing)) is not None:
         return first  # a retry with the same Idempotency-Key: the first answer
-    view = await once.finish(201, service.file(user, filing, dispute_id=once.dispute_id, update_id=once.update_id))
-    return view.model_dump(mode="json")
+    return await once.finish(201, service.file_json(user, filing, dispute_id=once.dispute_id,
+                                                    update_id=once.update_id))
 
 
 @router.get("", summary="The disputes you may see", response_model=list[DisputePublic],
@@ -70,8 +72,7 @@ async def act(dispute_id: str, action: Annotated[Action, Body()], user: CurrentU
               once: OnceDep) -> dict[str, Any]:
     if (first := await once.begin(action)) is not None:
         return first  # a retry with the same Idempotency-Key: the first answer
-    view = await once.finish(200, service.act(user, dispute_id, action, update_id=once.update_id))
-    return view.model_dump(mode="json")
+    return await once.finish(200, dumped(service.act(user, dispute_id, action, update_id=once.update_id)))
 
 
 @router.get("/{dispute_id}/precedents", summary="The most similar resolved disputes, and why",
@@ -89,3 +90,8 @@ def dispute_precedents(dispute_id: str, user: CurrentUser, session: SessionDep,
 def dispute_audit(dispute_id: str, user: CurrentUser, session: SessionDep) -> list[dict[str, Any]]:
     """A party (any rep) does not see the caucus notes among them; mediators, executives, auditors and admins do."""
     return trail(session, user, dispute_id)
+
+
+async def dumped(work: Awaitable[DisputeView]) -> dict[str, Any]:
+    """The dispute an action answers, as JSON (what an `Idempotency-Key` keeps)."""
+    return (await work).model_dump(mode="json")

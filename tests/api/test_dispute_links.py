@@ -118,6 +118,7 @@ async def test_filing_links_both_and_shows_the_claims_side_by_side(links: Links)
 
     shown = await links.api.dispute(dispute["id"], "dana")
     claims = shown["registrations"]
+    assert dispute["registrations"] == claims  # the filing's answer shows the dispute as GET does
     assert [c["id"] for c in claims] == [pats, danas]  # pat registered first: on the left
     assert all(set(c) == CLAIM_FIELDS for c in claims)
     assert [c["first"] for c in claims] == [True, False]
@@ -143,6 +144,7 @@ async def test_filing_links_both_and_shows_the_claims_side_by_side(links: Links)
     # a colleague of pat's sees the dispute and pat's claim, not dana's; a dispute with no links shows none
     assert [c["id"] for c in (await links.api.dispute(dispute["id"], "pia"))["registrations"]] == [pats]
     plain = await links.file("dana")
+    assert plain.json()["registrations"] == []
     assert (await links.api.dispute(plain.json()["id"], "dana"))["registrations"] == []
     assert (await links.api.get("/api/disputes", "dana")).status_code == 200  # the lists are unchanged
 
@@ -217,6 +219,7 @@ async def test_an_idempotency_key_retry_returns_the_first_answer(links: Links) -
     retry = await links.file("dana", [danas, pats], key=key)
     assert (retry.status_code, retry.json()["id"], retry.headers["Idempotent-Replayed"]) == (
         201, first.json()["id"], "true")
+    assert retry.json() == first.json() and [c["id"] for c in first.json()["registrations"]] == [pats, danas]
     refused = await links.file("dana", [danas, pats], key=refused_key, title="A second one")
     again = await links.file("dana", [danas, pats], key=refused_key, title="A second one")
     assert existing(refused) == existing(again) == first.json()["id"]
