@@ -88,7 +88,7 @@ class Dispute:
         self.clock: Clock | None = None
         tier = self.charter.routing.start_tier(start.filing.account, start.filing.deal_value)
         self._enter({1: Status.frontline, 2: Status.mediation, 3: Status.executive}[tier], now)
-        self._emit(now, start.filer.email, "filed", {
+        self._emit(now, start.filed_as or start.filer.email, "filed", {
             "filing": start.filing.model_dump(mode="json"),
             "start_tier": tier,
             "mediator": self.mediator,

@@ -35,7 +35,8 @@ def headline(event: Event, view: DisputeView, names: Mapping[str, str] | None = 
     who = name_of(event.actor, view, names)
     to = event.payload.get("to")
     return {
-        "filed": f"{who} filed {view.id}: {view.title}",
+        "filed": (f"{who} filed {view.id}: {view.title}" if event.actor == view.filed_by else
+                  f"Parley filed {view.id} for {name_of(view.filed_by, view, names)}: {view.title}"),
         "commented": (f"{who} added a caucus note on {view.id} (mediators only)"
                       if caucus.is_caucus_event(event.action, event.payload) else f"{who} commented on {view.id}"),
         "proposed": f"{who} proposed a resolution for {view.id}",

@@ -68,8 +68,9 @@ class Service:
         return self.charter() if self.charter_in is None else self.charter_in(session)
 
     async def file(self, user: User, filing: Filing, *, dispute_id: str | None = None,
-                   update_id: str | None = None) -> DisputeView:
-        """Start a dispute's workflow and return it once its filing is recorded."""
+                   update_id: str | None = None, filed_as: str | None = None) -> DisputeView:
+        """Start a dispute's workflow and return it once its filing is recorded. `filed_as` names the `filed`
+        event's actor when Parley files for `user` ("system:overlap")."""
         def prepare() -> DisputeStart:
             with Session(self.engine) as session:
                 charter = self.charter_now(session)  # one charter for the whole filing
@@ -77,7 +78,7 @@ class Service:
                 start, other = _prepare_filing(session, user, filing, charter, dispute_id or new_dispute_id(),
                                                away=absences.stand_ins(session, now))
                 told = away.absences_at_filing(session, start, [user, other], charter, now)
-                return start.model_copy(update={"absences": told})
+                return start.model_copy(update={"absences": told, "filed_as": filed_as})
 
         start = await asyncio.to_thread(prepare)  # a filing's mistakes are named even while Temporal is down
         ids = start.filing.registration_ids or []

@@ -165,7 +165,7 @@ class Registrations:
             if filer is None:
                 continue
             try:  # the path of every filing: the pair's one open dispute, linked as it is recorded
-                view = await self.service.file(filer, _filing(partner, direct))
+                view = await self.service.file(filer, _filing(partner, direct), filed_as=OVERLAP_ACTOR)
             except ParleyError as exc:  # a 409 `existing`: another process filed it first
                 log.log(logging.INFO if exc.extra.get("existing") else logging.WARNING,
                         "could not file the overlap of %s and %s: %s", partner.id, direct.id, exc.message)
@@ -242,13 +242,16 @@ def _protected(row: RegistrationRow) -> bool:
     return row.status == "approved" and row.protected_until is not None and row.protected_until > _now()
 
 
+OVERLAP_ACTOR = "system:overlap"  # the actor of an overlap's events, and of the disputes Parley files about one
+
+
 def _filing(partner: RegistrationRow, direct: RegistrationRow) -> Filing:
     return Filing(
         title=f"Registration overlap: {partner.account}"[:200], conflict_type=ConflictType.registration_overlap,
         account=partner.account, registration_ref=partner.id, opportunity_ref=direct.external_ref or direct.id,
         deal_value=partner.deal_value, currency=partner.currency, region=partner.region,
         segment=partner.segment, counterparty_email=direct.owner_email, registration_ids=[partner.id, direct.id],
-        description=(f"Filed by Parley (system:overlap): the protected partner registration {partner.id} and the "
+        description=(f"Filed by Parley ({OVERLAP_ACTOR}): the protected partner registration {partner.id} and the "
                      f"direct opportunity {direct.id} claim the same account."),
     )
 

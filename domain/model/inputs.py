@@ -282,4 +282,7 @@ class DisputeStart(Strict):
     routing_note: str | None = None
     # the absences of its mediator and executives known at filing (domain.away); later ones come by the `away` signal
     absences: list[Absence] = Field(default_factory=list)
+    # who the `filed` event names as its actor when not the filer: "system:overlap" for a dispute Parley filed
+    # itself about overlapping registrations (DESIGN §6); the filer is then the partner registration's owner
+    filed_as: str | None = None
 

@@ -240,6 +240,10 @@ async def test_auto_file_takes_the_same_path_and_a_filing_by_hand_gets_409(links
     dispute_id = await eventually(auto_filed, what="the automatic dispute")
     links.api.filed.append(dispute_id)
     assert links.linked(dispute_id) == {pats, danas}
+    # Parley filed it (DESIGN §6: actor system:overlap), for the partner registration's owner
+    trail = (await links.api.get(f"/api/disputes/{dispute_id}/audit", "auditor")).json()
+    assert (trail[0]["action"], trail[0]["actor"]) == ("filed", "system:overlap")
+    assert (await links.api.dispute(dispute_id, "dana"))["filed_by"] == links.api.email("pat")
     claims = (await links.api.dispute(dispute_id, "dana"))["registrations"]
     assert [(c["id"], c["first"], c["protected_when_filed"], c["protected_now"]) for c in claims] == [
         (pats, True, True, True), (danas, False, False, False)]

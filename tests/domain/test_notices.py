@@ -11,6 +11,7 @@ from domain.model import Actor, Event, Role
 from domain.notices import headline, name_of, notices_for
 from tests.domain.test_lifecycle import (
     DANA,
+    FILED,
     MEDIATOR,
     MEDIATOR2,
     PAT,
@@ -18,6 +19,7 @@ from tests.domain.test_lifecycle import (
     cmd,
     dispute,
     ny,
+    start,
 )
 
 DM_ON = ("action_required", "reminder", "escalated", "resolved")
@@ -34,6 +36,15 @@ def act(d: Dispute, actor: Actor, action: str, **fields: Any) -> list[Event]:
 def told(d: Dispute, event: Event) -> dict[str, tuple[str, str]]:
     view = d.view(event.at)
     return {n.recipient: (n.kind, n.text) for n in notices_for(event, view, DM_ON, d.names, d.cal)}
+
+
+def test_a_dispute_parley_filed_itself_says_so_and_for_whom() -> None:
+    """An automatic filing about overlapping registrations (DESIGN §6): its actor is system:overlap."""
+    d = Dispute(start().model_copy(update={"filed_as": "system:overlap"}), FILED)
+    (filed,) = d.events
+    assert (filed.actor, d.view(filed.at).filed_by) == ("system:overlap", DANA.email)
+    assert headline(filed, d.view(filed.at), {DANA.email: "Dana Direct"}) == (
+        f"Parley filed D-1 for Dana Direct: {d.start.filing.title}")
 
 
 def test_people_are_named_not_addressed() -> None:
