@@ -64,6 +64,10 @@ class Dispute:
     # `weights.follows_tolerance_pct`; the workflow clears this to replay the decisions of histories recorded
     # when it compared the owner alone (its `follows-credit-split` patch), so that they keep their verdict.
     follows_split: bool = True
+    # The backup executive decides (and reassigns) once paged, when the executive tier's deadline has passed; the
+    # workflow clears this to replay histories recorded when the backup could at any time (its patch
+    # `backup-decides-when-paged`), so that their decisions stand.
+    backup_waits: bool = True
 
     def __init__(self, start: DisputeStart, now: datetime) -> None:
         self.start = start
@@ -126,6 +130,12 @@ class Dispute:
     def agreed_proposal(self) -> Proposal:
         """The proposal both parties accepted, awaiting the mediator's approval."""
         return next(p for p in reversed(self.proposals) if p.state == "accepted")
+
+    @property
+    def deciders(self) -> tuple[str, ...]:
+        """Who may decide at tier 3 now: the sponsor; the backup too once paged."""
+        paged = self.status == Status.executive and self.clock is not None and self.clock.breached()
+        return self.executives if paged or not self.backup_waits else (self.executive,)
 
     def waiting_on(self) -> list[str]:
         emails = [p.email for p in self.parties]

@@ -49,6 +49,8 @@ class DisputeState(Protocol):
     @property
     def executives(self) -> tuple[str, ...]: ...
     @property
+    def deciders(self) -> tuple[str, ...]: ...
+    @property
     def filed_by(self) -> str: ...
     @property
     def reached_executive(self) -> bool: ...
@@ -129,22 +131,21 @@ def check(d: DisputeState, actor: Actor, act: Action, reassign_to: Actor | None)
             _require(is_party, "only a party can appeal a ruling")
             _state(d, (Status.appeal_window,), "a ruling can be appealed only during its appeal window")
         case Decide():
-            _require(is_executive, "only the executive sponsor (or the backup) can decide")
+            _require(actor.email in d.deciders, _tier3(d, "decide"))
             _state(d, (Status.executive,), "the executive decides only once a dispute reaches tier 3")
         case Withdraw():
             _require(actor.email == d.filed_by, "only the filer can withdraw a dispute")
         case Reassign():
-            _check_reassign(d, actor, is_mediator, is_executive, reassign_to)
+            _check_reassign(d, actor, is_mediator, reassign_to)
         case _:
             raise InvalidInput(f"unknown action {act!r}", field="action")
 
 
-def _check_reassign(d: DisputeState, actor: Actor, is_mediator: bool, is_executive: bool,
-                    to: Actor | None) -> None:
+def _check_reassign(d: DisputeState, actor: Actor, is_mediator: bool, to: Actor | None) -> None:
     if to is None:
         raise InvalidInput("to: reassign needs a known user", field="to")
     if d.status == Status.executive:
-        _require(actor.role == Role.admin or is_executive, "only an admin or the executive can reassign")
+        _require(actor.role == Role.admin or actor.email in d.deciders, _tier3(d, "reassign", admin=True))
         if to.role != Role.executive:
             raise InvalidInput(f"to: {to.email} is not an executive", field="to")
         if to.email == d.executive:
@@ -155,6 +156,18 @@ def _check_reassign(d: DisputeState, actor: Actor, is_mediator: bool, is_executi
             raise InvalidInput(f"to: {to.email} is not a mediator", field="to")
         if to.email == d.mediator:
             raise WrongState(f"{to.email} is already the mediator on this dispute")
+
+
+def _tier3(d: DisputeState, verb: str, admin: bool = False) -> str:
+    """Who may `verb` at tier 3: the executive sponsor; the backup too once the tier's deadline has passed and
+    they were paged (DESIGN §1). While the sponsor is away the dispute moves to the backup (domain.away)."""
+    backup = next((e for e in d.executives if e != d.executive), None)
+    who = f"{'an admin or ' if admin else ''}the executive sponsor ({d.executive})"
+    if backup is None:
+        return f"only {who} can {verb}"
+    if backup in d.deciders:
+        return f"only {who} or the backup ({backup}) can {verb}"
+    return f"only {who} can {verb}; the backup ({backup}) can once the tier's deadline has passed and they are paged"
 
 
 def _require(ok: bool, message: str) -> None:

@@ -21,7 +21,18 @@ with workflow.unsafe.imports_passed_through():
     from domain.away import Absence, next_start, stand_ins
     from domain.errors import ParleyError
     from domain.lifecycle import Dispute
-    from domain.model import CLOSED, Command, Decide, DisputeStart, DisputeView, Event, Recorded, Rule
+    from domain.model import (
+        CLOSED,
+        Command,
+        Decide,
+        DisputeStart,
+        DisputeView,
+        Event,
+        Reassign,
+        Recorded,
+        Rule,
+        Status,
+    )
     from domain.notices import notices_for
     from workflows import search
 
@@ -33,6 +44,9 @@ FOLLOWS_PATCH = "follows-credit-split"
 # Away and delegation (DESIGN §8): the workflow keeps the absences of its adjudicators it is told about (the
 # `away` signal, or its input), wakes when one starts and moves the dispute to the stand-in (`system:away`).
 AWAY_PATCH = "away-delegation"
+# Decisions and tier-3 reassignments made before this patch could come from the backup executive at any time;
+# replayed, they stand. Since, the backup decides once paged, when the executive tier's deadline has passed.
+BACKUP_PATCH = "backup-decides-when-paged"
 
 
 @workflow.defn
@@ -75,6 +89,8 @@ class DisputeWorkflow:
     async def act(self, cmd: Command) -> DisputeView:
         if isinstance(cmd.act, (Rule, Decide)):
             self._dispute.follows_split = workflow.patched(FOLLOWS_PATCH)
+        if isinstance(cmd.act, (Decide, Reassign)) and self._dispute.status == Status.executive:
+            self._dispute.backup_waits = workflow.patched(BACKUP_PATCH)
         try:
             events = self._dispute.apply(cmd, workflow.now())
         except ParleyError as exc:  # state moved between validation and handling

@@ -104,6 +104,12 @@ class DisputeView(Strict):
         return (self.executive, self.backup_executive) if self.backup_executive else (self.executive,)
 
     @property
+    def deciders(self) -> tuple[str, ...]:
+        """The sponsor; the backup too once the dispute waits on them (paged: the tier's deadline passed)."""
+        paged = self.backup_executive is not None and self.backup_executive in self.waiting_on
+        return self.executives if paged else (self.executive,)
+
+    @property
     def paused(self) -> bool:
         return self.sla.paused
 

@@ -172,8 +172,17 @@ async def test_a_ruling_is_appealed_and_the_executive_decides(api: Api) -> None:
     assert actions(api, dispute_id) == ["filed", "escalated", "ruled", "appealed", "decided"]
 
 
-async def test_the_backup_executive_may_decide(api: Api) -> None:
+async def test_the_backup_executive_decides_once_paged(api: Api) -> None:
+    """DESIGN §1: the backup is paged when the executive tier's deadline passes (4 s on the fast charter)."""
     dispute_id = await api.in_state("executive")
+    early = await api.act(dispute_id, "backup", "decide", outcome=PARTNER_WINS, criteria=CRITERIA,
+                          rationale=RATIONALE)
+    assert early.status_code == 403 and "once the tier's deadline has passed" in early.json()["detail"], early.text
+
+    async def paged() -> bool:
+        return "exec.backup@example.com" in (await api.dispute(dispute_id))["waiting_on"]
+
+    await eventually(paged, timeout=20, what="the backup to be paged")
     decided = await api.ok(dispute_id, "backup", "decide", outcome=PARTNER_WINS, criteria=CRITERIA,
                            rationale=RATIONALE)
     assert (decided["status"], decided["decision"]["actor"]) == ("resolved", "exec.backup@example.com")

@@ -19,6 +19,7 @@ from domain.charter import Charter, parse_charter
 from domain.errors import Forbidden, InvalidInput, ParleyError, WrongState
 from domain.lifecycle import Dispute
 from domain.model import Actor, Command, Decide, DisputeStart, Party, Role, Rule, Status
+from domain.offers import open_actions
 
 CHARTER = parse_charter((Path(__file__).resolve().parents[2] / "charters" / "default.toml").read_text())
 NY = ZoneInfo("America/New_York")
@@ -197,7 +198,7 @@ ALLOWED = [
     ("answered", "mediator", "escalate"), ("answered", "other", "comment"),
     ("appeal_window", "filer", "appeal"), ("appeal_window", "other", "appeal"),
     ("appeal_window", "filer", "withdraw"),
-    ("executive", "exec", "decide"), ("executive", "backup", "decide"), ("executive", "exec", "comment"),
+    ("executive", "exec", "decide"), ("executive", "backup", "comment"), ("executive", "exec", "comment"),
     ("executive", "filer", "withdraw"),
 ]
 
@@ -219,6 +220,7 @@ REFUSED = [
     ("frontline", "mediator", "approve", WrongState), ("frontline", "filer", "approve", Forbidden),
     ("frontline", "filer", "appeal", WrongState), ("frontline", "mediator", "appeal", Forbidden),
     ("frontline", "exec", "decide", WrongState), ("frontline", "filer", "decide", Forbidden),
+    ("executive", "backup", "decide", Forbidden),  # until paged: the tier's deadline passed
     ("frontline", "other", "withdraw", Forbidden), ("frontline", "mediator", "withdraw", Forbidden),
     ("frontline", "admin", "withdraw", Forbidden),
     # a proposal is accepted or rejected by the other party only
@@ -375,7 +377,27 @@ def test_executive_reassignment_at_tier_three() -> None:
     with pytest.raises(Forbidden):
         d.check(cmd(EXEC, "decide", **PAYLOADS["decide"]))
     d.check(cmd(EXEC2, "decide", **PAYLOADS["decide"]))
-    d.check(cmd(BACKUP, "decide", **PAYLOADS["decide"]))  # the backup stays
+    with pytest.raises(Forbidden, match=r"the backup \(exec.backup@example.com\) can once the tier's deadline"):
+        d.check(cmd(BACKUP, "decide", **PAYLOADS["decide"]))  # the backup stays, and waits to be paged
+
+
+def test_the_backup_decides_once_paged_and_in_histories_from_before_at_any_time() -> None:
+    d = appealed()
+    with pytest.raises(Forbidden):
+        d.check(cmd(BACKUP, "decide", **PAYLOADS["decide"]))
+    with pytest.raises(Forbidden):
+        d.check(cmd(BACKUP, "reassign", reassign_to=EXEC2, to=EXEC2.email))
+    assert open_actions(d, BACKUP) == ["comment"] and "decide" in open_actions(d.view(d.updated_at), EXEC)
+    d.backup_waits = False  # what the workflow does for a history without the backup-decides-when-paged patch
+    d.check(cmd(BACKUP, "decide", **PAYLOADS["decide"]))
+    d.backup_waits = True
+    assert d.clock is not None
+    while not d.clock.breached():
+        at = d.next_timer()
+        assert at is not None
+        d.on_timer(at)
+    d.check(cmd(BACKUP, "decide", **PAYLOADS["decide"]))  # paged: the backup may decide, and the view agrees
+    assert "decide" in open_actions(d.view(d.updated_at), BACKUP)
 
 
 # --- frontline agreements and auto-approval -------------------------------------------------------
@@ -780,10 +802,10 @@ def test_appeal_goes_to_the_executive_who_decides() -> None:
     assert d.status == Status.executive and d.reached_executive
     assert d.clock is not None and d.clock.sla_s == 40 * H
     decided = ny(2, 3, 11)
-    (event,) = do(d, BACKUP, "decide", at=decided, outcome={"owner": "direct",
+    (event,) = do(d, EXEC, "decide", at=decided, outcome={"owner": "direct",
                   "credit_split": {"direct": 80, "partner": 20}}, criteria=CRITERIA,
                   rationale="Direct owns the account plan and the renewal motion.")
-    assert (event.action, event.actor, event.tier) == ("decided", BACKUP.email, 3)
+    assert (event.action, event.actor, event.tier) == ("decided", EXEC.email, 3)
     decision = d.decision
     assert decision is not None
     assert (decision.kind, decision.tier, decision.final, decision.at) == ("decision", 3, True, decided)
