@@ -19,7 +19,7 @@ from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import Select
 from temporalio.client import Client
 
-from domain import caucus
+from domain import caucus, outcomes
 from domain.calendar import BusinessCalendar
 from domain.charter import Charter
 from domain.errors import Forbidden, InvalidInput, NotFound, ParleyError, Unavailable
@@ -32,6 +32,7 @@ from domain.model import (
     DisputeView,
     Filing,
     Party,
+    Propose,
     Reassign,
     Role,
     Rule,
@@ -116,6 +117,8 @@ class Service:
                 visible_row(session, user, dispute_id)
                 if Role(user.role) == Role.auditor:  # also once the workflow has closed and cannot say so
                     raise Forbidden("auditors have read-only access")
+                if isinstance(action, (Propose, Rule, Decide)):
+                    outcomes.check(action.outcome, self.clock().date())
                 to = resolve_actor(session, action.to) if isinstance(action, Reassign) else None
                 if to is not None:  # 409 naming a conflict of interest, whichever surface asked (DESIGN §8)
                     check_reassign(session, self.read(session, user, dispute_id), actor_for(user), action, to)

@@ -6,7 +6,7 @@ acts; each test acts well inside them, and refusals are judged by the events *pe
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -16,9 +16,11 @@ from temporalio.client import WorkflowExecutionStatus
 from store.tables import NOTIFICATIONS
 from tests.api.conftest import CRITERIA, OUTCOME, PEOPLE, RATIONALE, Api, eventually, names_field, problems
 
+# a date still to come whenever the suite runs: price protection that has already ended is refused
+PROTECTED_UNTIL = (date.today() + timedelta(days=120)).isoformat()
 UNEVEN = {"owner": "direct", "credit_split": {"direct": 80, "partner": 20}}  # outside the 70/30 bounds
 PARTNER_WINS = {"owner": "partner", "credit_split": {"direct": 30, "partner": 70},
-                "co_sell_stipend": 5000, "renewal_bonus_pct": 5, "price_protection_until": "2027-03-31",
+                "co_sell_stipend": 5000, "renewal_bonus_pct": 5, "price_protection_until": PROTECTED_UNTIL,
                 "terms": "Partner keeps the account; direct supports the renewal."}
 
 
@@ -146,7 +148,7 @@ async def test_a_ruling_is_appealed_and_the_executive_decides(api: Api) -> None:
     # the recommended owner, but 30/70 is 15 points from the recommended 45/55 (the charter allows 10)
     assert decision["recommendation"]["credit_split"] == {"direct": 45, "partner": 55}
     assert decision["follows_recommendation"] is False
-    assert decision["outcome"]["price_protection_until"] == "2027-03-31"
+    assert decision["outcome"]["price_protection_until"] == PROTECTED_UNTIL
 
     appealed = await api.ok(dispute_id, "dana", "appeal", reason="The direct team sourced the deal")
     assert (appealed["status"], appealed["tier"], appealed["reached_executive"]) == ("executive", 3, True)

@@ -9,6 +9,7 @@ import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator
+from datetime import date, timedelta
 from typing import Any
 
 import httpx
@@ -282,6 +283,24 @@ async def test_a_number_that_is_not_finite_is_422(api: Api, raw: str) -> None:
         text = json.dumps({"action": "propose", "outcome": {**OUTCOME, field: 12345}}).replace("12345", raw)
         response = await api.http.post(f"/api/disputes/{dispute_id}/actions", content=text.encode(), headers=headers)
         assert response.status_code == 422 and names_field(response, f"outcome.{field}"), response.text
+
+
+# --- outcomes that contradict themselves -----------------------------------------------------------
+
+async def test_an_outcome_giving_its_owner_no_credit_or_a_lapsed_protection_is_422(api: Api) -> None:
+    frontline = await api.in_state("frontline")
+    before = api.people_events(frontline)
+    lapsed = (date.today() - timedelta(days=1)).isoformat()
+    for outcome, field in [({"owner": "direct", "credit_split": {"direct": 0, "partner": 100}}, "outcome.credit_split"),
+                           ({**OUTCOME, "price_protection_until": lapsed}, "outcome.price_protection_until")]:
+        response = await api.act(frontline, "dana", "propose", outcome=outcome)
+        assert names_field(response, field), response.text
+    assert api.people_events(frontline) == before
+    mediation = await api.in_state("mediation")
+    response = await api.act(mediation, "mediator", "rule", outcome={**OUTCOME, "price_protection_until": lapsed},
+                             criteria=CRITERIA, rationale=RATIONALE)
+    assert names_field(response, "outcome.price_protection_until"), response.text
+    assert (await api.dispute(mediation))["status"] == "mediation"
 
 
 # --- currency ---------------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ import asyncio
 import re
 import threading
 from collections.abc import AsyncIterator
+from datetime import date, timedelta
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,9 @@ from tests.harness.waiting import eventually
 from tests.webhooks.receiver import Receiver, verifies
 
 README = Path(__file__).resolve().parents[2] / "README.md"
-RICH_OUTCOME = {**OUTCOME, "co_sell_stipend": 5000, "renewal_bonus_pct": 5, "price_protection_until": "2027-03-31",
+# a date still to come whenever the suite runs: price protection that has already ended is refused
+PROTECTED_UNTIL = (date.today() + timedelta(days=120)).isoformat()
+RICH_OUTCOME = {**OUTCOME, "co_sell_stipend": 5000, "renewal_bonus_pct": 5, "price_protection_until": PROTECTED_UNTIL,
                 "discount_cap_pct": 15, "terms": "Partner leads; direct supports"}
 
 
@@ -171,7 +174,7 @@ async def test_a_decided_dispute_reaches_every_subscription_with_its_outcome(api
     data = body["data"]
     assert data["outcome"] == {"owner": "co_sell", "credit_split": {"direct": 60, "partner": 40},
                                "co_sell_stipend": 5000.0, "renewal_bonus_pct": 5.0,
-                               "price_protection_until": "2027-03-31", "discount_cap_pct": 15.0,
+                               "price_protection_until": PROTECTED_UNTIL, "discount_cap_pct": 15.0,
                                "terms": "Partner leads; direct supports"}
     assert data["criteria"] == {"win_probability": {"direct": 0.4, "partner": 0.7},
                                 "lifetime_value": {"direct": 120000.0, "partner": 90000.0},
