@@ -93,6 +93,13 @@ def user_by_token(session: Session, secret: str) -> User | None:
     return session.exec(_BY_TOKEN, params={"token_hash": hash_token(secret)}).first()
 
 
+def tokens_of(session: Session, user_id: int) -> list[ApiToken]:
+    """A user's tokens, revoked ones too, oldest first."""
+    query = select(ApiToken).where(col(ApiToken.user_id) == user_id).order_by(col(ApiToken.created_at),
+                                                                               col(ApiToken.id))
+    return list(session.exec(query))
+
+
 def revoke_token(session: Session, token_id: str, by: User) -> None:
     token = session.get(ApiToken, token_id)
     if token is None or (by.role != Role.admin and token.user_id != by.id):

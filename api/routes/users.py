@@ -2,22 +2,24 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Response
 from pydantic import BaseModel, Field
 
-from api.deps import AdminUser, CurrentUser, NowDep, SessionDep, SettingsDep
+from api.deps import AdminUser, BearerDep, CurrentUser, NowDep, SessionDep, SettingsDep
 from api.routes.away import absence_public
 from api.routing import StoreRoute
 from api.schemas import NotifyChoice, UserPublic, errors
-from domain.errors import NotFound
+from domain.errors import Forbidden, NotFound
 from domain.model import NOT_BLANK, Email, Role, Strict
+from domain.plain_words import a_role
 from service.away import status_of as away_status
 from service.users import notify_setting, set_notify
 from settings import Settings
 from store.tables import User
-from store.users import create_user, issue_token, revoke_token, user_by_email
+from store.users import create_user, hash_token, issue_token, revoke_token, tokens_of, user_by_email
 
 router = APIRouter(prefix="/api", tags=["users"], route_class=StoreRoute)
 
@@ -70,6 +72,28 @@ def add_token(email: str, admin: AdminUser, session: SessionDep) -> TokenIssued:
     token = issue_token(session, user, label=f"issued by {admin.email}")
     session.commit()
     return TokenIssued(token=token.secret, token_id=token.id)
+
+
+class TokenPublic(BaseModel):
+    id: str = Field(description="what `DELETE /api/tokens/{token_id}` takes")
+    label: str
+    created_at: datetime
+    revoked_at: datetime | None
+    current: bool = Field(description="the token this request was sent with")
+
+
+@router.get("/users/{email}/tokens", summary="A user's tokens, oldest first (admin, or the user)",
+            responses=errors(401, 403, 404, 422))
+def list_tokens(email: str, user: CurrentUser, session: SessionDep, credentials: BearerDep) -> list[TokenPublic]:
+    """Never a secret: the ids to revoke by, which one this request used, and which are revoked already."""
+    owner = user_by_email(session, email)
+    if Role(user.role) != Role.admin and (owner is None or owner.email != user.email):
+        raise Forbidden(f"only an admin or the user sees a user's tokens; {user.email} is {a_role(user.role)}")
+    if owner is None or owner.id is None:
+        raise NotFound(f"no user {email}")
+    used = hash_token(credentials.credentials) if credentials is not None else None
+    return [TokenPublic(id=t.id, label=t.label, created_at=t.created_at, revoked_at=t.revoked_at,
+                        current=t.token_hash == used) for t in tokens_of(session, owner.id)]
 
 
 @router.delete("/tokens/{token_id}", status_code=204, summary="Revoke a token (admin or its owner)",

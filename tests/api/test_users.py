@@ -137,6 +137,30 @@ async def test_rotation_keeps_old_tokens_until_each_is_revoked(api: Api) -> None
     assert await works(api, new) == 401
 
 
+async def test_an_owner_finds_their_token_ids_and_revokes_the_other_one(api: Api) -> None:
+    """Tokens are listed by id (never a secret), the one this request used marked: what DELETE takes."""
+    body = new_rep()
+    created = (await api.post("/api/users", "admin", body)).json()
+    mine = {"Authorization": f"Bearer {created['token']}"}
+    issued = (await api.post(f"/api/users/{body['email']}/tokens", "admin")).json()
+    listed = await api.http.get(f"/api/users/{body['email']}/tokens", headers=mine)
+    assert listed.status_code == 200, listed.text
+    tokens = listed.json()
+    assert [(t["id"], t["current"], t["revoked_at"]) for t in tokens] == [
+        (created["token_id"], True, None), (issued["token_id"], False, None)]
+    assert all(set(t) == {"id", "label", "created_at", "revoked_at", "current"} for t in tokens)
+    assert created["token"] not in listed.text and issued["token"] not in listed.text
+    other = next(t["id"] for t in tokens if not t["current"])
+    assert (await api.http.delete(f"/api/tokens/{other}", headers=mine)).status_code == 204
+    after = (await api.http.get(f"/api/users/{body['email']}/tokens", headers=mine)).json()
+    assert [t["revoked_at"] is not None for t in after] == [False, True]
+    by_admin = (await api.get(f"/api/users/{body['email']}/tokens", "admin")).json()
+    assert [t["current"] for t in by_admin] == [False, False] and len(by_admin) == 2
+    refused = await api.get(f"/api/users/{body['email']}/tokens", "dana")
+    assert refused.status_code == 403 and "is a rep" in refused.json()["detail"]
+    assert (await api.get("/api/users/nobody@example.com/tokens", "admin")).status_code == 404
+
+
 async def test_the_bootstrap_admin_rotates_and_revokes(api: Api) -> None:
     body = new_rep()
     assert (await api.post("/api/users", "bootstrap", body)).status_code == 201
