@@ -3,7 +3,9 @@
 The import is the service's (`service.registration_import`, as `POST /api/registrations/import`):
 idempotent by `external_ref`, a bad row never stops the good ones. On a terminal a progress bar
 follows the file as it is read; a summary follows in every case, with the refused rows on stderr.
-Exit status: 0 when every row was imported, 1 when some were refused, 2 when nothing could be read.
+Exit status: 0 when every row was imported, 1 when some rows (or all) were refused, 2 when nothing could be
+read: no such file, a format it cannot tell, or a file the service refuses as a whole (a CSV file without a
+header line or whose header lacks a required column, text that is not UTF-8).
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ def register(commands: Commands) -> None:
 
 
 def registrations_import(args: argparse.Namespace, settings: Settings) -> int:
+    from domain.errors import InvalidInput
     from service.imports import kind_of
 
     path: Path = args.file
@@ -62,7 +65,11 @@ def registrations_import(args: argparse.Namespace, settings: Settings) -> int:
     admin = _user(engine, args.by, admin=True)
     if admin is None:
         return 2
-    result = asyncio.run(_import(settings, engine, admin, path, kind))
+    try:
+        result = asyncio.run(_import(settings, engine, admin, path, kind))
+    except InvalidInput as exc:  # the file itself, before any row of it was imported
+        print(f"error: {path.name}: {exc.message}", file=sys.stderr)
+        return 2
     print(f"{path.name}: {result['created']} created, {result['updated']} updated, {result['unchanged']} unchanged, "
           f"{result['error_count']} refused")
     for error in result["errors"][:SHOWN_ERRORS]:

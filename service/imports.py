@@ -10,6 +10,11 @@ currency, region, segment, expected_close, external_ref, products, owner_email`)
 `partner_org`, `status` and `submitted_at`. In CSV, `products` is a list separated by `;` and an
 empty cell is no value; in JSON Lines each line is one object with those keys. The web API, the
 import route and `parley registrations import` share this parser.
+
+A problem with a row is that row's `RowError`, and the rows after it are read on. A problem with the file
+itself stops the reading: a CSV file without a header line or whose header lacks a required column, text
+that is not UTF-8, a line (or a quoted value) too long to be a registration's. Its `RowError` is the last
+one yielded, and `stopped` keeps it.
 """
 
 from __future__ import annotations
@@ -80,10 +85,10 @@ class RowParser:
         self._quotes = 0
         self._line = 0  # lines read so far
         self._header: list[str] | None = None
-        self._broken = False
+        self.stopped: RowError | None = None  # the problem with the file itself that stopped the reading
 
     def feed(self, chunk: bytes) -> Iterator[Parsed]:
-        if self._broken:
+        if self.stopped is not None:
             return
         try:
             text = self._partial + self._decoder.decode(chunk)
@@ -99,7 +104,7 @@ class RowParser:
             yield from self._line_in(line + "\n")
 
     def close(self) -> Iterator[Parsed]:
-        if self._broken:
+        if self.stopped is not None:
             return
         try:
             rest = self._partial + self._decoder.decode(b"", final=True)
@@ -113,7 +118,7 @@ class RowParser:
             yield RowError(self._line - len(self._record) + 1, "row", "a quoted value is never closed")
             self._record = []
         if self.kind == "csv" and self._header is None:
-            yield RowError(1, "header", "the file is empty: expected a header line naming the columns")
+            yield self._give_up(1, "the file is empty: expected a header line naming the columns", field="header")
 
     # --- lines ---------------------------------------------------------------------------------------
 
@@ -172,8 +177,9 @@ class RowParser:
         return self.validate(line, data, text=False)
 
     def _give_up(self, line: int, message: str, field: str = "row") -> RowError:
-        self._broken = True
-        return RowError(line, field, message)
+        """A problem with the file itself: nothing after it is read."""
+        self.stopped = RowError(line, field, message)
+        return self.stopped
 
     # --- a row's values ------------------------------------------------------------------------------
 

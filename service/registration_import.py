@@ -1,6 +1,12 @@
 """Importing registrations from a CRM export (DESIGN §6, `POST /api/registrations/import`, `parley
 registrations import`): idempotent by `external_ref`, a bad row never stops the good ones.
 
+The answer is an `ImportResult` whatever the rows hold, even when none of them could be imported: each
+refused row is one of its `errors`. Only a problem with the file itself (service.imports: no header line,
+a header without a required column, text that is not UTF-8, a line too long to be a registration's) met
+before any row was imported refuses the whole file, as `InvalidInput`; met after some were, it is the last
+of the result's errors, and the rows before it stay imported.
+
 Rows stream in (service.imports) and are handled in batches, each batch in one transaction: a new
 registration is written with its first audit event (`imported`) and the overlaps it has; a known one
 (same `external_ref`) whose descriptive fields changed is amended through its workflow; an unchanged
@@ -22,7 +28,7 @@ from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
-from domain.errors import Forbidden, ParleyError
+from domain.errors import Forbidden, InvalidInput, ParleyError
 from domain.model import Role
 from domain.registrations import LIVE
 from service.imports import ImportRow, Kind, RowError, RowParser
@@ -91,6 +97,8 @@ class Importer:
         self._previous: asyncio.Task[None] | None = None  # the batch being stored while the next one is read
 
     async def run(self, chunks: AsyncIterable[bytes]) -> ImportResult:
+        """Import the rows of the file `chunks` brings; InvalidInput when the file itself cannot be read and
+        no row of it was imported."""
         batch: list[ImportRow] = []
         try:
             async for chunk in chunks:
@@ -103,6 +111,8 @@ class Importer:
         finally:
             if self._previous is not None and not self._previous.done():
                 self._previous.cancel()
+        if (problem := self.parser.stopped) is not None and not self.result.rows:
+            raise InvalidInput(f"line {problem.line}: {problem.message}", problem.field)
         return self.result
 
     async def _next(self, batch: list[ImportRow]) -> None:

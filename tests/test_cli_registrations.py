@@ -46,6 +46,20 @@ def test_import_refuses_what_it_cannot_read(tmp_path: Path) -> None:
     assert refused.returncode == 2 and "--format" in refused.stderr
     not_admin = parley(tmp_path, "registrations", "import", str(export), "--by", "dana.direct@example.com")
     assert not_admin.returncode == 2 and "only an admin" in not_admin.stderr
+    headless = tmp_path / "headless.csv"
+    headless.write_text("OPP-9,Initech,Initech renewal\n")
+    refused = parley(tmp_path, "registrations", "import", str(headless))
+    assert refused.returncode == 2, refused.stderr
+    assert "error: headless.csv: line 1: the header lacks the column(s)" in refused.stderr
+    # a file it can read, every row of which is bad, is reported row by row like any other
+    bad = tmp_path / "bad.csv"
+    bad.write_text("\n".join(line for line in EXPORT.splitlines() if "OPP-1" not in line and "OPP-3" not in line)
+                   + "\nOPP-4,Hooli,,Hooli deal,100,USD,AMER,nobody@example.com,,\n")
+    done = parley(tmp_path, "registrations", "import", str(bad))
+    assert done.returncode == 1, done.stderr  # rows refused, as in any other file
+    assert "bad.csv: 0 created, 0 updated, 0 unchanged, 3 refused" in done.stdout
+    assert "line 2, deal_value: must be greater than 0" in done.stderr
+    assert "line 3, owner_email: no Parley user nobody@example.com" in done.stderr
 
 
 def test_list_shows_the_registrations_to_whom_may_see_them(tmp_path: Path) -> None:

@@ -6,7 +6,6 @@ from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, HTTPException, Query, Request
-from fastapi.responses import JSONResponse
 from starlette.convertors import Convertor, register_url_convertor
 
 from api.deps import AdminUser, CurrentUser, SessionDep
@@ -100,9 +99,11 @@ def list_overlaps(user: CurrentUser, session: SessionDep,
 @router.post("/registrations/import", summary="Import a CRM export (CSV or JSON Lines; admin)",
              response_model=ImportPublic, openapi_extra=IMPORT_BODY, responses=errors(401, 403, 413, 422, 503),
              description="200 with the rows created, updated and unchanged and each refused row's `{line, field, "
-                         "message}`; 422 when no row of the file could be imported (each problem's message "
-                         "starts with its line).")
-async def import_registrations(request: Request, admin: AdminUser, regs: RegistrationsDep) -> Any:
+                         "message}`, even when every row was refused. 422 for the file itself: a Content-Type other "
+                         "than CSV or JSON Lines, or, before any row was imported, a CSV file without a header line "
+                         "or whose header lacks a required column, text that is not UTF-8, a line too long to be a "
+                         "registration's (the message starts with its line). 413 past 256 MiB.")
+async def import_registrations(request: Request, admin: AdminUser, regs: RegistrationsDep) -> dict[str, Any]:
     kind = kind_of(request.headers.get("content-type"))
     if kind is None:
         raise InvalidInput("Content-Type: send text/csv or application/x-ndjson (JSON Lines)", "Content-Type")
@@ -110,10 +111,6 @@ async def import_registrations(request: Request, admin: AdminUser, regs: Registr
     if declared.isdigit() and int(declared) > IMPORT_MAX_BYTES:
         raise HTTPException(413, f"request body is larger than {IMPORT_MAX_BYTES} bytes")
     result = await Importer(regs, admin, kind).run(_limited(request, IMPORT_MAX_BYTES))
-    if result.rows == 0 and result.error_count:  # nothing in the file is a registration: refused as a whole
-        problems = [{"field": e["field"], "message": f"line {e['line']}: {e['message']}"}
-                    for e in result.as_dict()["errors"]]
-        return JSONResponse({"detail": problems}, status_code=422)
     return result.as_dict()
 
 

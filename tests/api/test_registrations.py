@@ -78,8 +78,9 @@ class Reg:
         assert response.status_code == 200, response.text
         return {r["id"] for r in response.json()}
 
-    async def upload(self, text: str, headers: dict[str, str] = CSV, who: str = "admin") -> httpx.Response:
-        response = await self.api.http.post("/api/registrations/import", content=text.encode(),
+    async def upload(self, text: str | bytes, headers: dict[str, str] = CSV, who: str = "admin") -> httpx.Response:
+        content = text if isinstance(text, bytes) else text.encode()
+        response = await self.api.http.post("/api/registrations/import", content=content,
                                             headers={**self.api.auth(who), **headers})
         if response.status_code == 200:
             with self.api.engine.connect() as conn:
@@ -382,11 +383,34 @@ async def test_only_an_admin_imports_csv_or_jsonl(reg: Reg) -> None:
     assert (await reg.upload(text, who="dana")).status_code == 403
     assert (await reg.upload(text, who="auditor")).status_code == 403
     assert message_for(await reg.upload(text, {"Content-Type": "application/pdf"}), "Content-Type")
-    # a file of which nothing can be imported is refused as a whole, each problem naming its line
+    # a file that cannot be read as one is refused as a whole, its problem naming its line
     assert message_for(await reg.upload("account,title\n"), "header").startswith("line 1: the header lacks")
     assert message_for(await reg.upload(""), "header").startswith("line 1: the file is empty")
-    assert message_for(await reg.upload("[]", JSONL), "row") == "line 1: must be a JSON object"
+    assert message_for(await reg.upload(b"\xff\n", JSONL), "row") == "line 1: is not UTF-8 text"
     assert (await reg.api.http.get("/api/registrations/import", headers=reg.api.auth("admin"))).status_code == 405
+
+
+async def test_a_file_whose_every_row_is_bad_is_answered_like_any_other(reg: Reg) -> None:
+    """DESIGN §6: 200 `{created, updated, errors}` whatever its rows hold; none imported is no reason for a 422."""
+    before = reg.count()[0]
+    dana = reg.api.email("dana")
+    csv = ("external_ref,account,title,deal_value,region,owner_email\n"
+           f"B-{uuid.uuid4().hex[:8]},{fresh()},ab,1000,AMER,{dana}\n"
+           f"B-{uuid.uuid4().hex[:8]},{fresh()},A fine title,-5,AMER,{dana}\n"
+           f"B-{uuid.uuid4().hex[:8]},{fresh()},A fine title,1000,AMER,nobody@example.com\n")
+    answer = await reg.upload(csv)
+    assert answer.status_code == 200, answer.text
+    assert answer.json() == {"created": 0, "updated": 0, "unchanged": 0, "error_count": 3, "errors": [
+        {"line": 2, "field": "title", "message": "must be at least 3 characters long"},
+        {"line": 3, "field": "deal_value", "message": "must be greater than 0"},
+        {"line": 4, "field": "owner_email", "message": "no Parley user nobody@example.com"}]}
+    jsonl = "[]\nnot json\n" + json.dumps({"account": fresh(), "title": "Renewal", "deal_value": 9000,
+                                             "region": "EMEA"}) + "\n"
+    answer = await reg.upload(jsonl, JSONL)
+    assert answer.status_code == 200, answer.text
+    assert (answer.json()["created"], answer.json()["updated"]) == (0, 0)
+    assert [(e["line"], e["field"]) for e in answer.json()["errors"]] == [(1, "row"), (2, "row"), (3, "owner_email")]
+    assert reg.count()[0] == before  # nothing written
 
 
 async def test_the_audit_trail_verifies_with_the_registrations(reg: Reg) -> None:
