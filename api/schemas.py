@@ -82,6 +82,16 @@ REPLAYED: dict[str, Any] = {"headers": {"Idempotent-Replayed": {
 }}}
 
 
+# The headers of a list answered a page at a time (`api/paging.py`).
+PAGED: dict[str, Any] = {"headers": {
+    "X-Total-Count": {"description": "How many you may see with these filters (the same on every page).",
+                      "required": True, "schema": {"type": "integer", "minimum": 0}},
+    "Link": {"description": 'RFC 8288: `<URL>; rel="next"` while more remain, `<URL>; rel="prev"` past the first '
+                            "page; each URL is the one asked, with its `offset` moved.",
+             "schema": {"type": "string"}},
+}}
+
+
 # --- the dispute ---------------------------------------------------------------------------------
 
 class PartyPublic(BaseModel):

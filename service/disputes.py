@@ -15,8 +15,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Engine, bindparam, exists
-from sqlmodel import Session, col, select
-from sqlmodel.sql.expression import Select
+from sqlmodel import Session, col, func, select
+from sqlmodel.sql.expression import Select, SelectOfScalar
 from temporalio.client import Client
 
 from domain import caucus, outcomes
@@ -43,8 +43,9 @@ from domain.offers import Offer, open_actions
 from domain.plain_words import a_role
 from service import away, dispute_claims, precedents, temporal
 from service.ids import new_dispute_id
+from service.paging import Page, page_of
 from service.routing import NOBODY_AWAY, check_reassign, route
-from service.visibility import mine, viewer_kind, viewer_params, visible_to, visible_to_viewer
+from service.visibility import mine_of_viewer, viewer_kind, viewer_params, visible_to, visible_to_viewer
 from settings import Settings
 from store import absences
 from store.audit import events_for
@@ -201,17 +202,41 @@ def trail(session: Session, user: User, dispute_id: str) -> list[dict[str, Any]]
     return caucus.readable(events_for(session, dispute_id), user.role)
 
 
+LIST_ORDER = "latest change first (`updated_at` descending), then by `id`"
+_lists: dict[tuple[str, bool, bool, bool], tuple[SelectOfScalar[DisputeRow], SelectOfScalar[int]]] = {}
+
+
+def _list_queries(kind: str, status: bool, tier: bool, mine_only: bool) -> tuple[SelectOfScalar[DisputeRow],
+                                                                                 SelectOfScalar[int]]:
+    """`list_rows`'s page and its COUNT, built once per kind of viewer and filters given (as `_read_query`): the
+    viewer, the filters' values, `limit` and `offset` are parameters. The order ends with the primary key, so it
+    is total: pages read one after the other neither skip nor repeat a dispute (while none changes)."""
+    key = (kind, status, tier, mine_only)
+    if (known := _lists.get(key)) is None:
+        where = [visible_to_viewer(kind)]
+        if status:
+            where.append(col(DisputeRow.status) == bindparam("status"))
+        if tier:
+            where.append(col(DisputeRow.tier) == bindparam("tier"))
+        if mine_only:
+            where.append(mine_of_viewer())
+        rows = (select(DisputeRow).where(*where).order_by(col(DisputeRow.updated_at).desc(), col(DisputeRow.id))
+                .offset(bindparam("offset")).limit(bindparam("limit")))
+        known = _lists[key] = (rows, select(func.count()).select_from(DisputeRow).where(*where))
+    return known
+
+
 def list_rows(session: Session, user: User, *, status: Status | None, tier: int | None, mine_only: bool,
-              limit: int, offset: int) -> list[DisputeRow]:
-    query = select(DisputeRow).where(visible_to(user))
+              limit: int, offset: int) -> Page[DisputeRow]:
+    """`GET /api/disputes`: a page of the disputes `user` may see, in `LIST_ORDER`, with how many there are."""
+    rows, count = _list_queries(viewer_kind(user), status is not None, tier is not None, mine_only)
+    params: dict[str, Any] = viewer_params(user)
     if status is not None:
-        query = query.where(DisputeRow.status == status.value)
+        params["status"] = status.value
     if tier is not None:
-        query = query.where(DisputeRow.tier == tier)
-    if mine_only:
-        query = query.where(mine(user))
-    query = query.order_by(col(DisputeRow.updated_at).desc()).offset(offset).limit(limit)
-    return list(session.exec(query))
+        params["tier"] = tier
+    found = list(session.exec(rows, params={**params, "limit": limit, "offset": offset}))
+    return page_of(found, limit, offset, lambda: session.exec(count, params=params).one())
 
 
 def to_json(session: Session, row: DisputeRow, now: datetime | None = None) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from domain.model import Role
 from domain.registrations import LIVE
 from render import slack_modals
 from service.disputes import actor_for
+from service.paging import Page, page_of
 from service.registration_workflows import pinned_charter
 from service.visibility import visible_to as disputes_visible_to
 from store import overlaps, registrations
@@ -63,6 +64,12 @@ def read(session: Session, user: User, registration_id: str) -> dict[str, Any]:
 
 def listing(session: Session, user: User, **filters: Any) -> list[dict[str, Any]]:
     return [summary(row) for row in registrations.listing(session, user, **filters)]
+
+
+def listing_page(session: Session, user: User, *, limit: int, offset: int, **filters: Any) -> Page[dict[str, Any]]:
+    """`GET /api/registrations`: a page of `listing`, with how many there are with these filters."""
+    rows = [summary(row) for row in registrations.listing(session, user, limit=limit, offset=offset, **filters)]
+    return page_of(rows, limit, offset, lambda: registrations.count(session, user, **filters))
 
 
 def overlap_queue(session: Session, user: User, limit: int = 500) -> list[dict[str, Any]]:

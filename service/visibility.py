@@ -9,6 +9,6 @@ applied to the audit trail by `service.disputes.trail`.
 
 from __future__ import annotations
 
-from store.visibility import mine, viewer_kind, viewer_params, visible_to, visible_to_viewer
+from store.visibility import mine, mine_of_viewer, viewer_kind, viewer_params, visible_to, visible_to_viewer
 
-__all__ = ["mine", "viewer_kind", "viewer_params", "visible_to", "visible_to_viewer"]
+__all__ = ["mine", "mine_of_viewer", "viewer_kind", "viewer_params", "visible_to", "visible_to_viewer"]

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import delete, exists, or_, select, text, true
+from sqlalchemy import delete, exists, func, or_, select, text, true
 from sqlalchemy import insert as sa_insert
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col
@@ -33,8 +33,8 @@ from store.tables import (
 
 R, D = REGISTRATIONS.c, DISPUTE_REGISTRATIONS.c
 
-__all__ = ["by_external_ref", "disputes_about", "disputes_linking", "get", "insert", "link_dispute", "listing",
-           "may_see", "require", "take_turns", "update", "visible_to"]
+__all__ = ["by_external_ref", "count", "disputes_about", "disputes_linking", "get", "insert", "link_dispute",
+           "listing", "may_see", "require", "take_turns", "update", "visible_to"]
 
 
 def insert(session: Session, row: RegistrationRow) -> RegistrationRow:
@@ -135,24 +135,39 @@ def visible_to(user: User) -> ColumnElement[bool]:
 def listing(session: Session, user: User, *, status: str | Sequence[str] | None = None, account: str | None = None,
             channel: str | None = None, mine: bool = False, limit: int | None = None,
             offset: int = 0) -> list[RegistrationRow]:
-    """The registrations `user` may see, newest first; `account` matches part of the normalised name
-    (part of the name as typed when it is only punctuation)."""
-    query = select(RegistrationRow).where(visible_to(user))  # (ORM entities, through session.scalars)
-    if status:
-        statuses = [status] if isinstance(status, str) else list(status)
-        query = query.where(col(RegistrationRow.status).in_(statuses))
-    if account and account.strip():
-        wanted = normalise_name(account)  # only punctuation: look for it as typed
-        column = col(RegistrationRow.account_norm) if wanted else col(RegistrationRow.account)
-        query = query.where(column.contains(wanted or account.strip(), autoescape=True))
-    if channel:
-        query = query.where(col(RegistrationRow.channel) == channel)
-    if mine:
-        query = query.where(col(RegistrationRow.owner_email) == user.email)
+    """The registrations `user` may see, newest first (`submitted_at` descending, then `id` descending: an order
+    without ties, for paging); `account` matches part of the normalised name (part of the name as typed when it
+    is only punctuation)."""
+    where = _listed(user, status=status, account=account, channel=channel, mine=mine)
+    query = select(RegistrationRow).where(*where)  # (ORM entities, through session.scalars)
     query = query.order_by(col(RegistrationRow.submitted_at).desc(), col(RegistrationRow.id).desc())
     if limit is not None:
         query = query.limit(limit)
     return list(session.scalars(query.offset(offset)).all())
+
+
+def count(session: Session, user: User, *, status: str | Sequence[str] | None = None, account: str | None = None,
+          channel: str | None = None, mine: bool = False) -> int:
+    """How many registrations `listing` finds with the same filters, all pages together."""
+    where = _listed(user, status=status, account=account, channel=channel, mine=mine)
+    return int(session.execute(select(func.count()).select_from(RegistrationRow).where(*where)).scalar_one())
+
+
+def _listed(user: User, *, status: str | Sequence[str] | None, account: str | None, channel: str | None,
+            mine: bool) -> list[ColumnElement[bool]]:
+    where = [visible_to(user)]
+    if status:
+        statuses = [status] if isinstance(status, str) else list(status)
+        where.append(col(RegistrationRow.status).in_(statuses))
+    if account and account.strip():
+        wanted = normalise_name(account)  # only punctuation: look for it as typed
+        column = col(RegistrationRow.account_norm) if wanted else col(RegistrationRow.account)
+        where.append(column.contains(wanted or account.strip(), autoescape=True))
+    if channel:
+        where.append(col(RegistrationRow.channel) == channel)
+    if mine:
+        where.append(col(RegistrationRow.owner_email) == user.email)
+    return where
 
 
 def may_see(session: Session, user: User, registration_id: str) -> bool:

@@ -60,6 +60,14 @@ def _visible(kind: str, email: str | BindParameter[str], org: str | BindParamete
 
 def mine(user: User) -> ColumnElement[bool]:
     """Disputes the user is part of, whatever their role."""
-    email = user.email
+    return _mine(user.email)
+
+
+def mine_of_viewer() -> ColumnElement[bool]:
+    """`mine` for statements built once (`visible_to_viewer`): the e-mail is `viewer_params`'s."""
+    return _mine(bindparam("viewer_email", type_=String))
+
+
+def _mine(email: str | BindParameter[str]) -> ColumnElement[bool]:
     return or_(col(DisputeRow.filed_by) == email, col(DisputeRow.counterparty) == email,
                col(DisputeRow.mediator) == email, col(DisputeRow.executive) == email)

@@ -5,12 +5,14 @@ from __future__ import annotations
 from collections.abc import Awaitable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Query
+from fastapi import APIRouter, Body, Query, Request, Response
 
 from api.deps import CurrentUser, NowDep, ReaderDep, ServiceDep, SessionDep
 from api.idempotency import OnceDep
+from api.paging import page_headers
 from api.routing import StoreRoute
 from api.schemas import (
+    PAGED,
     REPLAYED,
     AlreadyDisputed,
     AuditEventPublic,
@@ -23,7 +25,7 @@ from domain.model import Action, DisputeView, Filing, Status
 from domain.precedents import CONSULTED
 from domain.precedents import MAX_LIMIT as MAX_PRECEDENTS
 from service import precedents
-from service.disputes import list_rows, to_json, trail
+from service.disputes import LIST_ORDER, list_rows, to_json, trail
 
 router = APIRouter(prefix="/api/disputes", tags=["disputes"], route_class=StoreRoute)
 MAX_OFFSET = 1_000_000_000  # every integer query parameter is bounded: the stores' OFFSET is a 64-bit integer
@@ -48,15 +50,21 @@ async def file_dispute(filing: Filing, user: CurrentUser, service: ServiceDep, o
 
 
 @router.get("", summary="The disputes you may see", response_model=list[DisputePublic],
-            response_model_exclude_unset=True, responses=errors(401, 422))
+            response_model_exclude_unset=True, responses={200: PAGED, **errors(401, 422)},
+            description=f"At most `limit` disputes from `offset`, {LIST_ORDER}: an order without ties, so that "
+                        "pages read one after the other neither skip nor repeat one (a dispute that changes "
+                        "meanwhile moves to the front). `X-Total-Count` says how many you may see with these "
+                        'filters; `Link` gives the next page (`rel="next"`) while more remain, and the one '
+                        'before (`rel="prev"`).')
 def list_disputes(
-    user: CurrentUser, session: SessionDep, now: NowDep,
+    request: Request, response: Response, user: CurrentUser, session: SessionDep, now: NowDep,
     status: Status | None = None, tier: Annotated[int | None, Query(ge=1, le=3)] = None,
     mine: bool = False, limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> list[dict[str, Any]]:
-    rows = list_rows(session, user, status=status, tier=tier, mine_only=mine, limit=limit, offset=offset)
-    return [to_json(session, row, now) for row in rows]
+    page = list_rows(session, user, status=status, tier=tier, mine_only=mine, limit=limit, offset=offset)
+    page_headers(request, response, page)
+    return [to_json(session, row, now) for row in page.rows]
 
 
 @router.get("/{dispute_id}", summary="One dispute, with its live SLA and the registrations it is about",

@@ -5,13 +5,15 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Body, Depends, HTTPException, Query, Request, Response
 from starlette.convertors import Convertor, register_url_convertor
 
 from api.deps import AdminUser, CurrentUser, SessionDep
+from api.paging import page_headers
 from api.routing import StoreRoute
 from api.schemas import (
     IMPORT_BODY,
+    PAGED,
     ImportPublic,
     OverlapPairPublic,
     RegistrationPublic,
@@ -65,15 +67,23 @@ async def register(body: RegistrationIn, user: CurrentUser, regs: RegistrationsD
 
 
 @router.get("/registrations", summary="The registrations you may see", response_model=list[RegistrationSummaryPublic],
-            responses=errors(401, 422))
+            responses={200: PAGED, **errors(401, 422)},
+            description="At most `limit` registrations from `offset`, newest first (`submitted_at` descending, "
+                        "then `id` descending: an order without ties, so that pages read one after the other "
+                        "neither skip nor repeat one). `X-Total-Count` says how many you may see with these "
+                        'filters; `Link` gives the next page (`rel="next"`) while more remain, and the one '
+                        'before (`rel="prev"`).')
 def list_registrations(
-    user: CurrentUser, session: SessionDep, status: RegistrationStatus | None = None,
+    request: Request, response: Response, user: CurrentUser, session: SessionDep,
+    status: RegistrationStatus | None = None,
     account: Annotated[str | None, Query(max_length=200, description="part of the account's name")] = None,
     channel: Channel | None = None, mine: bool = False, limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> list[dict[str, Any]]:
-    return views.listing(session, user, status=status, account=account, channel=channel, mine=mine, limit=limit,
-                         offset=offset)
+    page = views.listing_page(session, user, status=status, account=account, channel=channel, mine=mine,
+                              limit=limit, offset=offset)
+    page_headers(request, response, page)
+    return page.rows
 
 
 @router.get(ONE, summary="One registration, with its overlaps and disputes",
