@@ -76,11 +76,14 @@ def kind_of(content_type: str | None, filename: str | None = None) -> Kind | Non
 
 
 class RowParser:
+    """Rows as the bytes stream in. Each line is decoded on its own (a newline byte is never part of a UTF-8
+    sequence), so a line that is not UTF-8 is that line's error and the lines around it are read as usual."""
+
     def __init__(self, kind: Kind, now: datetime | None = None) -> None:
         self.kind = kind
         self.now = now or datetime.now(UTC)
-        self._decoder = codecs.getincrementaldecoder("utf-8-sig")(errors="strict")
-        self._partial = ""  # text after the last newline
+        self._partial = b""  # bytes after the last newline
+        self._started = False  # past the byte-order mark, if the file has one
         self._record: list[str] = []  # lines of a CSV record whose quotes are still open
         self._quotes = 0
         self._line = 0  # lines read so far
@@ -90,35 +93,53 @@ class RowParser:
     def feed(self, chunk: bytes) -> Iterator[Parsed]:
         if self.stopped is not None:
             return
-        try:
-            text = self._partial + self._decoder.decode(chunk)
-        except UnicodeDecodeError:
-            yield self._give_up(self._line + 1, "is not UTF-8 text")
-            return
-        lines = text.split("\n")
+        data = self._partial + chunk
+        if not self._started:
+            if len(data) < len(codecs.BOM_UTF8) and codecs.BOM_UTF8.startswith(data):
+                self._partial = data  # too short yet to tell whether it opens with a byte-order mark
+                return
+            data, self._started = data.removeprefix(codecs.BOM_UTF8), True
+        lines = data.split(b"\n")
         self._partial = lines.pop()
-        if len(self._partial) > MAX_ROW_CHARS:
-            yield self._give_up(self._line + 1, f"line is longer than {MAX_ROW_CHARS:,} characters")
-            return
         for line in lines:
-            yield from self._line_in(line + "\n")
+            yield from self._bytes_in(line + b"\n")
+            if self.stopped is not None:
+                return
+        if len(self._partial) > MAX_ROW_CHARS and len(self._partial.decode("utf-8", "replace")) > MAX_ROW_CHARS:
+            yield self._give_up(self._line + 1, f"line is longer than {MAX_ROW_CHARS:,} characters")
 
     def close(self) -> Iterator[Parsed]:
         if self.stopped is not None:
             return
-        try:
-            rest = self._partial + self._decoder.decode(b"", final=True)
-        except UnicodeDecodeError:
-            yield self._give_up(self._line + 1, "is not UTF-8 text")
-            return
-        self._partial = ""
+        rest, self._partial = self._partial.removeprefix(b"" if self._started else codecs.BOM_UTF8), b""
         if rest:
-            yield from self._line_in(rest)
+            yield from self._bytes_in(rest)
+        if self.stopped is not None:
+            return
         if self._record:
             yield RowError(self._line - len(self._record) + 1, "row", "a quoted value is never closed")
             self._record = []
         if self.kind == "csv" and self._header is None:
             yield self._give_up(1, "the file is empty: expected a header line naming the columns", field="header")
+
+    def _bytes_in(self, raw: bytes) -> Iterator[Parsed]:
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            yield from self._undecodable()
+            return
+        yield from self._line_in(line)
+
+    def _undecodable(self) -> Iterator[Parsed]:
+        """A line that is not UTF-8: without a header nothing can be read; otherwise the row it belongs to is
+        refused (with a CSV record open over several lines, that whole record) and the reading goes on."""
+        self._line += 1
+        if self.kind == "csv" and self._header is None:
+            yield self._give_up(self._line, "is not UTF-8 text")
+            return
+        first = self._line - len(self._record)
+        self._record, self._quotes = [], 0
+        yield RowError(first, "row", "is not UTF-8 text")
 
     # --- lines ---------------------------------------------------------------------------------------
 
@@ -220,7 +241,10 @@ class RowParser:
             at = datetime.combine(at.date(), time(), tzinfo=UTC)
         if at.tzinfo is None:
             raise ValueError("must carry its UTC offset (…Z or +02:00) or be a date")
-        at = at.astimezone(UTC)
+        try:
+            at = at.astimezone(UTC)
+        except OverflowError:  # year 1 ahead of UTC, or year 9999 behind it: no UTC time to be
+            at = EARLIEST - timedelta(days=1) if at.year < EARLIEST.year else self.now + timedelta(days=2)
         if not EARLIEST <= at <= self.now + timedelta(days=1):
             raise ValueError("must lie between 1990 and today")
         return at

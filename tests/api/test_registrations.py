@@ -386,8 +386,42 @@ async def test_only_an_admin_imports_csv_or_jsonl(reg: Reg) -> None:
     # a file that cannot be read as one is refused as a whole, its problem naming its line
     assert message_for(await reg.upload("account,title\n"), "header").startswith("line 1: the header lacks")
     assert message_for(await reg.upload(""), "header").startswith("line 1: the file is empty")
-    assert message_for(await reg.upload(b"\xff\n", JSONL), "row") == "line 1: is not UTF-8 text"
+    assert message_for(await reg.upload(b"\xff\n"), "row") == "line 1: is not UTF-8 text"  # no header to read
     assert (await reg.api.http.get("/api/registrations/import", headers=reg.api.auth("admin"))).status_code == 405
+
+
+@pytest.mark.parametrize("good_before", [2, 1500], ids=["small", "past-the-first-chunk"])
+async def test_a_line_that_is_not_utf8_is_its_own_error_and_every_other_row_is_imported(reg: Reg,
+                                                                                       good_before: int) -> None:
+    """A stray byte in a CRM export costs its row, not the rows after it (however the body was chunked)."""
+    dana = reg.api.email("dana")
+    batch = uuid.uuid4().hex[:8]
+    rows = [f"U-{batch}-{i},Acct {batch} {i},Renewal {i},{1000 + i},AMER,{dana}".encode() for i in range(good_before)]
+    rows.append(f"U-{batch}-bad,Bad\xffco {batch},Bad row,5,AMER,{dana}".encode().replace(b"\xc3\xbf", b"\xff"))
+    rows.append(f"U-{batch}-last,Acct {batch} last,Renewal last,5,AMER,{dana}".encode())
+    body = b"external_ref,account,title,deal_value,region,owner_email\n" + b"\n".join(rows) + b"\n"
+    result = (await reg.upload(body)).json()
+    bad_line = good_before + 2  # after the header and the good rows
+    assert (result["created"], result["errors"]) == (good_before + 1, [
+        {"line": bad_line, "field": "row", "message": "is not UTF-8 text"}]), result
+    jsonl = b"\n".join([b'{"account": "\xff"}', json.dumps({
+        "external_ref": f"U-{batch}-j", "account": f"Acct {batch} j", "title": "Renewal j", "deal_value": 5,
+        "region": "AMER", "owner_email": dana}).encode()])
+    result = (await reg.upload(jsonl, JSONL)).json()
+    assert (result["created"], result["errors"]) == (1, [{"line": 1, "field": "row", "message": "is not UTF-8 text"}])
+
+
+async def test_a_time_with_no_utc_equivalent_is_its_rows_error(reg: Reg) -> None:
+    """Year 1 at +14:00 is before year 1 in UTC: the row is refused like any time out of range, not a 500."""
+    dana = reg.api.email("dana")
+    rows = [{"external_ref": f"T-{uuid.uuid4().hex[:8]}", "account": fresh(), "title": "Far past", "deal_value": 5,
+             "region": "AMER", "owner_email": dana, "submitted_at": at}
+            for at in ("0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00", "2020-01-01T00:00:00Z")]
+    response = await reg.upload("\n".join(json.dumps(r) for r in rows), JSONL)
+    assert response.status_code == 200, response.text
+    assert (response.json()["created"], response.json()["errors"]) == (1, [
+        {"line": 1, "field": "submitted_at", "message": "must lie between 1990 and today"},
+        {"line": 2, "field": "submitted_at", "message": "must lie between 1990 and today"}])
 
 
 async def test_a_file_whose_every_row_is_bad_is_answered_like_any_other(reg: Reg) -> None:
