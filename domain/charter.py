@@ -26,6 +26,7 @@ from domain.calendar import BusinessCalendar, CalendarSpec
 from domain.cron import check_cron
 from domain.durations import parse_duration
 from domain.model import ConflictType
+from domain.model.fields import ANumber, Currency
 from domain.plain_words import plain_message
 
 CALENDAR_DAY = 86400.0  # "d" in calendar durations (the registration protection window)
@@ -100,6 +101,19 @@ def _an_email(value: str) -> str:
 
 
 _RoutedEmail = Annotated[str, AfterValidator(_an_email)]
+
+
+def _another_currency(code: str, info: ValidationInfo) -> str:
+    if code == info.data.get("currency"):  # (absent when `routing.currency` was refused itself)
+        raise ValueError(f"{code} is the charter's own currency (routing.currency): a deal value in it is "
+                         "compared as it is; leave it out")
+    return code
+
+
+# `routing.exchange_rates`: a currency other than the charter's -> the value of one unit of it in the charter's
+_RatedCurrency = Annotated[Currency, AfterValidator(_another_currency)]
+_ExchangeRate = Annotated[float, Field(gt=0, allow_inf_nan=False), ANumber]
+
 # `routing.mediators` in either form: rows `[{region, segment, mediator}]` (the first row that matches
 # wins), or DESIGN §8's lists `{ emea = ["a@…", "b@…"], "*" = ["c@…"] }`: region -> mediators in order.
 Mediators = Annotated[
@@ -118,6 +132,10 @@ class Routing(_Section):
     priority_tier: int = Field(default=2, ge=2, le=3)
     mediation_over: float | None = None  # deal value that skips frontline
     executive_over: float | None = None  # deal value that goes straight to the executive
+    currency: Currency = "USD"  # the currency of the two thresholds
+    # the value of one unit of another currency in `currency`: a deal in a currency listed here is converted
+    # before it is compared with the thresholds; one in a currency not listed is not compared at all
+    exchange_rates: dict[_RatedCurrency, _ExchangeRate] = Field(default_factory=dict)
 
     @field_validator("mediators")
     @classmethod
@@ -163,13 +181,34 @@ class Routing(_Section):
         """The first mediator routed for the region, conflicts aside (service/routing.py applies them)."""
         return self.mediator_candidates(region, segment)[0]
 
-    def start_tier(self, account: str, deal_value: float) -> int:
+    def in_charter_currency(self, deal_value: float, currency: str) -> float | None:
+        """A deal value as the thresholds see it: as it is in the charter's currency, converted at the
+        charter's rate in another; None in a currency the charter has no rate for."""
+        if currency == self.currency:
+            return deal_value
+        rate = self.exchange_rates.get(currency)
+        return None if rate is None else deal_value * rate
+
+    def not_compared(self, currency: str) -> str | None:
+        """Why a deal value in `currency` is not compared with the thresholds, in plain words; None when
+        it is (or when the charter has no thresholds to compare it with)."""
+        if (self.mediation_over is None and self.executive_over is None) or currency == self.currency \
+                or currency in self.exchange_rates:
+            return None
+        return (f"the charter has no exchange rate for {currency} (routing.exchange_rates), so the deal value "
+                f"was not compared with its thresholds for skipping tiers (in {self.currency})")
+
+    def start_tier(self, account: str, deal_value: float, currency: str) -> int:
+        """The tier a dispute starts at: mediation for a deal value over `mediation_over` or a priority
+        account, the executive over `executive_over`. The value is compared in the charter's currency
+        (`in_charter_currency`); in a currency without a rate only the priority accounts count."""
+        value = self.in_charter_currency(deal_value, currency)
         tier = 1
-        if self.mediation_over is not None and deal_value > self.mediation_over:
+        if value is not None and self.mediation_over is not None and value > self.mediation_over:
             tier = 2
         if account.casefold() in {a.casefold() for a in self.priority_accounts}:
             tier = max(tier, self.priority_tier)
-        if self.executive_over is not None and deal_value > self.executive_over:
+        if value is not None and self.executive_over is not None and value > self.executive_over:
             tier = 3
         return tier
 
@@ -365,7 +404,8 @@ def _problems_of(exc: ValidationError) -> list[Problem]:
 
 
 def _key(loc: tuple[int | str, ...]) -> str:
-    """A validation error's location as the charter's key; `routing.mediators`'s form tag left out."""
+    """A validation error's location as the charter's key; `routing.mediators`'s form tag left out, and
+    pydantic's `[key]` after a table's key that was refused itself (`routing.exchange_rates.JPX`)."""
     parts = [str(p) for i, p in enumerate(loc)
-             if not (p in _MEDIATOR_TAGS and i >= 2 and loc[i - 2:i] == ("routing", "mediators"))]
+             if p != "[key]" and not (p in _MEDIATOR_TAGS and i >= 2 and loc[i - 2:i] == ("routing", "mediators"))]
     return ".".join(parts)

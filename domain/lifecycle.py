@@ -12,7 +12,7 @@ split across modules, the handlers would reach into another module's private sta
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -69,7 +69,12 @@ class Dispute:
     # `backup-decides-when-paged`), so that their decisions stand.
     backup_waits: bool = True
 
-    def __init__(self, start: DisputeStart, now: datetime) -> None:
+    def __init__(self, start: DisputeStart, now: datetime, *,
+                 converts_currency: Callable[[], bool] = lambda: True) -> None:
+        """A dispute as filed. Its start tier compares the deal value with the charter's thresholds in the
+        charter's currency (`Routing.start_tier`). `converts_currency` is asked only for a deal value in another
+        currency: the workflow answers False when it replays a history from before that rule (its
+        `deal-value-in-charter-currency` patch), and the value is then compared as it is, as it was then."""
         self.start = start
         self.charter: Charter = Charter.model_validate(start.charter)
         self.cal = self.charter.business_calendar()
@@ -90,11 +95,17 @@ class Dispute:
         self.status = Status.frontline
         self._closed_tier = 1
         self.clock: Clock | None = None
-        tier = self.charter.routing.start_tier(start.filing.account, start.filing.deal_value)
+        f, routing = start.filing, self.charter.routing
+        currency = f.currency
+        if currency != routing.currency and not converts_currency():
+            currency = routing.currency  # the raw value, as if in the charter's currency
+        tier = routing.start_tier(f.account, f.deal_value, currency)
+        not_compared = routing.not_compared(currency)
         self._enter({1: Status.frontline, 2: Status.mediation, 3: Status.executive}[tier], now)
         self._emit(now, start.filed_as or start.filer.email, "filed", {
-            "filing": start.filing.model_dump(mode="json"),
+            "filing": f.model_dump(mode="json"),
             "start_tier": tier,
+            **({"deal_value_not_compared": not_compared} if not_compared else {}),
             "mediator": self.mediator,
             "executive": self.executive,
             **({"routing_note": start.routing_note} if start.routing_note else {}),

@@ -47,13 +47,17 @@ AWAY_PATCH = "away-delegation"
 # Decisions and tier-3 reassignments made before this patch could come from the backup executive at any time;
 # replayed, they stand. Since, the backup decides once paged, when the executive tier's deadline has passed.
 BACKUP_PATCH = "backup-decides-when-paged"
+# A deal value in another currency than the charter's thresholds was compared with them as it was (60,000,000 IDR,
+# about US$3,700, went to the executive); since this patch it is converted at the charter's `exchange_rates`, or
+# not compared without a rate. Asked only of such a filing: disputes filed before it replay with the old rule.
+CURRENCY_PATCH = "deal-value-in-charter-currency"
 
 
 @workflow.defn
 class DisputeWorkflow:
     @workflow.init
     def __init__(self, start: DisputeStart) -> None:
-        self._dispute = Dispute(start, workflow.now())
+        self._dispute = Dispute(start, workflow.now(), converts_currency=lambda: workflow.patched(CURRENCY_PATCH))
         self._queue: list[Recorded] = []
         self._recorded_seq = 0
         self._woken = False

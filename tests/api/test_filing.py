@@ -150,7 +150,7 @@ async def test_an_oversized_body_is_413(api: Api) -> None:
 ], ids=["at-mediation-threshold", "over-mediation", "at-executive-threshold", "over-executive",
         "priority-account", "priority-account-any-case", "priority-and-over-executive"])
 async def test_the_charter_skips_tiers(api: Api, overrides: dict[str, Any], status: str, tier: int) -> None:
-    dispute = await api.file(**overrides)
+    dispute = await api.file(**{"currency": "USD", **overrides})  # the fast charter's thresholds are in USD
     assert (dispute["status"], dispute["tier"]) == (status, tier)
     assert dispute["reached_executive"] is (tier == 3)
     assert dispute["sla"]["tier_sla_s"] == {1: 4, 2: 8, 3: 4}[tier]
@@ -159,3 +159,31 @@ async def test_the_charter_skips_tiers(api: Api, overrides: dict[str, Any], stat
     # the executive sees a dispute only once it is at tier 3
     seen = await api.get(f"/api/disputes/{dispute['id']}", "exec")
     assert seen.status_code == (200 if tier == 3 else 404)
+
+
+# the fast charter's thresholds are 5,000,000 and 50,000,000 USD; one JPY is 0.0068 USD, one GBP 1.30; no rate for IDR
+@pytest.mark.parametrize("overrides, status, tier", [
+    ({"deal_value": 6_000_000, "currency": "JPY"}, "frontline", 1),  # 40,800 USD
+    ({"deal_value": 4_000_000, "currency": "GBP"}, "mediation", 2),  # 5,200,000 USD
+    ({"deal_value": 40_000_000, "currency": "GBP"}, "executive", 3),  # 52,000,000 USD
+    ({"deal_value": 4_900_000, "currency": "USD"}, "frontline", 1),  # the charter's own: as it is
+], ids=["jpy-stays-at-frontline", "gbp-over-mediation", "gbp-over-executive", "usd-under-mediation"])
+async def test_a_deal_value_is_compared_in_the_charters_currency(api: Api, overrides: dict[str, Any], status: str,
+                                                                  tier: int) -> None:
+    dispute = await api.file(**overrides)
+    assert (dispute["status"], dispute["tier"]) == (status, tier)
+    assert (dispute["deal_value"], dispute["currency"]) == (overrides["deal_value"], overrides["currency"])
+    (filed,) = (await api.get(f"/api/disputes/{dispute['id']}/audit", "dana")).json()
+    assert filed["payload"]["start_tier"] == tier and "deal_value_not_compared" not in filed["payload"]
+
+
+async def test_a_deal_value_the_charter_has_no_rate_for_is_not_compared_and_the_trail_says_so(api: Api) -> None:
+    dispute = await api.file(deal_value=60_000_000, currency="IDR")  # about US$3,700: once straight to the executive
+    assert (dispute["status"], dispute["tier"]) == ("frontline", 1)
+    (filed,) = (await api.get(f"/api/disputes/{dispute['id']}/audit", "dana")).json()
+    assert filed["payload"]["start_tier"] == 1
+    assert filed["payload"]["deal_value_not_compared"] == (
+        "the charter has no exchange rate for IDR (routing.exchange_rates), so the deal value was not compared "
+        "with its thresholds for skipping tiers (in USD)")
+    priority = await api.file(account="Priority Corp", deal_value=60_000_000, currency="IDR")
+    assert (priority["status"], priority["tier"]) == ("mediation", 2)  # a priority account still skips frontline

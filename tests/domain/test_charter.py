@@ -233,13 +233,117 @@ def test_mediator_routing_by_region_and_segment() -> None:
     ],
 )
 def test_default_charter_start_tier(account: str, value: float, tier: int) -> None:
-    assert load("default.toml").routing.start_tier(account, value) == tier
+    assert load("default.toml").routing.start_tier(account, value, "USD") == tier
 
 
 def test_priority_tier_three() -> None:
     r = routing(priority_accounts=["Vip"], priority_tier=3)
-    assert r.start_tier("VIP", 1.0) == 3
-    assert r.start_tier("Other", 1.0) == 1
+    assert r.start_tier("VIP", 1.0, "USD") == 3
+    assert r.start_tier("Other", 1.0, "USD") == 1
+
+
+# --------------------------------------------------------------------------- deal values in other currencies
+
+def in_euros(**kwargs: object) -> Routing:
+    """Thresholds of 500,000 and 5,000,000 EUR; one GBP is 1.2 EUR, one JPY 0.006 EUR; no rate for USD."""
+    return routing(currency="EUR", exchange_rates={"GBP": 1.2, "JPY": 0.006}, mediation_over=500_000,
+                   executive_over=5_000_000, priority_accounts=["Globex"], **kwargs)
+
+
+@pytest.mark.parametrize(
+    ("value", "currency", "tier"),
+    [
+        (500_000, "EUR", 1), (500_001, "EUR", 2), (5_000_000, "EUR", 2), (5_000_001, "EUR", 3),  # as they are
+        (416_000, "GBP", 1),  # 499,200 EUR
+        (417_000, "GBP", 2),  # 500,400 EUR
+        (4_166_000, "GBP", 2),  # 4,999,200 EUR
+        (4_167_000, "GBP", 3),  # 5,000,400 EUR
+        (83_000_000, "JPY", 1),  # 498,000 EUR
+        (84_000_000, "JPY", 2),  # 504,000 EUR
+        (833_000_000, "JPY", 2),  # 4,998,000 EUR
+        (834_000_000, "JPY", 3),  # 5,004,000 EUR
+    ],
+)
+def test_a_deal_value_is_compared_in_the_charters_currency(value: float, currency: str, tier: int) -> None:
+    r = in_euros()
+    assert r.start_tier("Acme", value, currency) == tier
+    assert r.not_compared(currency) is None
+
+
+@pytest.mark.parametrize("value", [1.0, 600_000, 6_000_000, 60_000_000_000])
+def test_a_deal_value_in_a_currency_without_a_rate_is_not_compared(value: float) -> None:
+    r = in_euros()
+    assert r.in_charter_currency(value, "USD") is None
+    assert r.start_tier("Acme", value, "USD") == 1
+    assert r.start_tier("Acme", value, "IDR") == 1
+    assert r.not_compared("IDR") == ("the charter has no exchange rate for IDR (routing.exchange_rates), so the deal "
+                                     "value was not compared with its thresholds for skipping tiers (in EUR)")
+
+
+@pytest.mark.parametrize("priority_tier", [2, 3])
+def test_priority_accounts_apply_whatever_the_currency(priority_tier: int) -> None:
+    r = in_euros(priority_tier=priority_tier)
+    assert r.start_tier("globex", 1.0, "IDR") == priority_tier  # not compared, still a priority account
+    assert r.start_tier("Globex", 1.0, "JPY") == priority_tier
+    assert r.start_tier("Globex", 834_000_000, "JPY") == 3  # the larger of the two wins
+
+
+def test_without_thresholds_there_is_nothing_left_uncompared() -> None:
+    r = routing(exchange_rates={"EUR": 1.1})
+    assert r.start_tier("Acme", 1e11, "IDR") == 1 and r.not_compared("IDR") is None
+
+
+def test_the_currency_defaults_to_usd_with_no_rates() -> None:
+    r = parse_charter(MINIMAL).routing
+    assert (r.currency, r.exchange_rates) == ("USD", {})
+    assert r.in_charter_currency(750_000, "USD") == 750_000 and r.in_charter_currency(750_000, "EUR") is None
+
+
+@pytest.mark.parametrize("name", ["default.toml", "fast.toml", "us_holidays.toml"])
+def test_the_shipped_charters_say_their_currency_and_rate_the_major_ones(name: str) -> None:
+    r = load(name).routing
+    assert r.currency == "USD"
+    assert {"EUR", "GBP", "JPY", "CHF", "CAD", "AUD", "INR"} <= set(r.exchange_rates)
+    assert r.in_charter_currency(6_000_000, "JPY") == pytest.approx(40_800)  # 0.0068 USD a yen
+    assert r.start_tier("Acme", 60_000_000, "IDR") == 1  # about US$3,700, and no rate: not compared
+
+
+def routing_problems(*lines: str) -> list[tuple[str, str]]:
+    with pytest.raises(CharterError) as info:
+        parse_charter(MINIMAL + "\n".join(lines) + "\n")
+    return list(info.value.problems)
+
+
+@pytest.mark.parametrize(("line", "key", "words"), [
+    ('currency = "usd"', "routing.currency", "three-letter ISO 4217 currency code in capitals"),
+    ('currency = "ABC"', "routing.currency", "ABC is not an ISO 4217 currency code"),
+    ("exchange_rates = { JPX = 0.0068 }", "routing.exchange_rates.JPX", "JPX is not an ISO 4217 currency code"),
+    ("exchange_rates = { eur = 1.1 }", "routing.exchange_rates.eur", "three-letter ISO 4217 currency code"),
+    ("exchange_rates = { EUR = 0 }", "routing.exchange_rates.EUR", "must be greater than 0"),
+    ("exchange_rates = { EUR = -1.1 }", "routing.exchange_rates.EUR", "must be greater than 0"),
+    ("exchange_rates = { EUR = inf }", "routing.exchange_rates.EUR", "finite"),
+    ("exchange_rates = { EUR = nan }", "routing.exchange_rates.EUR", "finite"),
+    ('exchange_rates = { EUR = "1.1" }', "routing.exchange_rates.EUR", "must be a number, not text"),
+    ("exchange_rates = { USD = 1 }", "routing.exchange_rates.USD", "USD is the charter's own currency"),
+    ("exchange_rates = [1.1]", "routing.exchange_rates", "must be an object"),
+])
+def test_a_bad_currency_or_rate_is_refused_naming_the_key(line: str, key: str, words: str) -> None:
+    ((found, message),) = routing_problems(line)
+    assert found == key and words in message
+
+
+def test_the_charters_own_currency_is_the_one_it_names() -> None:
+    ((key, message),) = routing_problems('currency = "EUR"', "exchange_rates = { USD = 0.91, EUR = 1 }")
+    assert key == "routing.exchange_rates.EUR"
+    assert message == ("EUR is the charter's own currency (routing.currency): a deal value in it is compared as "
+                       "it is; leave it out")
+    assert parse_charter(MINIMAL + 'currency = "EUR"\nexchange_rates = { USD = 0.91 }\n').routing.currency == "EUR"
+
+
+def test_every_bad_rate_is_named() -> None:
+    problems = routing_problems("exchange_rates = { EUR = 1.1, GBP = 0, JPX = 1, USD = 1 }")
+    assert [key for key, _ in problems] == ["routing.exchange_rates.GBP", "routing.exchange_rates.JPX",
+                                            "routing.exchange_rates.USD"]
 
 
 # --------------------------------------------------------------------------- registrations

@@ -540,6 +540,54 @@ def test_start_tier(filing: dict[str, Any], status: Status, tier: int, waiting: 
     assert d.view(FILED).sla.remaining_s == sla
 
 
+# the default charter's thresholds are in USD (500,000 and 5,000,000); one EUR is 1.10 USD, one JPY 0.0068 USD
+@pytest.mark.parametrize(
+    ("filing", "tier"),
+    [
+        ({"deal_value": 4_900_000, "currency": "USD"}, 2),
+        ({"deal_value": 6_000_000, "currency": "JPY"}, 1),  # 40,800 USD
+        ({"deal_value": 800_000_000, "currency": "JPY"}, 3),  # 5,440,000 USD
+        ({"deal_value": 480_000, "currency": "EUR"}, 2),  # 528,000 USD
+        ({"deal_value": 4_800_000, "currency": "EUR"}, 3),  # 5,280,000 USD
+    ],
+)
+def test_a_deal_value_in_another_currency_is_converted_at_the_charters_rate(filing: dict[str, Any], tier: int) -> None:
+    d = dispute(**filing)
+    (event,) = d.events
+    assert d.tier == event.payload["start_tier"] == tier
+    assert "deal_value_not_compared" not in event.payload
+
+
+@pytest.mark.parametrize(("account", "tier"), [("Acme", 1), ("Globex", 2)])
+def test_a_deal_value_the_charter_has_no_rate_for_is_not_compared_and_the_filing_says_so(account: str,
+                                                                                         tier: int) -> None:
+    d = dispute(account=account, deal_value=60_000_000, currency="IDR")  # about US$3,700; once the executive's
+    (event,) = d.events
+    assert d.tier == event.payload["start_tier"] == tier  # a priority account still skips frontline
+    assert event.payload["deal_value_not_compared"] == (
+        "the charter has no exchange rate for IDR (routing.exchange_rates), so the deal value was not compared "
+        "with its thresholds for skipping tiers (in USD)")
+    assert event.payload["filing"]["currency"] == "IDR" and d.view(FILED).currency == "IDR"
+
+
+def test_filings_replayed_from_before_the_conversion_compare_the_raw_value() -> None:
+    # what the workflow does for a history without the deal-value-in-charter-currency patch
+    asked: list[str] = []
+
+    def before_the_patch() -> bool:
+        asked.append("asked")
+        return False
+
+    d = Dispute(start(deal_value=60_000_000, currency="IDR"), FILED, converts_currency=before_the_patch)
+    (event,) = d.events
+    assert d.tier == event.payload["start_tier"] == 3 and asked == ["asked"]
+    assert "deal_value_not_compared" not in event.payload  # as it was recorded then
+    d = Dispute(start(deal_value=600_000, currency="JPY"), FILED, converts_currency=before_the_patch)
+    assert d.tier == 2 and dispute(deal_value=600_000, currency="JPY").tier == 1  # 4,080 USD since
+    d = Dispute(start(deal_value=4_900_000, currency="USD"), FILED, converts_currency=before_the_patch)
+    assert d.tier == 2 and asked == ["asked", "asked"]  # the charter's own currency: nothing to ask
+
+
 def test_a_skipped_frontline_refuses_proposals() -> None:
     d = dispute(deal_value=750_000)
     with pytest.raises(WrongState):

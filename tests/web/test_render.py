@@ -120,3 +120,16 @@ def test_counts_read_as_words() -> None:
 ])
 def test_money_is_shown_with_its_currency_code(value: float | None, currency: str, shown: str) -> None:
     assert money(value, currency) == shown
+
+
+def test_the_timeline_says_when_a_deal_value_was_not_compared_with_the_thresholds() -> None:
+    def filed(**filing: Any) -> str:
+        d = dispute(**filing)
+        html = ENV.get_template("_timeline.html").render(events=d.events, names={}, calendar=CALENDAR, auditing=False)
+        return re.sub(r"\s+", " ", html)
+
+    html = filed(deal_value=60_000_000, currency="IDR")
+    assert "Filed at tier 1; mediator mediator@example.com." in html
+    assert ("<p class=\"muted\" data-not-compared>The charter has no exchange rate for IDR (routing.exchange_rates), "
+            "so the deal value was not compared with its thresholds for skipping tiers (in USD).</p>") in html
+    assert "data-not-compared" not in filed(deal_value=6_000_000, currency="JPY")  # converted: nothing to say

@@ -43,6 +43,7 @@ from tests.workflows.harness import (
     history_text,
     keeps_history,
 )
+from workflows.dispute import CURRENCY_PATCH
 
 NY = ZoneInfo("America/New_York")
 FRONTLINE, MEDIATION, EXECUTIVE, APPEAL = 16 * H, 24 * H, 40 * H, 8 * H  # 2d, 3d, 5d, 1d of 8 hours
@@ -616,3 +617,32 @@ async def test_a_slack_outage_delays_messages_not_deadlines(h: Harness) -> None:
     await h.sleep(minutes=2)
     await h.finished(d)  # every event delivered once, late
     assert h.actions(d) == ["filed", "sla_reminder", "escalated", "withdrawn"]
+
+
+@keeps_history("currencies")
+async def test_deal_values_are_compared_in_the_charters_currency(h: Harness) -> None:
+    # the default charter's thresholds are 500,000 and 5,000,000 USD, and one EUR is 1.10 USD; it has no rate for IDR
+    rated = await h.file("rated", deal_value=4_800_000, currency="EUR")  # 5,280,000 USD: the executive
+    unrated = await h.file("unrated", deal_value=60_000_000, currency="IDR")  # not compared: frontline
+    home = await h.file("home", deal_value=4_800_000, currency="USD")  # compared as it is: mediation
+    for handle, tier, status in [(rated, 3, Status.executive), (unrated, 1, Status.frontline),
+                                 (home, 2, Status.mediation)]:
+        assert h.event(handle, "filed").payload["start_tier"] == tier
+        assert (await h.view(handle)).status == status
+    assert h.event(unrated, "filed").payload["deal_value_not_compared"] == (
+        "the charter has no exchange rate for IDR (routing.exchange_rates), so the deal value was not compared "
+        "with its thresholds for skipping tiers (in USD)")
+    assert "deal_value_not_compared" not in h.event(rated, "filed").payload
+    assert "deal_value_not_compared" not in h.event(home, "filed").payload
+    # the patch is asked (its marker written) only where the rule changed anything: a deal in another currency
+    for handle, marked in [(rated, True), (unrated, True), (home, False)]:
+        assert (CURRENCY_PATCH in history_text(await h.history(handle))) is marked
+
+    await h.act(rated, EXEC, "decide", outcome=DIRECT_80, criteria=CRITERIA, rationale=DECISION)
+    await h.act(unrated, OTHER, "escalate", reason="Too big for the two of us")
+    assert (await h.view(unrated)).status == Status.mediation
+    for handle in (unrated, home):
+        await h.act(handle, FILER, "withdraw", reason="Dropped")
+    for handle in (rated, unrated, home):
+        await h.finished(handle)
+    assert h.actions(rated) == ["filed", "decided"]
