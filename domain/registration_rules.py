@@ -13,13 +13,13 @@ from collections.abc import Collection
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal, Protocol
 
-from pydantic import AfterValidator, AwareDatetime, ConfigDict, Field, StrictBool
+from pydantic import AfterValidator, ConfigDict, Field, StrictBool
 from pydantic.dataclasses import dataclass
 from pydantic_core import PydanticCustomError
 
 from domain.charter import Routing
 from domain.errors import Forbidden, InvalidInput, WrongState
-from domain.model import NOT_BLANK, Actor, Role, unstorable
+from domain.model import NOT_BLANK, Actor, IsoDateTime, Role, unstorable
 from domain.registrations import LIVE
 
 MAX_EXTENSION = timedelta(days=5 * 366)  # an end further out than this is a typo
@@ -58,7 +58,7 @@ class Reject:
 
 @dataclass(frozen=True, config=STRICT)
 class Extend:
-    until: AwareDatetime = Field(description="the new end of the protection window, with its UTC offset")
+    until: IsoDateTime = Field(description="the new end of the protection window, with its UTC offset")
     action: Literal["extend"] = "extend"
 
 

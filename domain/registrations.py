@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import re
 import secrets
-from datetime import date
 from typing import Annotated, Literal
 
 import idna
 from pydantic import AfterValidator, Field
 from pydantic_core import PydanticCustomError
 
-from domain.model import MAX_MONEY, NONSPACE, NOT_BLANK, ANumber, CurrencyInUse, Email, Strict
+from domain.model import MAX_MONEY, NONSPACE, NOT_BLANK, ANumber, CurrencyInUse, Email, IsoDate, Strict
 
 Channel = Literal["direct", "partner"]
 RegistrationStatus = Literal["pending", "approved", "rejected", "expired", "withdrawn", "closed"]
@@ -81,7 +80,7 @@ class RegistrationIn(Strict):
     currency: CurrencyInUse = "USD"
     region: str = Field(min_length=1, max_length=50, json_schema_extra=NOT_BLANK)
     segment: str | None = Field(default=None, max_length=50)
-    expected_close: date | None = None
+    expected_close: IsoDate | None = None
     external_ref: str | None = Field(default=None, min_length=1, max_length=100)
     products: list[Product] = Field(default_factory=list, max_length=50)
     owner_email: Email | None = None

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import date
-
 from fastapi import APIRouter
 from pydantic import ConfigDict, Field
 
 from api.deps import CurrentUser, ServiceDep
 from api.routing import StoreRoute
 from api.schemas import AbsencePublic, AwayPublic, errors
-from domain.model import Email, Strict
+from domain.model import Email, IsoDate, Strict
 from service import away
 from service.away import AwayPeriod, AwayStatus
 
@@ -22,8 +20,8 @@ class AwayUpdate(Strict):
 
     model_config = ConfigDict(populate_by_name=True)
 
-    from_: date = Field(alias="from", description="the first day away (YYYY-MM-DD)")
-    until: date = Field(description="the last day away, inclusive (YYYY-MM-DD)")
+    from_: IsoDate = Field(alias="from", description="the first day away (YYYY-MM-DD)")
+    until: IsoDate = Field(description="the last day away, inclusive (YYYY-MM-DD)")
     delegate: Email | None = Field(default=None, description="who takes the work meanwhile: a mediator for a "
                                    "mediator; for an executive another executive, the charter's backup by default")
 

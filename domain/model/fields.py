@@ -1,17 +1,28 @@
 """The validated field types every model is built from, and `Strict`, the base of every model.
 
 Text is trimmed and must be storable; numbers are numbers (not true/false, not text unless a form sent
-them); e-mail addresses, currencies and rationales are checked, and the OpenAPI document states each rule.
+them); dates are dates (never a number, which pydantic would read as Unix time); e-mail addresses, currencies
+and rationales are checked, and the OpenAPI document states each rule.
 """
 
 from __future__ import annotations
 
 import re
+from datetime import date
 from typing import Annotated, Any
 
 import pycountry
 from babel.numbers import get_currency_name, list_currencies
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+)
 from pydantic_core import PydanticCustomError
 
 MAX_MONEY = 1e11  # a hundred billion: anything larger is a typo
@@ -89,6 +100,35 @@ ANumber = BeforeValidator(_a_number)
 # (the bounds before the validator: after it, they would be missing from the OpenAPI document)
 Money = Annotated[float, Field(ge=0, le=MAX_MONEY, allow_inf_nan=False), ANumber]
 Percent = Annotated[float, Field(ge=0, le=100, allow_inf_nan=False), ANumber]
+
+
+_NUMERIC = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+DATE_WORDS = "a date (YYYY-MM-DD)"
+DATE_TIME_WORDS = "a date and time with its UTC offset (YYYY-MM-DDTHH:MM:SSZ or +02:00)"
+
+
+def _not_a_number(value: Any, wanted: str) -> Any:
+    """Where a date (or a date and time) belongs, a number is refused, and so is text that is one: pydantic
+    would read 0 or "0" as 1970-01-01 and 12345 as a moment of that day (Unix time). Form or JSON, a date is
+    written as ISO 8601 writes it; true/false is refused too, saying what it was."""
+    if isinstance(value, bool):
+        raise PydanticCustomError("date_number", "must be {wanted}, not true or false", {"wanted": wanted})
+    if isinstance(value, int | float) or (isinstance(value, str) and _NUMERIC.fullmatch(value.strip())):
+        raise PydanticCustomError("date_number", "must be {wanted}, not a number", {"wanted": wanted})
+    return value
+
+
+def _a_date(value: Any) -> Any:
+    return _not_a_number(value, DATE_WORDS)
+
+
+def _a_date_time(value: Any) -> Any:
+    return _not_a_number(value, DATE_TIME_WORDS)
+
+
+# Every date and every date and time that is input (JSON, a form, an import) is one of these.
+IsoDate = Annotated[date, BeforeValidator(_a_date)]
+IsoDateTime = Annotated[AwareDatetime, BeforeValidator(_a_date_time)]
 
 
 _SURROGATE = re.compile("[\ud800-\udfff]")

@@ -5,7 +5,6 @@ These are the bodies of the HTTP API and the arguments of the workflow (its inpu
 
 from __future__ import annotations
 
-from datetime import date
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
@@ -19,6 +18,7 @@ from domain.model.fields import (
     ANumber,
     Currency,
     Email,
+    IsoDate,
     Money,
     Percent,
     Rationale,
@@ -77,7 +77,7 @@ class Outcome(Strict):
     credit_split: CreditSplit
     co_sell_stipend: Money | None = None
     renewal_bonus_pct: Percent | None = None
-    price_protection_until: date | None = None
+    price_protection_until: IsoDate | None = None
     discount_cap_pct: Percent | None = None
     terms: str | None = Field(default=None, max_length=4000)
 

@@ -131,6 +131,8 @@ async def test_bad_absences_are_refused_naming_the_field(people: Api) -> None:
         ("delegate away too", {"from": day(1), "until": day(3), "delegate": busy}, "delegate"),
         ("no delegate for a mediator", {"from": day(1), "until": day(2)}, "delegate"),
         ("not a date", {"from": "next monday", "until": day(2), "delegate": other}, "from"),
+        ("a number", {"from": 0, "until": day(2), "delegate": other}, "from"),
+        ("a number as text", {"from": day(1), "until": "12345", "delegate": other}, "until"),
         ("no from", {"until": day(2), "delegate": other}, "from"),
         ("not an e-mail", {"from": day(1), "until": day(2), "delegate": "max"}, "delegate"),
         ("unknown field", {"from": day(1), "until": day(2), "delegate": other, "why": "ski"}, "why"),
@@ -139,6 +141,8 @@ async def test_bad_absences_are_refused_naming_the_field(people: Api) -> None:
         response = await put_away(api, "admin", person, body)
         assert response.status_code == 422, (label, response.text)
         assert names_field(response, field), (label, response.text)
+    zero = await put_away(api, "admin", person, {"from": 0, "until": day(2), "delegate": other})
+    assert message_for(zero, "from") == "must be a date (YYYY-MM-DD), not a number"
     # a delegate away over days that do not overlap is fine; a rep has no work to hand over
     later = {"from": day(10), "until": day(12), "delegate": busy}
     assert (await put_away(api, "admin", person, later)).status_code == 200

@@ -57,6 +57,8 @@ def test_a_full_registration_is_trimmed_and_normalised() -> None:
     ({"owner_email": "pat"}, "owner_email", "not a valid e-mail address"),
     ({"products": [""]}, "products.0", "at least 1 character"),
     ({"expected_close": "next spring"}, "expected_close", "valid date"),
+    ({"expected_close": 0}, "expected_close", "must be a date (YYYY-MM-DD), not a number"),  # not 1970-01-01
+    ({"expected_close": "20270331"}, "expected_close", "must be a date (YYYY-MM-DD), not a number"),
     ({"account": "Globex\x00"}, "account", "NUL"),
     ({"colour": "red"}, "colour", "Extra inputs"),
 ])
