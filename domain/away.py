@@ -7,6 +7,8 @@ absence with these rules, the store keeps it, and the dispute workflow keeps the
 - The stand-in of a mediator is their delegate; of an executive, their delegate, which is the charter's backup
   executive unless they name another executive.
 - Whoever stands in for someone away is followed, in turn, while they are away too (`stand_in_for`).
+- An absence reaches from at most a year before today to at most two years after it (`reach_problem`): an
+  out-of-office period further out is a typo, and every date within the reach is an instant in any time zone.
 """
 
 from __future__ import annotations
@@ -17,10 +19,12 @@ from zoneinfo import ZoneInfo
 
 from domain.model.away import Absence
 
-__all__ = ["AWAY_ACTOR", "Absence", "adjudicating_role", "instants", "next_start", "range_problem",
-           "stand_in_for", "stand_ins"]
+__all__ = ["AWAY_ACTOR", "YEARS_AHEAD", "YEARS_BACK", "Absence", "adjudicating_role", "instants", "next_start",
+           "range_problem", "reach_problem", "stand_in_for", "stand_ins"]
 
 AWAY_ACTOR = "system:away"  # the audit actor of the moves an absence makes
+YEARS_BACK = 1  # an absence started at most this many years before today (the first day of a long leave)
+YEARS_AHEAD = 2  # and ends at most this many years after it (a sabbatical planned well ahead)
 
 
 def instants(starts_on: date, ends_on: date, timezone: str) -> tuple[datetime, datetime]:
@@ -36,6 +40,27 @@ def range_problem(starts_on: date, ends_on: date) -> str | None:
     if ends_on < starts_on:
         return f"the absence ends ({ends_on.isoformat()}) before it starts ({starts_on.isoformat()})"
     return None
+
+
+def reach_problem(starts_on: date, ends_on: date, today: date) -> tuple[str, str] | None:
+    """(the field, what is wrong in plain words) when the absence starts more than `YEARS_BACK` before `today`
+    or ends more than `YEARS_AHEAD` after it; None when it is within reach."""
+    earliest, latest = _years_after(today, -YEARS_BACK), _years_after(today, YEARS_AHEAD)
+    if starts_on < earliest:
+        return "from", (f"an absence starts at most a year before today, {earliest.isoformat()} at the earliest "
+                        f"(not {starts_on.isoformat()})")
+    if ends_on > latest:
+        return "until", (f"an absence ends at most two years after today, {latest.isoformat()} at the latest "
+                         f"(not {ends_on.isoformat()})")
+    return None
+
+
+def _years_after(day: date, years: int) -> date:
+    """The same day `years` later (or earlier); 29 February becomes the 28th in a year without one."""
+    try:
+        return day.replace(year=day.year + years)
+    except ValueError:
+        return day.replace(year=day.year + years, day=28)
 
 
 def adjudicating_role(role: str) -> str | None:

@@ -125,9 +125,10 @@ def set_away(session: Session, actor: User, email: str, starts_on: date, ends_on
     """Sets `email`'s absence (replacing theirs) and commits; returns it and what the workflows are told.
 
     403 unless the actor is an admin or the person; 404 for nobody of that e-mail; 422 naming the field for a
-    range that ends before it starts or is over already, and for a delegate who does not exist, is the person,
-    lacks the person's adjudicating role, is away too over the period, or may not adjudicate one of the open
-    disputes that would move to them (a conflict of interest, DESIGN §8)."""
+    range that ends before it starts, is over already or reaches too far (`domain.away.reach_problem`), and for a
+    delegate who does not exist, is the person, lacks the person's adjudicating role, is away too over the
+    period, or may not adjudicate one of the open disputes that would move to them (a conflict of interest,
+    DESIGN §8)."""
     person = _target(session, actor, email)
     role = away.adjudicating_role(person.role)
     if role is None:
@@ -138,6 +139,9 @@ def set_away(session: Session, actor: User, email: str, starts_on: date, ends_on
     if ends_on < today(charter, now):
         raise InvalidInput(f"until: the absence is over already ({ends_on.isoformat()} is before today, "
                            f"{today(charter, now).isoformat()}, in {charter.calendar.timezone})", field="until")
+    if (found := away.reach_problem(starts_on, ends_on, today(charter, now))) is not None:
+        field, problem = found  # (before `instants`: 9999-12-31 has no end of day, nor 0001-01-01 a start east of UTC)
+        raise InvalidInput(f"{field}: {problem}", field=field)
     delegate = (delegate or "").strip().lower() or _default_delegate(person, charter)
     stand_in = user_by_email(session, delegate)
     if stand_in is None:

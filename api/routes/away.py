@@ -20,8 +20,8 @@ class AwayUpdate(Strict):
 
     model_config = ConfigDict(populate_by_name=True)
 
-    from_: IsoDate = Field(alias="from", description="the first day away (YYYY-MM-DD)")
-    until: IsoDate = Field(description="the last day away, inclusive (YYYY-MM-DD)")
+    from_: IsoDate = Field(alias="from", description="the first day away (YYYY-MM-DD), at most a year before today")
+    until: IsoDate = Field(description="the last day away, inclusive (YYYY-MM-DD), at most two years after today")
     delegate: Email | None = Field(default=None, description="who takes the work meanwhile: a mediator for a "
                                    "mediator; for an executive another executive, the charter's backup by default")
 

@@ -15,11 +15,17 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import httpx
+import pytest
 import pytest_asyncio
-from sqlalchemy import delete
+from sqlalchemy import Engine, delete
+from sqlmodel import Session
 
+from domain.charter import parse_charter
+from domain.errors import InvalidInput
+from service.away import set_away
 from store.absence_tables import AbsenceRow
-from tests.api.conftest import Api, eventually, filing, message_for, names_field
+from store.users import user_by_email
+from tests.api.conftest import FAST_CHARTER, PEOPLE, Api, eventually, filing, message_for, names_field, seed_people
 
 
 @pytest_asyncio.fixture(loop_scope="session")
@@ -133,6 +139,10 @@ async def test_bad_absences_are_refused_naming_the_field(people: Api) -> None:
         ("not a date", {"from": "next monday", "until": day(2), "delegate": other}, "from"),
         ("a number", {"from": 0, "until": day(2), "delegate": other}, "from"),
         ("a number as text", {"from": day(1), "until": "12345", "delegate": other}, "until"),
+        ("past the last day there is", {"from": day(1), "until": "9999-12-31", "delegate": other}, "until"),
+        ("more than two years ahead", {"from": day(1), "until": day(2 * 366 + 1), "delegate": other}, "until"),
+        ("from the first day there is", {"from": "0001-01-01", "until": day(2), "delegate": other}, "from"),
+        ("started more than a year ago", {"from": day(-367), "until": day(2), "delegate": other}, "from"),
         ("no from", {"until": day(2), "delegate": other}, "from"),
         ("not an e-mail", {"from": day(1), "until": day(2), "delegate": "max"}, "delegate"),
         ("unknown field", {"from": day(1), "until": day(2), "delegate": other, "why": "ski"}, "why"),
@@ -143,12 +153,39 @@ async def test_bad_absences_are_refused_naming_the_field(people: Api) -> None:
         assert names_field(response, field), (label, response.text)
     zero = await put_away(api, "admin", person, {"from": 0, "until": day(2), "delegate": other})
     assert message_for(zero, "from") == "must be a date (YYYY-MM-DD), not a number"
+    far = await put_away(api, "admin", person, {"from": day(1), "until": "9999-12-31", "delegate": other})
+    assert message_for(far, "until").startswith("an absence ends at most two years after today, ")
+    # as far as an absence reaches, both ways
+    widest = await put_away(api, "admin", person, {"from": day(-365), "until": day(730), "delegate": other})
+    assert widest.status_code == 200, widest.text
     # a delegate away over days that do not overlap is fine; a rep has no work to hand over
     later = {"from": day(10), "until": day(12), "delegate": busy}
     assert (await put_away(api, "admin", person, later)).status_code == 200
     refused = await put_away(api, "dana", rep, {"from": day(1), "until": day(2), "delegate": other})
     assert names_field(refused, "email"), refused.text
     assert (await me(api, "dana"))["away"] is None
+
+
+@pytest.mark.parametrize("zone", ["Asia/Tokyo", "Pacific/Pago_Pago"])
+def test_no_date_set_away_takes_overflows_east_or_west_of_utc(engine: Engine, zone: str) -> None:
+    """QA's 500s, in the service every surface calls: the end of 9999-12-31 is past the last instant there is,
+    and the start of 0001-01-01 in Tokyo is before the first one in UTC. Both are refused naming the field
+    before any instant is worked out."""
+    seed_people(engine, {k: PEOPLE[k] for k in ("mediator", "mediator2", "admin")})
+    charter = parse_charter(FAST_CHARTER.read_text().replace('timezone = "UTC"', f'timezone = "{zone}"'))
+    now = datetime(2026, 12, 7, 12, tzinfo=UTC)
+    with Session(engine) as session:
+        admin = user_by_email(session, PEOPLE["admin"].email)
+        assert admin is not None
+        for first, last, field in [("2026-12-07", "9999-12-31", "until"), ("0001-01-01", "2026-12-08", "from"),
+                                   ("0001-01-01", "0001-01-01", "until"), ("9999-12-31", "9999-12-31", "until")]:
+            with pytest.raises(InvalidInput) as refused:
+                set_away(session, admin, PEOPLE["mediator"].email, date.fromisoformat(first),
+                         date.fromisoformat(last), PEOPLE["mediator2"].email, charter, now)
+            assert refused.value.field == field, (first, last, refused.value.message)
+        status, _ = set_away(session, admin, PEOPLE["mediator"].email, date(2025, 12, 7), date(2028, 12, 7),
+                             PEOPLE["mediator2"].email, charter, now)
+        assert status.absence is not None and status.absence.time_zone == zone
 
 
 async def test_a_delegate_conflicted_on_an_open_dispute_is_refused(people: Api) -> None:

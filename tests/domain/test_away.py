@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
-from domain.away import instants, next_start, range_problem, stand_in_for, stand_ins
+from domain.away import instants, next_start, range_problem, reach_problem, stand_in_for, stand_ins
 from domain.model.away import Absence
 
 NY = "America/New_York"
@@ -23,6 +23,22 @@ def test_dates_are_whole_days_in_the_charter_time_zone_until_inclusive() -> None
         datetime(2026, 12, 31, tzinfo=UTC), datetime(2027, 1, 2, tzinfo=UTC))
     assert range_problem(date(2026, 3, 9), date(2026, 3, 8)) is not None
     assert range_problem(date(2026, 3, 8), date(2026, 3, 8)) is None  # one day
+
+
+def test_an_absence_reaches_at_most_a_year_back_and_two_years_ahead() -> None:
+    today = date(2026, 12, 7)
+    assert reach_problem(date(2025, 12, 7), date(2028, 12, 7), today) is None  # both ends included
+    assert reach_problem(date(2025, 12, 6), date(2026, 12, 8), today) == (
+        "from", "an absence starts at most a year before today, 2025-12-07 at the earliest (not 2025-12-06)")
+    assert reach_problem(date(2026, 12, 7), date(2028, 12, 8), today) == (
+        "until", "an absence ends at most two years after today, 2028-12-07 at the latest (not 2028-12-08)")
+    # what QA sent: a last day whose end is past datetime.max; a first day that starts before datetime.min in UTC
+    # when the charter is east of it (Asia/Tokyo)
+    assert [(reach_problem(first, last, today) or ("", ""))[0] for first, last in [
+        (date(2026, 12, 7), date(9999, 12, 31)), (date(1, 1, 1), date(2026, 12, 8))]] == ["until", "from"]
+    # 29 February: a year before it and two after it are the 28th
+    assert reach_problem(date(2027, 2, 28), date(2030, 2, 28), date(2028, 2, 29)) is None
+    assert reach_problem(date(2027, 2, 27), date(2028, 3, 1), date(2028, 2, 29)) is not None
 
 
 def test_stand_ins_follow_a_stand_in_who_is_away_too_and_stop_at_a_loop() -> None:
