@@ -121,8 +121,9 @@ class Service:
                 if isinstance(action, (Propose, Rule, Decide)):
                     outcomes.check(action.outcome, self.clock().date())
                 to = resolve_actor(session, action.to) if isinstance(action, Reassign) else None
-                if to is not None:  # 409 naming a conflict of interest, whichever surface asked (DESIGN §8)
-                    check_reassign(session, self.read(session, user, dispute_id), actor_for(user), action, to)
+                if to is not None:  # 409 naming a conflict of interest or an absence, whichever surface asks (§8)
+                    check_reassign(session, self.read(session, user, dispute_id), actor_for(user), action, to,
+                                   self.clock())
                 # a ruling or decision keeps the precedents it was checked against (DESIGN §9), found here so that
                 # the workflow stays deterministic: they travel inside the command
                 consulted = precedents.consult(session, user, dispute_id, action.criteria) \

@@ -3,12 +3,14 @@
 The rules are `domain.eligibility`'s; this module reads what they need from the store (each person's
 partner organisation and manager) and is the one place the surfaces reach them through: filing
 (`service.disputes.prepare_filing`) and the `reassign` action (`Service.act`), whichever surface asked.
-Who is away now comes in as `away` (the e-mail of someone away → their stand-in's), read by the caller.
+At filing, who is away now comes in as `away` (the e-mail of someone away → their stand-in's), read by the
+caller; a `reassign` to someone away now is refused here (the dispute would go straight back to the stand-in).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from datetime import datetime
 from types import MappingProxyType
 
 from sqlalchemy import bindparam
@@ -19,6 +21,7 @@ from domain.charter import Charter
 from domain.eligibility import Assignment, Case, Person, assign, conflicts
 from domain.errors import ParleyError, WrongState
 from domain.model import Action, Actor, DisputeView, Reassign, Status
+from store import absences
 from store.tables import User
 
 NOBODY_AWAY: Mapping[str, str] = MappingProxyType({})
@@ -38,9 +41,12 @@ def route(session: Session, charter: Charter, parties: Iterable[User], *, partne
     return assign(mediators, executives, case, people(session, emails), away=away)
 
 
-def check_reassign(session: Session, view: DisputeView, actor: Actor, action: Action, to: Actor) -> None:
+def check_reassign(session: Session, view: DisputeView, actor: Actor, action: Action, to: Actor,
+                   now: datetime) -> None:
     """Raises WrongState (409) naming the conflict when `to` may not adjudicate the dispute in the tier it
-    is in. Only for someone who may reassign at all: the others hear the workflow's own 403 or 422."""
+    is in, or saying until when they are away and who stands in when they are away at `now` (the dispute
+    would go straight back to the stand-in). Only for someone who may reassign at all: the others hear the
+    workflow's own 403 or 422."""
     if not isinstance(action, Reassign):
         return
     try:
@@ -49,9 +55,20 @@ def check_reassign(session: Session, view: DisputeView, actor: Actor, action: Ac
         pass  # (a 409 anyway; the conflict is the more useful one to name)
     except ParleyError:  # a 403 or a 422: the workflow's validator answers it, as for everyone
         return
-    why = conflicts_of(session, view, to.email)
-    if why:
-        raise WrongState(f"{to.email} cannot adjudicate this dispute: {'; '.join(why)}", field="to")
+    if (why := reassign_refusal(session, view, to.email, now)) is not None:
+        raise WrongState(why, field="to")
+
+
+def reassign_refusal(session: Session, view: DisputeView, email: str, now: datetime) -> str | None:
+    """Why `view` may not be reassigned to `email` (the 409's words), or None: a conflict of interest in the
+    tier it is in, or an absence at `now` (their stand-in named; the dispute would go straight back to them)."""
+    if why := conflicts_of(session, view, email):
+        return f"{email} cannot adjudicate this dispute: {'; '.join(why)}"
+    if (away := absences.away_at(session, email, now)) is not None:
+        row, stand_in = away
+        return (f"{email} is away until {row.ends_on.isoformat()} (inclusive, {row.time_zone}); their stand-in is "
+                f"{stand_in}")
+    return None
 
 
 def conflicts_of(session: Session, view: DisputeView, email: str) -> list[str]:

@@ -21,8 +21,8 @@ from domain.model.away import Absence
 from store.absence_tables import AbsenceRow
 from store.columns import utcnow
 
-__all__ = ["AbsenceRow", "absence_of", "absences_of", "clear", "delegated_to", "overlapping", "save", "stand_ins",
-           "told"]
+__all__ = ["AbsenceRow", "absence_of", "absences_of", "away_at", "clear", "delegated_to", "overlapping", "save",
+           "stand_ins", "told"]
 
 
 _NOT_OVER = select(AbsenceRow).where(col(AbsenceRow.ends_at) > bindparam("at")).order_by(col(AbsenceRow.email))
@@ -80,6 +80,17 @@ def stand_ins(session: Session, at: datetime) -> dict[str, str]:
     """Everyone away at `at` → who takes their work then (routing's `away`). Told the absences to come as well,
     `domain.away.stand_ins` follows only those that cover `at`."""
     return away.stand_ins({r.email: told(r) for r in current_and_future(session, at)}, at)
+
+
+def away_at(session: Session, email: str, at: datetime) -> tuple[AbsenceRow, str] | None:
+    """`email`'s absence and who takes their work, when they are away at `at` (a stand-in away too is followed
+    to their own, as routing does); None when they are not away then."""
+    rows = {r.email: r for r in current_and_future(session, at)}
+    row = rows.get(email.strip().lower())
+    if row is None or not row.starts_at <= at < row.ends_at:
+        return None
+    stand_in = away.stand_in_for(row.email, {e: told(r) for e, r in rows.items()}, at)
+    return row, stand_in or row.delegate
 
 
 def absences_of(session: Session, emails: Iterable[str], at: datetime) -> list[Absence]:

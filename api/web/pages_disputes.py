@@ -87,7 +87,8 @@ def dispute_context(session: Session, service: Service, user: User, dispute_id: 
     view = service.read(session, user, dispute_id)
     events = trail(session, user, dispute_id)
     actions = service.offers(view, user)
-    claims = dispute_claims.for_viewer(session, user, view, service.clock())
+    now = service.clock()
+    claims = dispute_claims.for_viewer(session, user, view, now)
     people = {p.email for p in view.parties} | {view.mediator, view.executive} | {e["actor"] for e in events} \
         | {c.owner for c in claims}
     if view.backup_executive:
@@ -95,7 +96,7 @@ def dispute_context(session: Session, service: Service, user: User, dispute_id: 
     managers = {e: p.manager_email for e, p in routing.people(session, [p.email for p in view.parties]).items()
                 if p.manager_email}  # the people panel shows each party's manager (DESIGN §8)
     people |= set(managers.values())
-    away_now = away.periods_of(session, [view.mediator, view.executive, view.backup_executive], service.clock())
+    away_now = away.periods_of(session, [view.mediator, view.executive, view.backup_executive], now)
     people |= {p.delegate for p in away_now.values()}  # the people panel says who is away, and who stands in
     charter = charter_by_version(session, view.charter_version) or service.charter()
     reassign_to: list[tuple[str, str]] = []
@@ -103,14 +104,14 @@ def dispute_context(session: Session, service: Service, user: User, dispute_id: 
         role = Role.executive if view.status == Status.executive else Role.mediator
         current = view.executive if role == Role.executive else view.mediator
         reassign_to = [(u.email, f"{u.name} ({u.email})") for u in queries.people_with_role(session, role)
-                       if u.email != current and not routing.conflicts_of(session, view, u.email)]
+                       if u.email != current and routing.reassign_refusal(session, view, u.email, now) is None]
     return {
         "view": view, "events": events, "actions": actions, "names": queries.names_of(session, people),
         "charter": charter, "calendar": charter.business_calendar(),
         "weights_json": json.dumps(charter.weights.model_dump()),
         "reassign_to": reassign_to, "auditing": Role(user.role) in (Role.auditor, Role.admin), "managers": managers,
         "away": away_now,
-        "open_proposal": view.open_proposal(), "now": service.clock(), "form_titles": FORM_TITLES, "claims": claims,
+        "open_proposal": view.open_proposal(), "now": now, "form_titles": FORM_TITLES, "claims": claims,
         "caucus": "comment" in actions and service.may_write_caucus(view, user),
         "seen_seq": caucus.last_readable(events, user.role, view.last_seq),  # what the live page follows
         # the ruling and decision forms show how similar disputes were decided (DESIGN §9)

@@ -1,6 +1,7 @@
 """Away and delegation over HTTP (DESIGN §8), on SQLite and PostgreSQL, with the real worker: set and clear an
 absence, every refusal naming its field, `GET /api/users/me`, new work routed to the delegate (the backup for
-an executive) and an open dispute moved to the delegate by its own workflow (`system:away`).
+an executive), an open dispute moved to the delegate by its own workflow (`system:away`), and a `reassign` to
+someone away now refused with 409 naming their stand-in.
 
 The stack's charter is the fast one (24x7, UTC). Dates are computed from the stack's clock (today, yesterday,
 tomorrow), never written in, so the tests pass on any day.
@@ -204,6 +205,36 @@ async def test_a_delegate_conflicted_on_an_open_dispute_is_refused(people: Api) 
     assert names_field(response, "delegate"), response.text
     assert dispute_id in message_for(response, "delegate")
     assert (await me(api, "mediator"))["away"] is None
+
+
+# --- a reassign to someone away ---------------------------------------------------------------------
+
+async def test_a_reassign_to_someone_away_now_is_409_naming_until_when_and_their_stand_in(people: Api) -> None:
+    api = people
+    mediator2, backup = api.email("mediator2"), api.email("backup")
+    stand_in = await new_user(api, "mediator")
+    assert (await put_away(api, "admin", mediator2, {"from": day(0), "until": day(2),
+                                                     "delegate": stand_in})).status_code == 200
+    dispute_id = await api.in_state("paused")  # in mediation, its clock stopped: no timer moves it on meanwhile
+    before = api.people_events(dispute_id)
+    for who in ("mediator", "admin"):
+        refused = await api.act(dispute_id, who, "reassign", to=mediator2)
+        assert refused.status_code == 409, refused.text
+        assert refused.json()["detail"] == (f"{mediator2} is away until {day(2)} (inclusive, UTC); their stand-in "
+                                            f"is {stand_in}")
+    assert api.people_events(dispute_id) == before  # nothing recorded, nothing moved
+    # an executive away: the backup's stand-in is the sponsor
+    assert (await put_away(api, "admin", backup, {"from": day(-1), "until": day(0)})).status_code == 200
+    at_tier_3 = await api.in_state("executive")
+    refused = await api.act(at_tier_3, "exec", "reassign", to=backup)
+    assert refused.status_code == 409, refused.text
+    assert refused.json()["detail"] == (f"{backup} is away until {day(0)} (inclusive, UTC); their stand-in is "
+                                        f"{api.email('exec')}")
+    # back (or away only later): the reassign goes through
+    assert (await api.delete(f"/api/users/{mediator2}/away", "admin")).status_code == 200
+    assert (await put_away(api, "admin", mediator2, {"from": day(3), "until": day(4),
+                                                     "delegate": stand_in})).status_code == 200
+    assert (await api.ok(dispute_id, "mediator", "reassign", to=mediator2))["mediator"] == mediator2
 
 
 # --- routing new work, moving open work --------------------------------------------------------------
