@@ -43,6 +43,7 @@ from temporalio.common import RetryPolicy, WorkflowIDConflictPolicy, WorkflowIDR
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 
 from activities.names import DELIVER_WEBHOOK, GIVE_UP_WEBHOOK
+from domain.plain_words import a_or_an
 from domain.webhook_events import DeliveryGivenUp, DeliveryJob, signature
 from domain.webhook_retries import DELIVERY_WINDOW, RETRY_WEBHOOK, SWEEP_WEBHOOKS, DeliveryRetry, SweepPlan
 from domain.webhook_retries import backoff as first_backoff
@@ -172,7 +173,7 @@ class WebhookActivities:
         if not target.active:
             raise ApplicationError("the subscription was removed", type="WebhookRemoved", non_retryable=True)
         if not self.allow_private and (why := _private_now(target.url)):
-            error = f"the URL now points at a {why} address"
+            error = f"the URL now points at {a_or_an(why)} address"
             self._record(delivery_id, status=None, error=error, next_try_at=None)
             raise ApplicationError(error, type="WebhookRefused", non_retryable=True)
         return target

@@ -25,9 +25,15 @@ def _number(value: object) -> str:
     return f"{value:,.10g}" if abs(value) >= 1000 else f"{value:g}"
 
 
+def a_or_an(word: str) -> str:
+    """"a loopback", "an unspecified": the word with its indefinite article (by its first letter, which is
+    right for the words Parley puts after one)."""
+    return f"{'an' if word[:1].lower() in 'aeiou' else 'a'} {word}"
+
+
 def a_role(role: str) -> str:
     """"a rep", "a mediator", "an auditor", "an admin", "an executive": a role as a sentence names it."""
-    return f"{'an' if role[:1] in 'aeiou' else 'a'} {role}"
+    return a_or_an(role)
 
 
 def _plural(n: object, word: str) -> str:

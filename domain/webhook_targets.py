@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable
 from urllib.parse import SplitResult, urlsplit
 
 from domain.errors import InvalidInput
+from domain.plain_words import a_or_an
 
 Resolver = Callable[[str], Iterable[str]]  # a host name's addresses (none when it does not resolve)
 MAX_URL = 2000
@@ -24,9 +25,12 @@ def parse_url(url: str) -> SplitResult:
         raise InvalidInput("must not contain spaces or control characters", field="url")
     try:
         parts = urlsplit(url)
-        parts.port  # noqa: B018  (raises on a port out of range)
+        port = parts.port  # (raises on a port out of range)
     except ValueError as exc:
         raise InvalidInput(f"is not a valid URL ({exc})", field="url") from exc
+    if port == 0:
+        raise InvalidInput("must not name port 0, which nothing can be reached on (leave the port out for the "
+                           "scheme's own, or name one from 1 to 65535)", field="url")
     if not parts.hostname:
         raise InvalidInput("must name a host (http://host/path)", field="url")
     if parts.username is not None or parts.password is not None:
@@ -44,7 +48,7 @@ def check_target(url: str, *, allow_private: bool, resolve: Resolver) -> None:
     if why is None and not _is_address(host):
         why = next((r for r in map(address_reason, resolve(host)) if r is not None), None)
     if why is not None:
-        raise InvalidInput(f"points at a {why} address ({host}); webhooks must reach a public host "
+        raise InvalidInput(f"points at {a_or_an(why)} address ({host}); webhooks must reach a public host "
                            "(PARLEY_WEBHOOK_ALLOW_PRIVATE allows private targets)", field="url")
 
 

@@ -110,6 +110,8 @@ async def test_a_subscription_answers_its_secret_once(api: Api, hooks: Hooks) ->
     ({"url": "hooks.example.com/in", "events": ["*"]}, "url"),
     ({"url": "https://user:pw@hooks.example.com/", "events": ["*"]}, "url"),
     ({"url": "http://", "events": ["*"]}, "url"),
+    ({"url": "https://x.example.com:0/", "events": ["*"]}, "url"),  # nothing is ever reached on port 0
+    ({"url": "http://127.0.0.1:00/hook", "events": ["*"]}, "url"),  # private targets allowed here, port 0 is not
     ({"events": ["*"]}, "url"),
     ({"url": "https://hooks.example.com/", "events": ["dispute.filed", "dispute.nope"]}, "events.1"),
     ({"url": "https://hooks.example.com/", "events": []}, "events"),
@@ -127,7 +129,7 @@ async def test_private_targets_are_refused_unless_allowed(api: Api, hooks: Hooks
     async with serve(strict) as http:  # the same store, without PARLEY_WEBHOOK_ALLOW_PRIVATE
         for url, why in (("http://127.0.0.1:8080/", "loopback"), ("http://localhost/", "loopback"),
                          ("http://169.254.169.254/latest/", "link-local"), ("http://10.1.2.3/", "private"),
-                         ("http://[::1]/", "loopback")):
+                         ("http://[::1]/", "a loopback"), ("http://0.0.0.0/", "points at an unspecified address")):
             response = await http.post("/api/webhooks", json={"url": url, "events": ["*"]}, headers=api.auth("admin"))
             (problem,) = problems(response)
             assert problem["field"] == "url" and why in problem["message"], response.text

@@ -115,17 +115,25 @@ def resolver(table: dict[str, list[str]]) -> Any:
     ("ftp://hooks.example.com/x", "http:// or https://"), ("hooks.example.com/x", "http:// or https://"),
     ("http://", "must name a host"), ("https://user:pw@hooks.example.com/", "user name or password"),
     ("http://hooks.example.com:99999/", "not a valid URL"), ("http://hooks.exa mple.com/", "spaces"),
+    ("https://x.example.com:0/", "port 0"), ("http://hooks.example.com:000/in", "port 0"),
     ("http://127.0.0.1:8080/hook", "loopback"), ("http://localhost/hook", "loopback"),
     ("http://api.localhost/", "loopback"), ("http://[::1]/", "loopback"), ("http://[::ffff:127.0.0.1]/", "loopback"),
     ("http://169.254.169.254/latest/meta-data", "link-local"), ("http://[fe80::1]/", "link-local"),
     ("http://10.0.0.8/", "private"), ("http://192.168.1.20/", "private"), ("http://172.16.5.4/", "private"),
-    ("http://[fc00::1]/", "private"), ("http://0.0.0.0/", "unspecified"),
+    ("http://[fc00::1]/", "a private"), ("http://0.0.0.0/", "points at an unspecified address (0.0.0.0)"),
+    ("http://[::]/", "an unspecified"), ("http://224.0.0.1/", "a multicast"),
     ("https://internal.corp.example/hook", "private"),  # resolves to 10.1.2.3
 ])
 def test_refused_targets_name_the_url(url: str, words: str) -> None:
     with pytest.raises(InvalidInput) as refused:
         check_target(url, allow_private=False, resolve=resolver({"internal.corp.example": ["10.1.2.3"]}))
     assert refused.value.field == "url" and words in refused.value.message, refused.value.message
+
+
+def test_port_0_is_refused_even_where_private_targets_are_allowed() -> None:
+    with pytest.raises(InvalidInput) as refused:
+        check_target("http://127.0.0.1:0/hook", allow_private=True, resolve=resolver({}))
+    assert refused.value.field == "url" and "port 0" in refused.value.message
 
 
 def test_public_targets_and_private_ones_when_allowed() -> None:
