@@ -84,6 +84,7 @@ def summary(report: DigestReport) -> str:
 def digest_show(args: argparse.Namespace, settings: Settings) -> int:
     from sqlmodel import Session
 
+    from domain.plain_words import a_role
     from render.digest_text import digest_text
     from service.digest import digest_of
 
@@ -95,7 +96,7 @@ def digest_show(args: argparse.Namespace, settings: Settings) -> int:
         return 2
     print(digest_text(digest, charter.business_calendar(), settings.base_url))
     if not digest.worth_sending:
-        print(f"\n({digest.recipient.email} is a {digest.recipient.role}: nothing to send them this week)")
+        print(f"\n({digest.recipient.email} is {a_role(digest.recipient.role)}: nothing to send them this week)")
     return 0
 
 

@@ -140,6 +140,7 @@ def _user(engine: Engine, email: str | None, *, admin: bool) -> User | None:
     from sqlmodel import Session
 
     from domain.model import Role
+    from domain.plain_words import a_role
     from service.disputes import ADMIN_EMAIL
     from store.tables import User
     from store.users import user_by_email
@@ -152,7 +153,7 @@ def _user(engine: Engine, email: str | None, *, admin: bool) -> User | None:
         print(f"error: no Parley user {email}", file=sys.stderr)
         return None
     if admin and Role(user.role) != Role.admin:
-        print(f"error: only an admin imports registrations; {user.email} is a {user.role}", file=sys.stderr)
+        print(f"error: only an admin imports registrations; {user.email} is {a_role(user.role)}", file=sys.stderr)
         return None
     return user
 

@@ -30,6 +30,7 @@ from sqlalchemy.exc import IntegrityError
 
 from domain.errors import Forbidden, InvalidInput, ParleyError
 from domain.model import Role
+from domain.plain_words import a_role
 from domain.registrations import LIVE
 from service.imports import ImportRow, Kind, RowError, RowParser
 from service.registration_rows import first_event, new_values
@@ -84,7 +85,7 @@ class Importer:
     def __init__(self, registrations: Registrations, user: User, kind: Kind,
                  on_rows: Callable[[int], None] | None = None) -> None:
         if Role(user.role) != Role.admin:
-            raise Forbidden(f"only an admin imports registrations; {user.email} is a {user.role}")
+            raise Forbidden(f"only an admin imports registrations; {user.email} is {a_role(user.role)}")
         self.regs, self.user = registrations, user
         self.charter = registrations.service.charter()
         self.parser = RowParser(kind)
@@ -202,7 +203,7 @@ class Importer:
         if owner is None:
             return RowError(line, "owner_email", f"no Parley user {email}")
         if Role(owner.role) != Role.rep or owner.channel not in ("direct", "partner"):
-            return RowError(line, "owner_email", f"{owner.email} is a {owner.role}, not a rep")
+            return RowError(line, "owner_email", f"{owner.email} is {a_role(owner.role)}, not a rep")
         if item.channel and item.channel != owner.channel:
             return RowError(line, "channel", f"{owner.email} is a {owner.channel} rep, not {item.channel}")
         if item.partner_org and item.partner_org != owner.partner_org:

@@ -18,6 +18,7 @@ from api.web.render import LEADERS, OWNER_LABELS, TIER_NAMES, PageRoute, duratio
 from api.web.session import PageUser
 from domain.errors import Forbidden, NotFound
 from domain.model import Role
+from domain.plain_words import a_role
 from store import audit, notifications, queries, stats
 from store.audit import signing
 from store.audit.checkpoints import Status, status
@@ -28,7 +29,7 @@ router = APIRouter(route_class=PageRoute, include_in_schema=False)
 
 def _auditor(user: User) -> None:
     if Role(user.role) not in (Role.auditor, Role.admin):
-        raise Forbidden(f"The audit view is for auditors and admins; you are signed in as a {user.role}.")
+        raise Forbidden(f"The audit view is for auditors and admins; you are signed in as {a_role(user.role)}.")
 
 
 @router.get("/audit")

@@ -16,6 +16,7 @@ from api.web.session import PageUser, flash
 from domain import public_holidays
 from domain.errors import Forbidden
 from domain.model import Role
+from domain.plain_words import a_role
 from service import charters
 from service.charters import CharterRefused
 from store.tables import User
@@ -52,7 +53,7 @@ def _page(request: Request, session: Session, user: User, form: FormState, old: 
 @router.post(PAGE)
 async def charter_adopt(request: Request, user: PageUser) -> Response:
     if Role(user.role) != Role.admin:
-        raise Forbidden(f"Only admins adopt a charter; you are signed in as a {user.role}.")
+        raise Forbidden(f"Only admins adopt a charter; you are signed in as {a_role(user.role)}.")
     data = await request.form()
     toml, reason = str(data.get("toml", "")), str(data.get("reason", ""))
     toml = toml.replace("\r\n", "\n")  # a browser sends a textarea's lines with CRLF; files keep LF

@@ -23,6 +23,7 @@ from api.web.session import PageUser, flash, flash_refusal
 from domain import caucus
 from domain.errors import Forbidden, InvalidInput, ParleyError
 from domain.model import Comment, ConflictType, Decide, Role, Rule, Status
+from domain.plain_words import a_role
 from domain.precedents import warning as precedent_warning
 from service import away, dispute_claims, precedents, routing
 from service.disputes import Service, trail
@@ -144,7 +145,7 @@ def filing_form(request: Request, user: PageUser, session: SessionDep, registrat
 
 def _filing_page(request: Request, session: Session, user: User, form: FormState, status_code: int = 200) -> Response:
     if Role(user.role) != Role.rep:
-        raise Forbidden(f"Only reps file disputes; you are signed in as a {user.role}.")
+        raise Forbidden(f"Only reps file disputes; you are signed in as {a_role(user.role)}.")
     charter = get_charter(request)
     groups: dict[str, list[tuple[str, str]]] = {}
     for other in queries.counterparties(session, user):

@@ -22,6 +22,7 @@ from api.web.render import PageRoute, render
 from api.web.session import PageUser, flash, flash_refusal
 from domain.errors import Forbidden, InvalidInput, ParleyError
 from domain.model import Role
+from domain.plain_words import a_role
 from domain.registrations import LIVE, STATUSES
 from service import registration_views as views
 from service.registrations import Registrations
@@ -71,7 +72,7 @@ def register_form(request: Request, user: PageUser, session: SessionDep) -> Resp
 def _register_page(request: Request, session: Session, user: User, form: FormState, status_code: int = 200) -> Response:
     if not views.may_register(user):
         raise Forbidden("Only reps register deals (an admin may on a rep's behalf); "
-                        f"you are signed in as a {user.role}.")
+                        f"you are signed in as {a_role(user.role)}.")
     charter = charter_in_force(request.app.state)
     regions, segments = views.choices(charter)
     for name, known in (("region", regions), ("segment", segments)):  # a value typed elsewhere stays a choice

@@ -208,6 +208,9 @@ def test_only_reps_file(seeded: Seeded) -> None:
     web = seeded.web.sign_in("mediator")
     assert web.get("/disputes/new").status_code == 403
     assert web.post("/disputes/new", filing_form()).status_code == 403
+    for who, role in (("mediator", "a mediator"), ("exec", "an executive"), ("auditor", "an auditor")):
+        refused = seeded.web.sign_in(who).get("/disputes/new")
+        assert refused.status_code == 403 and f"you are signed in as {role}." in refused.text, who
 
 
 @pytest.mark.parametrize(("overrides", "errors"), [
@@ -297,6 +300,8 @@ def test_the_audit_view_is_for_auditors_and_admins(seeded: Seeded) -> None:
         assert web.get("/audit").status_code == status
         assert web.get("/audit/verify").status_code == status
         assert web.get("/audit/export.csv").status_code == status
+    refused = seeded.web.sign_in("exec").get("/audit")
+    assert "you are signed in as an executive." in refused.text  # not "a executive"
 
 
 def test_the_audit_view_lists_every_dispute_read_only(seeded: Seeded) -> None:
