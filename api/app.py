@@ -151,21 +151,43 @@ async def _drain(receive: Receive) -> None:
 
 
 class UnstorableUrl:
-    """A path or query parameter that no store can hold (a NUL byte) is refused with 422 before any
-    route looks it up (PostgreSQL would refuse the query with an error, a 500)."""
+    """A path or query that no store can hold is refused with 422 naming `path` or `query` before any route
+    looks it up: a NUL byte (PostgreSQL would refuse the query with an error, a 500), or %-escapes that do not
+    decode to UTF-8 (the server would read each bad byte as U+FFFD, and a route would look up or echo text that
+    was never sent), lone surrogates encoded as UTF-8 (%ED%A0%80) among them.
+
+    It runs on every request: a path or query of plain ASCII with no %-escape (nearly all of them) is passed
+    after a scan or two of its bytes, with nothing decoded or copied."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            query = unquote_to_bytes(bytes(scope.get("query_string", b"")).replace(b"+", b" "))
-            where = "path" if unstorable(str(scope.get("path", ""))) else "query" if b"\x00" in query else None
-            if where is not None:
-                problem = {"field": where, "message": "must not contain the NUL character"}
-                await JSONResponse({"detail": [problem]}, status_code=422)(scope, receive, send)
+            raw_path = scope.get("raw_path")
+            problem = _url_problem(raw_path) if raw_path is not None else unstorable(str(scope.get("path", "")))
+            where = "path"
+            if problem is None:
+                problem, where = _url_problem(bytes(scope.get("query_string", b""))), "query"
+            if problem is not None:
+                body = {"detail": [{"field": where, "message": problem}]}
+                await JSONResponse(body, status_code=422)(scope, receive, send)
                 return
         await self.app(scope, receive, send)
+
+
+def _url_problem(raw: bytes) -> str | None:
+    """Why a path or query as sent (%-escaped) is not storable text, or None."""
+    if raw.isascii() and b"%" not in raw and b"\x00" not in raw:
+        return None  # nothing escaped: it is ASCII text as it stands
+    text = unquote_to_bytes(raw)
+    if b"\x00" in text:
+        return "must not contain the NUL character"
+    try:
+        text.decode("utf-8")
+    except UnicodeDecodeError:
+        return "must be UTF-8 text (its %-escapes decode to bytes that are not)"
+    return None
 
 
 # What a client is told beside the error: how to authenticate (RFC 9110 §11.6.1), when to try again.

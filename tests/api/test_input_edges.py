@@ -1,7 +1,7 @@
 """Input at the edges, over real HTTP on both stores: every 422 has one shape in plain words, no input
-gives a 500 (integers past 64 bits, NUL and lone surrogates, booleans and numeric strings where a
-number belongs, numbers where a date belongs, infinities), currencies must exist, and a body over the
-limit is answered with 413 rather than a reset connection."""
+gives a 500 (integers past 64 bits, NUL and lone surrogates, %-escapes that are not UTF-8, booleans and
+numeric strings where a number belongs, numbers where a date belongs, infinities), currencies must exist,
+and a body over the limit is answered with 413 rather than a reset connection."""
 
 from __future__ import annotations
 
@@ -222,6 +222,12 @@ async def test_a_user_with_text_no_store_can_hold_is_422(api: Api, bad: str) -> 
 
 
 @pytest.mark.parametrize(("method", "path", "who", "field"), [
+    ("GET", "/api/registrations/REG-%ED%A0%80", "pat", "path"),  # a lone surrogate, encoded as UTF-8
+    ("GET", "/api/disputes/PRL-%FF", "dana", "path"),
+    ("GET", "/api/disputes/PRL-%C3", "dana", "path"),  # cut short
+    ("POST", "/api/disputes/PRL-%C0%80/actions", "dana", "path"),  # NUL spelt long: not UTF-8 either
+    ("GET", "/api/registrations?account=%FF", "pat", "query"),
+    ("GET", "/api/disputes?status=%ED%BF%BF", "dana", "query"),
     ("GET", "/api/disputes/PRL-%00", "dana", "path"),
     ("GET", "/api/disputes/PRL-%00/audit", "auditor", "path"),
     ("POST", "/api/disputes/PRL-%00/actions", "dana", "path"),
@@ -230,11 +236,24 @@ async def test_a_user_with_text_no_store_can_hold_is_422(api: Api, bad: str) -> 
     ("GET", "/api/disputes?status=%00", "dana", "query"),
     ("GET", "/api/audit/verify?digest=v1%00", "auditor", "query"),
 ])
-async def test_a_nul_in_the_path_or_query_is_422(api: Api, method: str, path: str, who: str, field: str) -> None:
+async def test_a_path_or_query_no_store_can_hold_is_422(api: Api, method: str, path: str, who: str,
+                                                        field: str) -> None:
+    """A NUL, or %-escapes that do not decode to UTF-8 (the server would read each bad byte as U+FFFD)."""
     response = await api.http.request(method, path, headers=api.auth(who),
                                       json={"action": "comment", "text": "x"} if method == "POST" else None)
     assert response.status_code == 422, response.text
     assert names_field(response, field), response.text
+    if "%00" not in path:
+        assert message_for(response, field) == "must be UTF-8 text (its %-escapes decode to bytes that are not)"
+
+
+async def test_utf_8_escapes_in_the_path_and_query_are_read_as_sent(api: Api) -> None:
+    for path in ("/api/registrations/REG-%C3%A9t%C3%A9", "/api/registrations/REG-%EF%BF%BD",  # é, U+FFFD itself
+                 "/api/disputes/PRL-%F0%9F%98%80"):
+        response = await api.get(path, "pat")
+        assert response.status_code == 404, (path, response.text)
+    listed = await api.get("/api/registrations?account=%C3%A9t%C3%A9", "pat")
+    assert listed.status_code == 200 and listed.json() == [], listed.text
 
 
 # --- numbers are numbers ----------------------------------------------------------------------------
