@@ -42,7 +42,7 @@ from temporalio.exceptions import ApplicationError
 from activities.slack import heartbeat
 from domain.smtp import SmtpTarget
 from render.email import MailNotice, RenderedMail, render_notice
-from store import notifications, projection
+from store import notifications, projection, registrations
 from store.charters import charter_by_version
 from store.db import session
 from store.group_commit import group_commit
@@ -244,8 +244,9 @@ class MailDelivery:
             view = projection.stored_view(s, dispute_id)
             charter = charter_by_version(s, view.charter_version) if view is not None else None
             people = notifications.reach(s, {r.recipient for r in rows})
+            of_registration = view is None and registrations.known(s, dispute_id)  # (a REG-… has no view)
         calendar = charter.business_calendar() if charter is not None else None
-        link = f"{self.public_url}/disputes/{dispute_id}" if view is not None else f"{self.public_url}/"
+        link = f"{self.public_url}/{'registrations' if of_registration else 'disputes'}/{dispute_id}"
         try:
             beat()
             with self.mailer.connection() as conn:

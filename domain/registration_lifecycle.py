@@ -13,6 +13,7 @@ the row; everything after it is numbered here. `apply`, `note_overlap`, `note_di
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, Literal
 
@@ -116,6 +117,8 @@ class Registration:
         if self.reg.status == "approved" and self.reg.protected_until is not None:
             self._plan_window(now)  # a workflow started late sends no reminder that is already past
         self.pending: list[RegistrationRecorded] = []
+        # who is who, for the texts people read: everyone who has acted so far, as for a dispute
+        self.names: dict[str, str] = {}
         for note in start.overlaps:
             self.note_overlap(note, now)
 
@@ -154,6 +157,8 @@ class Registration:
     def apply(self, cmd: RegistrationCommand, now: datetime) -> None:
         self.check(cmd, now)
         actor, act, reg = cmd.actor.email, cmd.act, self.reg
+        if cmd.actor.name:
+            self.names[actor] = cmd.actor.name
         match act:
             case Approve():
                 reg.status, reg.approved_at, reg.decided_by = "approved", now, actor
@@ -257,29 +262,32 @@ class Registration:
         self.reg.last_seq, self.reg.updated_at = self.seq, now
         event = Event(dispute_id=self.reg.id, seq=self.seq, at=now, actor=actor, action=action, tier=0,
                       payload=payload, charter_version=self.charter.version_id)
-        text = headline(event, self.reg, self.cal)
+        text = headline(event, self.reg, self.cal, self.names)
         notices = [n.model_copy(update={"text": text}) for n in tell if n.recipient != actor]
         self.pending.append(RegistrationRecorded(event=event, registration=self.reg.model_copy(),
                                                  notices=notices, changes=changes or {}))
 
 
-def headline(event: Event, reg: RegistrationSnapshot, cal: BusinessCalendar) -> str:
-    """What happened to a registration, in one line."""
+def headline(event: Event, reg: RegistrationSnapshot, cal: BusinessCalendar,
+             names: Mapping[str, str] | None = None) -> str:
+    """What happened to a registration, in one line. `names` maps e-mail addresses to names: the actor is
+    named as a dispute's notices name people, by their e-mail address only when no name is known."""
     p = event.payload
     name = f"{reg.id} ({reg.account}: {reg.title})"
+    who = (names or {}).get(event.actor) or event.actor
 
     def when(key: str) -> str:
         value = p.get(key)
         return format_due(datetime.fromisoformat(value), cal) if isinstance(value, str) else "—"
 
     return {
-        "submitted": f"{event.actor} registered {name}; it awaits approval",
-        "approved": f"{event.actor} approved {name}" + (f"; protected until {when('protected_until')}"
-                                                        if p.get("protected_until") else ""),
-        "rejected": f"{event.actor} rejected {name}: {p.get('reason', '')}",
-        "extended": f"{event.actor} extended the protection of {name} until {when('until')}",
-        "withdrawn": f"{event.actor} withdrew {name}",
-        "closed": f"{event.actor} closed {name} ({'won' if p.get('won') else 'lost'})",
+        "submitted": f"{who} registered {name}; it awaits approval",
+        "approved": f"{who} approved {name}" + (f"; protected until {when('protected_until')}"
+                                                if p.get("protected_until") else ""),
+        "rejected": f"{who} rejected {name}: {p.get('reason', '')}",
+        "extended": f"{who} extended the protection of {name} until {when('until')}",
+        "withdrawn": f"{who} withdrew {name}",
+        "closed": f"{who} closed {name} ({'won' if p.get('won') else 'lost'})",
         "approval_reminder": f"Reminder: {name} awaits approval, due {when('due_at')}",
         "approval_overdue": f"{name} is past its approval deadline ({when('due_at')}) and still pending",
         "expiry_reminder": f"Reminder: the protection of {name} ends {when('protected_until')}",

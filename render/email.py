@@ -3,7 +3,7 @@
 A mail greets its reader by name, says what happened (the notice's own line, as Slack shows it), where
 the dispute stands and its deadline in business time on the charter's calendar, in the charter's time
 zone ("Due Thu 4 Feb 2027, 10:00 EST, business time left: 1 business day 5 h", as the pages and Slack
-texts write it), and links to the dispute's page.
+texts write it), and links to the dispute's page (a registration's notice: to the registration's page).
 """
 
 from __future__ import annotations
@@ -67,9 +67,12 @@ def render_notice(notice: MailNotice) -> RenderedMail:
 
 
 def subject(notice: MailNotice) -> str:
+    """The subject: "[Parley] Your move: PRL-… <title>". A registration's notice says what happened instead,
+    and one that begins with its prefix already ("Reminder: REG-… awaits approval") is not given it twice."""
     prefix = SUBJECT_PREFIX.get(notice.kind, "Update")
     about = f"{notice.dispute_id} {notice.view.title}" if notice.view else notice.text
-    text = " ".join(f"[Parley] {prefix}: {about}".split())  # no line breaks in a header
+    said = about if about.startswith(f"{prefix}:") else f"{prefix}: {about}"
+    text = " ".join(f"[Parley] {said}".split())  # no line breaks in a header
     return text if len(text) <= SUBJECT_MAX else text[: SUBJECT_MAX - 1] + "…"
 
 

@@ -196,14 +196,15 @@ class Registrations:
                 event = first_event(row, user.email, "submitted", charter, body.model_dump(mode="json"))
                 mediator = routed_mediators(charter.routing, row.region, row.segment)[0]
                 tell = [mediator] if row.status == "pending" else []
-                self._record_first(s, row, event, tell, charter)
+                self._record_first(s, row, event, tell, charter, {user.email: user.name} if user.name else {})
                 return row, event, new
         except IntegrityError as exc:  # another request took the external_ref first
             raise WrongState(f"a registration with external_ref {body.external_ref!r} exists") from exc
 
-    def _record_first(self, s: Session, row: RegistrationRow, event: Event, tell: list[str], charter: Charter) -> None:
+    def _record_first(self, s: Session, row: RegistrationRow, event: Event, tell: list[str], charter: Charter,
+                      names: dict[str, str]) -> None:
         snapshot = snapshot_of(row).model_copy(update={"last_seq": 1})
-        text = headline(event, snapshot, charter.business_calendar())
+        text = headline(event, snapshot, charter.business_calendar(), names)
         notices = [Notice(recipient=email, kind="action_required", text=text) for email in tell]
         registration_trail.record(s, RegistrationRecorded(event=event, registration=snapshot, notices=notices),
                                   "pending" if self._delivering() else "outbox")

@@ -33,7 +33,7 @@ from store.tables import (
 
 R, D = REGISTRATIONS.c, DISPUTE_REGISTRATIONS.c
 
-__all__ = ["by_external_ref", "count", "disputes_about", "disputes_linking", "get", "insert", "link_dispute",
+__all__ = ["by_external_ref", "count", "disputes_about", "disputes_linking", "get", "insert", "known", "link_dispute",
            "listing", "may_see", "require", "take_turns", "update", "visible_to"]
 
 
@@ -51,6 +51,11 @@ def insert(session: Session, row: RegistrationRow) -> RegistrationRow:
 
 def get(session: Session, registration_id: str) -> RegistrationRow | None:
     return session.get(RegistrationRow, registration_id)
+
+
+def known(session: Session, registration_id: str) -> bool:
+    """Whether there is a registration with this id (its primary key read, nothing loaded)."""
+    return session.execute(select(R.id).where(R.id == registration_id)).first() is not None
 
 
 def require(session: Session, registration_id: str) -> RegistrationRow:

@@ -1,11 +1,13 @@
 """The whole stack with e-mail on (the real worker and workflow, the app over HTTP, a local SMTP server, no
-Slack), on SQLite and PostgreSQL: the `notify` preference through the API and the settings page, and a
-filing that reaches the partner by e-mail."""
+Slack), on SQLite and PostgreSQL: the `notify` preference through the API and the settings page, a
+filing that reaches the partner by e-mail, and a registration's e-mails from submission to expiry."""
 
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import AsyncIterator, Iterator
+from email.message import EmailMessage
 
 import httpx
 import pytest
@@ -23,7 +25,7 @@ from tests.harness.temporal import target_of, terminate
 from tests.harness.waiting import eventually
 from tests.pg import migrated_database
 
-PAT, DANA = PEOPLE["pat"].email, PEOPLE["dana"].email
+PAT, DANA, MEDIATOR = PEOPLE["pat"].email, PEOPLE["dana"].email, PEOPLE["mediator"].email
 
 
 @pytest.fixture(scope="module")
@@ -119,6 +121,51 @@ async def test_a_partner_who_prefers_email_hears_of_a_filing_by_email(api: Api, 
 
     await eventually(lambda: marked() == ("email", "sent"), timeout=10, what=lambda: f"the row marked: {marked()}")
     assert len(arrived()) == 1  # once
+
+
+async def test_a_registrations_emails_link_to_its_page_and_name_people(api: Api, module_smtp: SmtpServer) -> None:
+    """Every e-mail about a registration (on the fast charter: a 2 s approval reminder, 12 s of protection with
+    a reminder 4 s before its end) links to the registration's page, not to the site's root; its subject says
+    "Reminder:" once, and it names whoever acted as the dispute mails do."""
+    account = f"{uuid.uuid4().hex[:10]} Mailworks Corp"
+    body = {"account": account, "title": "Data platform", "deal_value": 120_000, "currency": "EUR", "region": "EMEA"}
+    registered = await api.post("/api/registrations", "pat", body)
+    assert registered.status_code == 201, registered.text
+    reg_id = registered.json()["id"]
+    opportunity = await api.post("/api/registrations", "dana", body)  # the same account: an early warning
+    assert opportunity.status_code == 201, opportunity.text
+    try:
+        async def mail(to: str, subject: str) -> EmailMessage:
+            def found() -> EmailMessage | None:
+                return next((m for m in module_smtp.mailbox.to(to) if m["Subject"].startswith(subject)), None)
+
+            return await eventually(found, timeout=30, what=lambda: f"an e-mail to {to}: {subject!r} among "
+                                    f"{[m['Subject'] for m in module_smtp.mailbox.to(to)]}")
+
+        name = f"{reg_id} ({account}: Data platform)"
+        mails = [
+            await mail(MEDIATOR, f"[Parley] Your move: Pat Partner registered {name}; it awaits approval"),
+            await mail(PAT, f"[Parley] Your move: Early warning: {name} overlaps {opportunity.json()['id']}, "
+                            "a direct opportunity"),
+            await mail(MEDIATOR, f"[Parley] Reminder: {name} awaits approval, due "),
+        ]
+        approved = await api.post(f"/api/registrations/{reg_id}/actions", "mediator", {"action": "approve"})
+        assert approved.status_code == 200, approved.text
+        mails += [
+            await mail(PAT, f"[Parley] Update: Mia Mediator approved {name}; protected until "),
+            await mail(PAT, f"[Parley] Reminder: the protection of {name} ends "),
+            await mail(PAT, f"[Parley] Update: The protection of {name} has ended: it expired"),
+        ]
+        page = f"http://parley.example/registrations/{reg_id}"
+        for message in mails:
+            text = message.get_body(preferencelist=("plain",)).get_content()  # type: ignore[union-attr]
+            html = message.get_body(preferencelist=("html",)).get_content()  # type: ignore[union-attr]
+            assert f"Open it in Parley: {page}" in text.splitlines(), text
+            assert f'<a href="{page}"' in html and f"Open {reg_id} in Parley" in html, html
+            assert "Reminder: Reminder" not in message["Subject"]
+            assert "@" not in message["Subject"], message["Subject"]  # people by name, not by address
+    finally:
+        await terminate(api.temporal, [reg_id, opportunity.json()["id"]])
 
 
 async def test_the_settings_page(api: Api, stack: Stack) -> None:

@@ -161,6 +161,23 @@ async def test_only_a_mediator_routed_for_the_region_decides(rh: RegHarness) -> 
     assert result.status == "rejected" and rh.told(r, "rejected") == {(OWNER.email, "info")}
 
 
+async def test_notices_name_whoever_acted_as_a_disputes_do(rh: RegHarness) -> None:
+    """The texts people read name the actor by the name the command carries; an address only without one."""
+    r = await rh.register()
+    named = MEDIATOR.model_copy(update={"name": "Mia Mediator"})
+    await rh.act(r, named, "approve")
+    [approved] = rh.item(r, "approved").notices
+    assert approved.text.startswith(f"Mia Mediator approved {r.id} (Globex Corp: Globex data platform)")
+    assert MEDIATOR.email not in approved.text
+    until = (await rh.view(r)).protected_until
+    assert until is not None
+    await rh.act(r, ADMIN, "extend", until=(until + DAY).isoformat())  # the admin's command carries no name
+    [extended] = rh.item(r, "extended").notices
+    assert extended.text.startswith(f"{ADMIN.email} extended the protection of {r.id}")
+    await rh.act(r, OWNER, "withdraw", reason="The customer chose another supplier")
+    await rh.finished(r)  # ended as the other tests end theirs: one left to `close` hung the next test's skip
+
+
 # --- a direct opportunity ------------------------------------------------------------------------
 
 @keeps_registration_history("direct_withdrawn")
