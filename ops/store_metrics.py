@@ -8,8 +8,11 @@ reports the same values: aggregate them with max(), not sum().
 - `parley_disputes_open{status,tier}`, `parley_disputes_overdue{tier}` (open and past their deadline);
 - `parley_sla_breaches_total{tier}`: the tier whose deadline passed (an escalation by `system:sla` out of
   tiers 1 and 2, an `sla_breached` event at tier 3), as in the dashboard;
-- `parley_notifications{result}`: sent, pending, retrying (an attempt failed, more will follow),
-  outbox (no Slack), failed (Slack refused it: parked in the outbox with the error);
+- `parley_notifications{result}`: each notice once, by its Slack state: sent, pending, retrying (an attempt
+  failed, more will follow), failed (Slack refused it: parked in the outbox with the error), outbox (neither
+  Slack nor e-mail reaches its reader), email (no Slack: it goes by e-mail alone);
+- `parley_emails{result}`: the e-mails of notices and digests: sent, pending, retrying (the server was down or
+  answered "later": more tries follow), failed (the server refused it for good: parked with its answer);
 - `parley_webhook_deliveries{result}`: delivered, pending, retrying, failed (given up after 24 hours);
 - `parley_store_up`: 0 when the store could not be read (the series above are then left out).
 
@@ -79,8 +82,11 @@ class StoreCollector(Collector):
                 select(E.action, E.tier, func.count())
                 .where(E.actor == "system:sla", E.action.in_(("escalated", "sla_breached")))
                 .group_by(E.action, E.tier)).all()
-            failed = case((N.error.is_(None), 0), else_=1)
-            notices = conn.execute(select(N.status, failed, func.count()).group_by(N.status, failed)).all()
+            # a row's Slack error (1), or the refusal of its only medium, e-mail (2): `notifications.mark_mail`
+            failed = case((N.error.is_(None), 0), (N.error.like("e-mail:%"), 2), else_=1)
+            mail_failed = case((N.email_error.is_(None), 0), else_=1)
+            notices = conn.execute(select(N.status, failed, N.email_status, mail_failed, func.count())
+                                   .group_by(N.status, failed, N.email_status, mail_failed)).all()
             result = case((W.delivered_at.is_not(None), "delivered"), (W.failed_at.is_not(None), "failed"),
                           (W.attempts > 0, "retrying"), else_="pending")
             deliveries = conn.execute(select(result, func.count()).group_by(result)).all()
@@ -117,15 +123,23 @@ class StoreCollector(Collector):
             breached.add_metric([tier_label], n)
         yield breached
 
-        notifications = GaugeMetricFamily("parley_notifications", "Notifications (Slack, outbox), by result",
-                                          labels=["result"])
-        notice_counts = dict.fromkeys(("sent", "pending", "retrying", "outbox", "failed"), 0)
-        for status, with_error, n in notices:
-            result_name = _notice_result(str(status), bool(with_error))
+        notifications = GaugeMetricFamily(
+            "parley_notifications", "Notices, by their Slack result (outbox: no medium reaches the reader; email: "
+            "by e-mail alone, see parley_emails)", labels=["result"])
+        emails = GaugeMetricFamily("parley_emails", "E-mails of notices and digests, by result", labels=["result"])
+        notice_counts = dict.fromkeys(("sent", "pending", "retrying", "outbox", "failed", "email"), 0)
+        mail_counts = dict.fromkeys(("sent", "pending", "retrying", "failed"), 0)
+        for status, with_error, email_status, mail_error, n in notices:
+            result_name = "email" if with_error == 2 else _notice_result(str(status), bool(with_error))
             notice_counts[result_name] = notice_counts.get(result_name, 0) + int(n)
+            if (mail_result := _mail_result(email_status, bool(mail_error))) is not None:
+                mail_counts[mail_result] += int(n)
         for name, n in notice_counts.items():
             notifications.add_metric([name], n)
+        for name, n in mail_counts.items():
+            emails.add_metric([name], n)
         yield notifications
+        yield emails
 
         hooks = GaugeMetricFamily("parley_webhook_deliveries", "Webhook deliveries, by result", labels=["result"])
         hook_counts = dict.fromkeys(("delivered", "pending", "retrying", "failed"), 0)
@@ -136,7 +150,19 @@ class StoreCollector(Collector):
 
 
 def _notice_result(status: str, with_error: bool) -> str:
-    """The row's status, told apart by whether an attempt failed (statuses are a few fixed words)."""
+    """The row's Slack status, told apart by whether an attempt failed (statuses are a few fixed words)."""
     if with_error and status in ("pending", "outbox"):
         return "retrying" if status == "pending" else "failed"
     return status
+
+
+def _mail_result(email_status: str | None, with_error: bool) -> str | None:
+    """The row's e-mail state as a result; None when no e-mail is due (`none`) or not decided yet (NULL)."""
+    match email_status:
+        case "pending":
+            return "retrying" if with_error else "pending"
+        case "sent":
+            return "sent"
+        case "outbox":
+            return "failed"
+    return None

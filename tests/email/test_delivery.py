@@ -23,6 +23,7 @@ from domain.calendar import BusinessCalendar
 from domain.charter import Charter
 from domain.durations import format_business_time, format_due
 from domain.model import Event, Notice, Recorded, Sla
+from ops.metrics import exposition
 from render.email import RenderedMail
 from store import charters
 from store.db import session
@@ -31,6 +32,7 @@ from tests.email.conftest import Certificate, SmtpServer
 from tests.fakes.slack import FakeSlack
 from tests.harness.paths import DEFAULT_CHARTER
 from tests.harness.waiting import eventually_blocking
+from tests.ops.conftest import samples
 from tests.reference_times import REFERENCE_TIMES
 from tests.store.samples import CHANNEL, COUNTERPARTY, FILER, MEDIATOR, recorded, view
 
@@ -191,6 +193,26 @@ def test_an_outage_delays_mail_until_the_server_is_back(people: Engine, charter:
     deliver(people, event, mail(people, smtp))
     assert len(smtp.mailbox.to(COUNTERPARTY)) == 1
     assert rows(people)[COUNTERPARTY].email_status == "sent"
+
+
+def emails_by_result(engine: Engine) -> dict[str, float]:
+    return {dict(k)["result"]: v for k, v in samples(exposition(engine).decode(), "parley_emails").items()}
+
+
+def test_an_outage_and_a_refusal_show_in_the_metrics(people: Engine, charter: Charter, smtp: SmtpServer) -> None:
+    """`/metrics` tells e-mails waiting out an outage (retrying) and refused ones (failed) from sent ones."""
+    prefer(people, FILER, "email")
+    event = record(people, charter, to(COUNTERPARTY, FILER))
+    assert emails_by_result(people) == {"sent": 0, "pending": 0, "retrying": 0, "failed": 0}  # media not chosen yet
+    smtp.stop()
+    with pytest.raises(ApplicationError):
+        deliver(people, event, mail(people, smtp))
+    assert emails_by_result(people) == {"sent": 0, "pending": 0, "retrying": 2, "failed": 0}
+
+    smtp.start()
+    smtp.mailbox.refuse = {FILER}
+    deliver(people, event, mail(people, smtp))
+    assert emails_by_result(people) == {"sent": 1, "pending": 0, "retrying": 0, "failed": 1}
 
 
 def test_a_refused_recipient_is_parked_with_the_reason_and_the_others_get_theirs(

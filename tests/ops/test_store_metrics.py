@@ -1,4 +1,4 @@
-"""The domain's series as the store holds them, on SQLite and PostgreSQL: how notices and webhook
+"""The domain's series as the store holds them, on SQLite and PostgreSQL: how notices, their e-mails and webhook
 deliveries are told apart by result, and what a scrape says while the store is down."""
 
 from __future__ import annotations
@@ -17,9 +17,11 @@ from tests.ops.conftest import samples, value
 NOW = datetime(2030, 1, 7, 9, 30, tzinfo=UTC)
 
 
-def _notice(seq: int, status: str, error: str | None = None) -> dict[str, object]:
+def _notice(seq: int, status: str, error: str | None = None, *, email: str | None = None,
+            email_error: str | None = None) -> dict[str, object]:
     return {"dispute_id": "D-METRICS", "seq": seq, "recipient": "channel", "kind": "filed", "text": "…",
-            "created_at": NOW, "status": status, "attempts": 1 if error else 0, "error": error}
+            "created_at": NOW, "status": status, "attempts": 1 if error else 0, "error": error,
+            "email_status": email, "email_error": email_error}
 
 
 def _delivery(n: int, attempts: int, *, delivered: bool = False, failed: bool = False) -> dict[str, object]:
@@ -44,13 +46,38 @@ def test_notices_and_deliveries_by_result(engine: Engine) -> None:
         ])
     page = exposition(engine).decode()
     assert {dict(k)["result"]: v for k, v in samples(page, "parley_notifications").items()} == {
-        "sent": 2, "pending": 1, "retrying": 1, "outbox": 1, "failed": 1}
+        "sent": 2, "pending": 1, "retrying": 1, "outbox": 1, "failed": 1, "email": 0}
+    assert {dict(k)["result"]: v for k, v in samples(page, "parley_emails").items()} == {
+        "sent": 0, "pending": 0, "retrying": 0, "failed": 0}
     assert {dict(k)["result"]: v for k, v in samples(page, "parley_webhook_deliveries").items()} == {
         "delivered": 2, "pending": 1, "retrying": 1, "failed": 1}
     assert value(page, "parley_disputes_filed_total") == 0
     assert {dict(k)["tier"]: v for k, v in samples(page, "parley_sla_breaches_total").items()} == {
         "1": 0, "2": 0, "3": 0}
     assert value(page, "parley_store_up") == 1
+
+
+def test_emails_by_result_apart_from_slack(engine: Engine) -> None:
+    """An e-mail waiting out an SMTP outage is `retrying`, one refused for good `failed`, in `parley_emails`;
+    a notice that goes by e-mail alone is `email` in `parley_notifications`, whatever became of its e-mail."""
+    smtp_down = "smtp: could not reach the SMTP server smtp://127.0.0.1:25: connection refused"
+    refused = "smtp: the server refused pat@partner.example: 550 5.1.1 no such mailbox"
+    with engine.begin() as conn:
+        conn.execute(insert(NOTIFICATIONS), [
+            _notice(1, "email", email="sent"), _notice(2, "email", email="pending"),
+            _notice(3, "email", email="pending", email_error=smtp_down),
+            _notice(4, "outbox", f"e-mail: {refused}", email="outbox", email_error=refused),  # parked: e-mail only
+            _notice(5, "sent", email="pending", email_error=smtp_down),  # both: Slack took it, e-mail waits
+            _notice(6, "pending", email="sent"),  # both: e-mail took it, Slack waits
+            _notice(7, "sent", email="none"), _notice(8, "outbox", email="none"),  # no e-mail due
+            _notice(9, "pending"),  # media not chosen yet
+        ])
+    page = exposition(engine).decode()
+    assert {dict(k)["result"]: v for k, v in samples(page, "parley_emails").items()} == {
+        "sent": 2, "pending": 1, "retrying": 2, "failed": 1}
+    assert {dict(k)["result"]: v for k, v in samples(page, "parley_notifications").items()} == {
+        "sent": 2, "pending": 2, "retrying": 0, "outbox": 1, "failed": 0, "email": 4}
+    assert "# HELP parley_emails E-mails of notices and digests, by result" in page
 
 
 def test_a_scrape_while_the_store_is_down_says_so() -> None:
