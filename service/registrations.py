@@ -189,7 +189,7 @@ class Registrations:
             with session(self.engine, write=True) as s:
                 owner = owner_of(s, user, body)
                 if body.external_ref and (known := registrations.by_external_ref(s, body.external_ref)):
-                    raise WrongState(f"registration {known.id} already has external_ref {body.external_ref!r}")
+                    raise WrongState(_ref_taken(s, user, known.id, body.external_ref))
                 row = new_row(body, owner, charter, now)
                 registrations.insert(s, row)
                 new = overlaps.record(s, row, overlaps.find(s, row, charter.registrations.match_threshold), now)
@@ -237,6 +237,14 @@ class Registrations:
 def _note(found: Found, tell: list[str]) -> OverlapNote:
     return OverlapNote(registration_id=found.registration_id, channel=found.channel, partner_org=found.partner_org,
                        account=found.account, score=found.score, tell=tell)
+
+
+def _ref_taken(s: Session, user: User, registration_id: str, ref: str) -> str:
+    """Why `ref` cannot be registered again: it names the registration holding it only to a caller who may
+    see that one (a partner never learns of another organisation's registration, DESIGN §6)."""
+    if registrations.may_see(s, user, registration_id):
+        return f"registration {registration_id} already has external_ref {ref!r}"
+    return f"external_ref {ref!r} is already used by a registration you cannot see"
 
 
 def _protected(row: RegistrationRow) -> bool:

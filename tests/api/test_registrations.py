@@ -189,6 +189,22 @@ async def test_an_external_ref_is_registered_once(reg: Reg) -> None:
     assert again.status_code == 409 and first["id"] in again.json()["detail"]
 
 
+async def test_a_taken_external_ref_names_its_registration_only_to_whoever_may_see_it(reg: Reg) -> None:
+    """DESIGN §6: a partner never learns which other partner organisation claims the same deal."""
+    ref = f"IMP-{uuid.uuid4().hex[:8]}"
+    first = await reg.register("pat", fresh(), external_ref=ref)
+    other_org = await reg.post("quinn", registration(fresh(), external_ref=ref))
+    assert other_org.status_code == 409
+    detail = other_org.json()["detail"]
+    assert first["id"] not in detail and "REG-" not in detail
+    assert detail == f"external_ref {ref!r} is already used by a registration you cannot see"
+    assert (await reg.api.get(f"/api/registrations/{first['id']}", "quinn")).status_code == 404  # as before
+    for who, body in (("pia", registration(fresh(), external_ref=ref)),  # pat's colleague
+                      ("admin", registration(fresh(), external_ref=ref, owner_email=reg.api.email("quinn")))):
+        seen = await reg.post(who, body)
+        assert seen.status_code == 409 and first["id"] in seen.json()["detail"], (who, seen.text)
+
+
 # --- acting --------------------------------------------------------------------------------------
 
 async def test_approval_by_a_mediator_not_routed_for_the_region_is_403(reg: Reg) -> None:
