@@ -9,7 +9,7 @@ import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from datetime import date, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -310,7 +310,7 @@ async def test_a_number_that_is_not_finite_is_422(api: Api, raw: str) -> None:
 async def test_an_outcome_giving_its_owner_no_credit_or_a_lapsed_protection_is_422(api: Api) -> None:
     frontline = await api.in_state("frontline")
     before = api.people_events(frontline)
-    lapsed = (date.today() - timedelta(days=1)).isoformat()
+    lapsed = (datetime.now(UTC).date() - timedelta(days=2)).isoformat()  # past in every time zone
     for outcome, field in [({"owner": "direct", "credit_split": {"direct": 0, "partner": 100}}, "outcome.credit_split"),
                            ({**OUTCOME, "price_protection_until": lapsed}, "outcome.price_protection_until")]:
         response = await api.act(frontline, "dana", "propose", outcome=outcome)
